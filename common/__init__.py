@@ -1,0 +1,1 @@
+"""Code shared by the four services: config, logging, database, IPC, lifecycle. Imports no service."""

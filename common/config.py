@@ -1,0 +1,281 @@
+"""Configuration, one pydantic-settings class per concern.
+
+Every variable is `ATCS_<NAME>`; `APP_ENV` (local | stage | prod) picks the environment. As in the
+bot we replace, an environment can override any variable by prefix: with APP_ENV=prod,
+`ATCS_PROD_BOT_TOKEN` wins over `ATCS_BOT_TOKEN`. Files `.env` and `.env.<APP_ENV>` are read too,
+environment variables winning over both.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+APP_ENVS = ("local", "stage", "prod")
+SERVICES = ("bot", "payments", "scheduler", "vpn_gateway")
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; the message is one line naming the variable."""
+
+
+def app_env() -> str:
+    value = os.environ.get("APP_ENV", "local").strip().lower() or "local"
+    if value not in APP_ENVS:
+        raise ConfigError(f"APP_ENV={value!r} is invalid: expected one of {', '.join(APP_ENVS)}")
+    return value
+
+
+class _EnvPrefixOverride(PydanticBaseSettingsSource):
+    """Reads `ATCS_<APP_ENV>_<NAME>` before `ATCS_<NAME>` (the old bot's per-environment prefixes)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: str) -> None:
+        super().__init__(settings_cls)
+        self._env = env.upper()
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        prefix = self.config.get("env_prefix", "")
+        if not prefix.startswith("ATCS_"):
+            return None, field_name, False
+        rest = prefix[len("ATCS_"):]
+        key = f"ATCS_{self._env}_{rest}{field_name}".upper()
+        return os.environ.get(key), key, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[name] = value
+        return values
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        env = app_env()
+        return (init_settings, _EnvPrefixOverride(settings_cls, env), env_settings,
+                dotenv_settings, file_secret_settings)
+
+
+def _env_files() -> tuple[Path, ...]:
+    env = app_env()
+    return (REPO_ROOT / ".env", REPO_ROOT / f".env.{env}")
+
+
+class DatabaseSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    database_url: SecretStr | None = Field(None, description="PostgreSQL URL; empty = embedded server under var/")
+    embedded_pg_port: int = Field(54329, ge=1, le=65535, description="port of the embedded PostgreSQL on 127.0.0.1")
+    embedded_pg_dir: Path = Field(REPO_ROOT / "var" / "pgdata", description="data directory of the embedded PostgreSQL")
+    pool_bot: int = Field(4, ge=1, le=100, description="bot's pool size")
+    pool_payments: int = Field(3, ge=1, le=100, description="payments' pool size")
+    pool_scheduler: int = Field(3, ge=1, le=100, description="scheduler's pool size")
+    pool_vpn_gateway: int = Field(3, ge=1, le=100, description="vpn_gateway's pool size")
+    pool_acquire_timeout: float = Field(2.0, gt=0, le=60, description="seconds to wait for a pool connection")
+    db_connect_timeout: float = Field(3.0, gt=0, le=60, description="seconds to wait for a new connection")
+
+    def url(self) -> str:
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
+        return f"postgresql://postgres@127.0.0.1:{self.embedded_pg_port}/atcs"
+
+    @property
+    def embedded(self) -> bool:
+        return not (self.database_url and self.database_url.get_secret_value())
+
+    def pool_size(self, service: str) -> int:
+        return int(getattr(self, f"pool_{service}"))
+
+
+class TelegramSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    bot_token: SecretStr | None = Field(None, description="Bot API token from @BotFather; empty = demo mode")
+    telegram_api_url: str = Field("https://api.telegram.org", description="Bot API base URL")
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list, description="comma-separated Telegram user ids of admins")
+    polling_timeout: int = Field(10, ge=0, le=50, description="getUpdates long-poll seconds")
+    request_timeout: float = Field(15.0, gt=0, le=120, description="seconds for one Bot API request")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL")
+        return value.rstrip("/")
+
+
+class CryptoPaySettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    cryptopay_token: SecretStr | None = Field(None, description="Crypto Pay API app token; empty = Crypto Bot disabled")
+    cryptopay_api_url: str = Field("https://pay.crypt.bot", description="Crypto Pay API base URL")
+    cryptopay_fiat: str = Field("USD", description="fiat currency of invoices")
+    cryptopay_accepted_assets: str = Field("USDT,TON,BTC", description="crypto assets a payer may use")
+    cryptopay_invoice_ttl: int = Field(3600, ge=60, le=2678400, description="seconds an invoice stays payable")
+
+    @field_validator("cryptopay_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL")
+        return value.rstrip("/")
+
+
+class PaymentsSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    payments_host: str = Field("127.0.0.1", description="address the webhook server binds")
+    payments_port: int = Field(8081, ge=1, le=65535, description="port of POST /webhooks/cryptobot")
+    webhook_max_body: int = Field(65536, ge=1024, description="largest webhook body accepted, bytes")
+    reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation passes")
+
+
+class IpcSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    run_dir: Path | None = Field(None, description="folder of the ipc:// sockets (mode 0700); default /tmp/atcs-<uid>-<hash>")
+    endpoint_bot: str | None = Field(None, description="RPC endpoint of bot (ipc:// or tcp://)")
+    endpoint_payments: str | None = Field(None, description="RPC endpoint of payments")
+    endpoint_scheduler: str | None = Field(None, description="RPC endpoint of scheduler")
+    endpoint_vpn_gateway: str | None = Field(None, description="RPC endpoint of vpn_gateway")
+    curve_server_secret: SecretStr | None = Field(None, description="Z85 CURVE secret key of RPC servers (tcp only)")
+    curve_server_public: str | None = Field(None, description="Z85 CURVE public key of RPC servers (tcp only)")
+    curve_client_secret: SecretStr | None = Field(None, description="Z85 CURVE secret key of RPC clients (tcp only)")
+    curve_client_public: str | None = Field(None, description="Z85 CURVE public key of RPC clients (tcp only)")
+    rpc_timeout: float = Field(2.0, gt=0, le=60, description="default RPC deadline, seconds")
+
+    def resolved_run_dir(self) -> Path:
+        if self.run_dir is not None:
+            return self.run_dir
+        # Short on purpose: a unix socket path is limited to ~107 bytes.
+        digest = hashlib.sha1(str(REPO_ROOT).encode()).hexdigest()[:8]
+        return Path("/tmp") / f"atcs-{os.getuid()}-{digest}"
+
+    def endpoint(self, service: str) -> str:
+        explicit = getattr(self, f"endpoint_{service}")
+        if explicit:
+            return explicit
+        return f"ipc://{self.resolved_run_dir() / service}.ipc"
+
+    @field_validator("endpoint_bot", "endpoint_payments", "endpoint_scheduler", "endpoint_vpn_gateway")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("ipc://", "tcp://")):
+            raise ValueError("expected ipc://path or tcp://host:port")
+        return value
+
+
+class HealthSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    health_host: str = Field("127.0.0.1", description="address of /healthz, /readyz, /metrics")
+    health_port_bot: int = Field(9101, ge=0, le=65535, description="health port of bot (0 = off)")
+    health_port_payments: int = Field(9102, ge=0, le=65535, description="health port of payments")
+    health_port_scheduler: int = Field(9103, ge=0, le=65535, description="health port of scheduler")
+    health_port_vpn_gateway: int = Field(9104, ge=0, le=65535, description="health port of vpn_gateway")
+    shutdown_timeout: float = Field(8.0, gt=0, le=120, description="seconds a service may take to drain on SIGTERM")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    log_format: Literal["auto", "json", "text"] = Field("auto", description="json when not on a TTY by default")
+
+    def port(self, service: str) -> int:
+        return int(getattr(self, f"health_port_{service}"))
+
+
+class ShopSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    trial_days: int = Field(3, ge=0, le=60, description="length of the free trial, days")
+    trial_traffic_gb: int = Field(10, ge=0, description="traffic limit of the trial, GB (0 = unlimited)")
+    referral_bonus_days: int = Field(7, ge=0, le=365, description="days credited to a referrer on the invitee's first payment")
+    auto_renew_days_before: int = Field(1, ge=0, le=30, description="auto-renew this many days before expiry")
+    support_contact: str = Field("@support", description="who users contact for help")
+
+
+class Settings:
+    """All concerns together; a service reads only the parts it needs."""
+
+    def __init__(self, **overrides: Any) -> None:
+        files = _env_files()
+        self.app_env = app_env()
+        try:
+            self.database = DatabaseSettings(_env_file=files)
+            self.telegram = TelegramSettings(_env_file=files)
+            self.cryptopay = CryptoPaySettings(_env_file=files)
+            self.payments = PaymentsSettings(_env_file=files)
+            self.ipc = IpcSettings(_env_file=files)
+            self.health = HealthSettings(_env_file=files)
+            self.shop = ShopSettings(_env_file=files)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+        except SettingsError as exc:
+            raise ConfigError(f"{exc}") from None
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+    def sections(self) -> dict[str, BaseSettings]:
+        return {"database": self.database, "telegram": self.telegram, "cryptopay": self.cryptopay,
+                "payments": self.payments, "ipc": self.ipc, "health": self.health, "shop": self.shop}
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    variable = f"ATCS_{field}".upper()
+    given = error.get("input")
+    # A secret's value is never echoed back, even when it is the invalid one.
+    secret = any(word in field for word in ("token", "secret", "database_url"))
+    shown = "" if secret or isinstance(given, (dict, type(None))) else f" (got {given!r})"
+    return f"{variable} is invalid{shown}: {error['msg']}"
+
+
+def effective_config() -> dict[str, dict[str, Any]]:
+    """What `atcs config` prints: every value in force, secrets masked."""
+    settings = Settings()
+    result: dict[str, dict[str, Any]] = {"app": {"APP_ENV": settings.app_env}}
+    for name, section in settings.sections().items():
+        shown: dict[str, Any] = {}
+        for field in type(section).model_fields:
+            value = getattr(section, field)
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, (Path, Decimal)):
+                value = str(value)
+            shown[f"ATCS_{field.upper()}"] = value
+        result[name] = shown
+    db = settings.database
+    result["database"]["effective_url"] = _mask_url(db.url())
+    return result
+
+
+def _mask_url(url: str) -> str:
+    # postgresql://user:password@host/db -> postgresql://user:****@host/db
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":****"
+        return f"{scheme}://{creds}@{host}"
+    return url

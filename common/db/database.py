@@ -1,0 +1,140 @@
+"""The one pool factory, and a Database that keeps a service alive while PostgreSQL is away.
+
+A service never crashes because the database is down: `Database.keep_connected` (a supervised
+task) creates the pool with backoff and probes it; `ready` says whether queries can run now, and
+`acquire()` fails fast with `DatabaseUnavailable` instead of hanging.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(Exception):
+    """No connection could be had in time; callers degrade instead of waiting."""
+
+
+async def create_pool(url: str, size: int, connect_timeout: float) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url, min_size=1, max_size=size, timeout=connect_timeout, command_timeout=30,
+        max_inactive_connection_lifetime=120,
+    )
+
+
+class Database:
+    def __init__(self, url: str, size: int, *, acquire_timeout: float = 2.0,
+                 connect_timeout: float = 3.0, probe_interval: float = 1.0, service: str = "") -> None:
+        self.url = url
+        self.size = size
+        self.acquire_timeout = acquire_timeout
+        self.connect_timeout = connect_timeout
+        self.probe_interval = probe_interval
+        self.service = service
+        self.pool: asyncpg.Pool | None = None
+        self.last_error: str | None = None
+        self._ready = asyncio.Event()
+        self._checked_capacity = False
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+        if self.pool is None or not self.ready:
+            raise DatabaseUnavailable(self.last_error or "database not connected yet")
+        try:
+            conn = await self.pool.acquire(timeout=timeout or self.acquire_timeout)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._mark_down(exc)
+            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+        try:
+            yield conn
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError) as exc:
+            self._mark_down(exc)
+            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+        finally:
+            await self.pool.release(conn)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+        async with self.acquire(timeout) as conn:
+            async with conn.transaction():
+                yield conn
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self.ready:
+            log.warning("database lost", extra={"error": str(exc) or type(exc).__name__})
+        self.last_error = str(exc) or type(exc).__name__
+        self._ready.clear()
+
+    def stats(self) -> dict[str, int | bool | str | None]:
+        pool = self.pool
+        return {
+            "ready": self.ready,
+            "size": pool.get_size() if pool else 0,
+            "idle": pool.get_idle_size() if pool else 0,
+            "max": self.size,
+            "last_error": self.last_error,
+        }
+
+    async def keep_connected(self) -> None:
+        """Connect with backoff, then probe forever; flips `ready` both ways."""
+        backoff = 0.2
+        while True:
+            if self.pool is None:
+                try:
+                    self.pool = await create_pool(self.url, self.size, self.connect_timeout)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                    self.last_error = str(exc) or type(exc).__name__
+                    log.warning("database not reachable, retrying", extra={"error": self.last_error, "retry_in": round(backoff, 2)})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+            try:
+                async with asyncio.timeout(self.connect_timeout + 1):
+                    async with self.pool.acquire() as conn:
+                        await conn.fetchval("SELECT 1")
+                        if not self._checked_capacity:
+                            await self._check_capacity(conn)
+                if not self.ready:
+                    log.info("database ready")
+                self.last_error = None
+                self._ready.set()
+                backoff = 0.2
+                await asyncio.sleep(self.probe_interval)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                self._mark_down(exc)
+                # Drop idle connections to the dead server so the next probe opens fresh ones.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.pool.expire_connections(), 1)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _check_capacity(self, conn: asyncpg.Connection) -> None:
+        from common.db.capacity import check_capacity
+        await check_capacity(conn, self.service)
+        self._checked_capacity = True
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(pool.close(), 3)
+            except (TimeoutError, Exception):
+                pool.terminate()

@@ -1,0 +1,115 @@
+"""RPC client: the zguide's Lazy Pirate over a small pool of DEALER sockets.
+
+Each call borrows a socket, so a late reply can never be mistaken for another call's. On a
+timeout the socket is closed with LINGER 0 and discarded (its state is unknown); a retry-safe
+method is sent again on a fresh socket until its deadline, any other fails with RpcTimeout.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any, TypeVar
+
+import zmq
+import zmq.asyncio
+from pydantic import BaseModel
+
+from common.contract.base import Method
+from common.ipc.endpoints import CurveKeys
+from common.ipc.envelope import decode, encode_request
+from common.ipc.errors import RpcError, RpcTimeout
+
+Res = TypeVar("Res", bound=BaseModel)
+
+
+class RpcClient:
+    def __init__(self, context: zmq.asyncio.Context, endpoint: str, *, curve: CurveKeys | None = None,
+                 default_timeout: float = 2.0, attempt_timeout: float = 0.75, max_idle: int = 8) -> None:
+        self.endpoint = endpoint
+        self.default_timeout = default_timeout
+        self.attempt_timeout = attempt_timeout
+        self._context = context
+        self._curve = curve
+        self._idle: list[zmq.asyncio.Socket] = []
+        self._max_idle = max_idle
+        self._closed = False
+
+    def _new_socket(self) -> zmq.asyncio.Socket:
+        socket = self._context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.RECONNECT_IVL, 50)
+        socket.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if self._curve is not None and self.endpoint.startswith("tcp://"):
+            socket.curve_serverkey = self._curve.server_public
+            socket.curve_publickey = self._curve.client_public
+            socket.curve_secretkey = self._curve.client_secret
+        socket.connect(self.endpoint)
+        return socket
+
+    def _borrow(self) -> zmq.asyncio.Socket:
+        return self._idle.pop() if self._idle else self._new_socket()
+
+    def _give_back(self, socket: zmq.asyncio.Socket) -> None:
+        if self._closed or len(self._idle) >= self._max_idle:
+            socket.close(linger=0)
+        else:
+            self._idle.append(socket)
+
+    async def call(self, method: Method[Any, Res], body: BaseModel | dict[str, Any] | None = None, *,
+                   timeout: float | None = None) -> Res:
+        if self._closed:
+            raise RpcError("unavailable", "client closed")
+        if isinstance(body, BaseModel):
+            payload_body = body.model_dump(mode="json")
+        else:
+            payload_body = method.request.model_validate(body or {}).model_dump(mode="json")
+        budget = self.default_timeout if timeout is None else timeout
+        deadline = time.time() + budget
+        request_id = uuid.uuid4().hex
+        frame = encode_request(request_id, method.name, deadline, payload_body)
+        while True:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise RpcTimeout(f"{method.name} to {self.endpoint}: no answer within {budget:.2f}s")
+            attempt = min(remaining, self.attempt_timeout) if method.retry_safe else remaining
+            socket = self._borrow()
+            try:
+                reply = await self._attempt(socket, frame, request_id, attempt)
+            except BaseException:
+                socket.close(linger=0)  # cancelled mid-call: its state is unknown
+                raise
+            if reply is None:
+                socket.close(linger=0)
+                if not method.retry_safe:
+                    raise RpcTimeout(f"{method.name} to {self.endpoint}: no answer within {budget:.2f}s")
+                continue
+            self._give_back(socket)
+            if reply.get("ok"):
+                return method.result.model_validate(reply.get("result") or {})
+            error = reply.get("error") or {}
+            raise RpcError(error.get("code", "internal"), error.get("message", ""))
+
+    async def _attempt(self, socket: zmq.asyncio.Socket, frame: bytes, request_id: str,
+                       timeout: float) -> dict[str, Any] | None:
+        until = time.monotonic() + timeout
+        try:
+            await asyncio.wait_for(socket.send(frame), timeout)
+        except TimeoutError:
+            return None
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            if not await socket.poll(int(left * 1000) + 1, zmq.POLLIN):
+                return None
+            reply = decode(await socket.recv())
+            if reply.get("id") == request_id:
+                return reply
+            # A stale answer to an earlier, abandoned attempt: keep waiting for ours.
+
+    def close(self) -> None:
+        self._closed = True
+        for socket in self._idle:
+            socket.close(linger=0)
+        self._idle.clear()

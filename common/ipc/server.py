@@ -1,0 +1,162 @@
+"""RPC server: a ROUTER socket, one task per request, typed errors, bounded concurrency."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import zmq
+import zmq.asyncio
+from pydantic import BaseModel, ValidationError
+
+from common.contract.base import Method, RpcErrorCode
+from common.db.database import DatabaseUnavailable
+from common.ipc.endpoints import CurveKeys
+from common.ipc.envelope import decode, encode_error, encode_result
+from common.ipc.errors import RpcError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Any], Awaitable[BaseModel | dict[str, Any] | None]]
+Observer = Callable[[str, str, float], None]
+
+
+class RpcServer:
+    def __init__(self, context: zmq.asyncio.Context, endpoint: str, service: str, *,
+                 curve: CurveKeys | None = None, max_inflight: int = 512,
+                 observe: Observer | None = None) -> None:
+        self.endpoint = endpoint
+        self.service = service
+        self._handlers: dict[str, tuple[Method, Handler]] = {}
+        self._inflight: set[asyncio.Task] = set()
+        self._slots = asyncio.Semaphore(max_inflight)
+        self._observe = observe
+        self._socket = context.socket(zmq.ROUTER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        # A client that reconnects under the same routing id must not be refused.
+        self._socket.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if curve is not None and endpoint.startswith("tcp://"):
+            self._socket.curve_server = True
+            self._socket.curve_publickey = curve.server_public
+            self._socket.curve_secretkey = curve.server_secret
+        self._closed = False
+
+    def bind(self) -> None:
+        self._socket.bind(self.endpoint)
+
+    def handle(self, method: Method, handler: Handler) -> None:
+        if method.service not in (self.service, "*"):
+            raise ValueError(f"{method.name} belongs to {method.service}, not {self.service}")
+        self._handlers[method.name] = (method, handler)
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def serve(self) -> None:
+        while True:
+            frames = await self._socket.recv_multipart()
+            if len(frames) < 2:
+                continue
+            identity, payload = frames[0], frames[-1]
+            if self._slots.locked():
+                await self._send(identity, encode_error(_peek_id(payload), RpcErrorCode.OVERLOADED, "too many requests in flight"))
+                continue
+            await self._slots.acquire()
+            task = asyncio.create_task(self._dispatch(identity, payload))
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._inflight.discard(task)
+        self._slots.release()
+
+    async def _dispatch(self, identity: bytes, payload: bytes) -> None:
+        started = time.monotonic()
+        request_id = None
+        name = "?"
+        code = "ok"
+        try:
+            try:
+                envelope = decode(payload)
+                request_id = envelope.get("id")
+                name = str(envelope.get("method"))
+                deadline = float(envelope["deadline"])
+                body = envelope.get("body") or {}
+            except (ValueError, KeyError, TypeError):
+                raise RpcError(RpcErrorCode.BAD_REQUEST, "malformed envelope") from None
+            entry = self._handlers.get(name)
+            if entry is None:
+                raise RpcError(RpcErrorCode.UNKNOWN_METHOD, f"{self.service} has no method {name!r}")
+            method, handler = entry
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                raise RpcError(RpcErrorCode.DEADLINE_EXCEEDED, "deadline passed before the request was read")
+            try:
+                request = method.request.model_validate(body)
+            except ValidationError as exc:
+                raise RpcError(RpcErrorCode.BAD_REQUEST, _short(exc)) from None
+            try:
+                async with asyncio.timeout(remaining):
+                    result = await handler(request)
+            except TimeoutError:
+                raise RpcError(RpcErrorCode.DEADLINE_EXCEEDED, "handler did not finish before the deadline") from None
+            if isinstance(result, BaseModel):
+                out = result.model_dump(mode="json")
+            else:
+                out = method.result.model_validate(result or {}).model_dump(mode="json")
+            reply = encode_result(request_id, out)
+        except RpcError as exc:
+            code = str(exc.code)
+            reply = encode_error(request_id, exc.code, exc.message)
+        except DatabaseUnavailable as exc:
+            code = RpcErrorCode.UNAVAILABLE
+            reply = encode_error(request_id, code, f"database unavailable: {exc}")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            error_id = secrets.token_hex(4)
+            code = RpcErrorCode.INTERNAL
+            log.exception("rpc handler failed", extra={"method": name, "error_id": error_id})
+            reply = encode_error(request_id, code, f"internal error {error_id}")
+        await self._send(identity, reply)
+        if self._observe is not None:
+            self._observe(name, str(code), time.monotonic() - started)
+
+    async def _send(self, identity: bytes, reply: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            await self._socket.send_multipart([identity, reply], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("reply dropped: client queue full")
+        except zmq.ZMQError as exc:
+            log.warning("reply dropped", extra={"error": str(exc)})
+
+    async def drain(self, timeout: float) -> None:
+        """Waits for requests already being handled; new ones are no longer read (serve is cancelled)."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=timeout)
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=1)
+
+    def close(self) -> None:
+        self._closed = True
+        self._socket.close(linger=0)
+
+
+def _peek_id(payload: bytes) -> str | None:
+    try:
+        return decode(payload).get("id")
+    except ValueError:
+        return None
+
+
+def _short(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"

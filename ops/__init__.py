@@ -1,0 +1,1 @@
+"""Operating the system: the `atcs` command, the embedded database start, supervisord helpers."""

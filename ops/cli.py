@@ -1,0 +1,60 @@
+"""`atcs`: run, stop and inspect the system.
+
+    atcs up          start supervisord with every program (embedded database and demo sandbox when needed)
+    atcs down        stop everything
+    atcs status      supervisorctl status
+    atcs config      print the effective configuration, secrets masked
+    atcs migrate     apply pending migrations
+    atcs curve-keys  print a fresh CURVE key pair for tcp:// endpoints
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import orjson
+
+from common.config import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="atcs", description="ATCS: a Telegram shop for VPN subscriptions")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything under supervisord")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every program to be RUNNING")
+    sub.add_parser("down", help="stop everything and supervisord")
+    sub.add_parser("status", help="process states")
+    sub.add_parser("config", help="print the effective configuration (secrets masked)")
+    migrate = sub.add_parser("migrate", help="apply pending migrations")
+    migrate.add_argument("--wait", type=float, default=0.0, help="seconds to keep retrying while the database is down")
+    sub.add_parser("curve-keys", help="print a CURVE key pair")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "config":
+            from common.config import effective_config
+            sys.stdout.write(orjson.dumps(effective_config(), option=orjson.OPT_INDENT_2).decode() + "\n")
+            return 0
+        if args.command == "migrate":
+            from ops.migrate import run_migrations
+            return asyncio.run(run_migrations(args.wait))
+        if args.command == "curve-keys":
+            import zmq
+            public, secret = zmq.curve_keypair()
+            print(f"public={public.decode()}\nsecret={secret.decode()}")
+            return 0
+        from ops import supervise
+        if args.command == "up":
+            return supervise.up(args.timeout)
+        if args.command == "down":
+            return supervise.down()
+        if args.command == "status":
+            return supervise.status()
+    except ConfigError as exc:
+        print(f"atcs: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""supervisord event listener: a program entering FATAL is logged and queued for the admins.
+
+The protocol is supervisord's: write READY, read a header line and a payload, answer RESULT.
+The alert is a row in admin_alerts (the bot sends it to every admin); when the database is
+unreachable the log line is what remains.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import asyncpg
+import orjson
+
+from common.config import DatabaseSettings
+
+
+def _parse(line: str) -> dict[str, str]:
+    return dict(token.split(":", 1) for token in line.split() if ":" in token)
+
+
+async def _record(url: str, program: str, detail: dict[str, str]) -> None:
+    conn = await asyncpg.connect(url, timeout=3)
+    try:
+        await conn.execute(
+            "INSERT INTO admin_alerts (kind, subject, detail) VALUES ('process_fatal', $1, $2::jsonb)",
+            program, orjson.dumps(detail).decode())
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    url = DatabaseSettings().url()
+    while True:
+        sys.stdout.write("READY\n")
+        sys.stdout.flush()
+        header = _parse(sys.stdin.readline())
+        payload = sys.stdin.read(int(header.get("len", 0)))
+        if header.get("eventname") == "PROCESS_STATE_FATAL":
+            body = _parse(payload.splitlines()[0] if payload else "")
+            program = f"{body.get('groupname', '?')}:{body.get('processname', '?')}"
+            sys.stderr.write(orjson.dumps({"level": "error", "event": "program entered FATAL", "program": program,
+                                           "from_state": body.get("from_state")}).decode() + "\n")
+            sys.stderr.flush()
+            try:
+                asyncio.run(asyncio.wait_for(_record(url, program, body), 5))
+            except Exception as exc:  # noqa: BLE001 - the log line above is the fallback
+                sys.stderr.write(f'{{"level":"warning","event":"alert not queued","error":"{type(exc).__name__}"}}\n')
+        sys.stdout.write("RESULT 2\nOK")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

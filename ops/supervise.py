@@ -1,0 +1,114 @@
+"""`atcs up / down / status`: supervisord with supervisord.conf, plus the optional programs.
+
+The embedded database runs only without ATCS_DATABASE_URL, the demo sandbox only without
+ATCS_BOT_TOKEN; their program sections are written into var/run/supervisord.d/ (included by
+supervisord.conf) so that supervisorctl shows and manages them like the rest.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from common.config import REPO_ROOT, Settings
+from ops import demo
+
+CONF = REPO_ROOT / "supervisord.conf"
+RUN = REPO_ROOT / "var" / "run"
+LOGS = REPO_ROOT / "var" / "log"
+INCLUDES = RUN / "supervisord.d"
+SOCKET = RUN / "supervisor.sock"
+PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+
+POSTGRES_PROGRAM = """[program:postgres]
+command={python} -m common.db.embedded
+directory={root}
+priority=10
+autostart=true
+autorestart=true
+startsecs=2
+stopsignal=INT
+stopwaitsecs=30
+stopasgroup=true
+killasgroup=true
+stdout_logfile={logs}/postgres.log
+redirect_stderr=true
+"""
+
+
+def rpc() -> xmlrpc.client.ServerProxy:
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(None, None, f"unix://{SOCKET}"))
+
+
+def _running() -> bool:
+    try:
+        return rpc().supervisor.getState()["statename"] == "RUNNING"
+    except (OSError, xmlrpc.client.Fault):
+        return False
+
+
+def write_includes(settings: Settings, env: dict[str, str]) -> None:
+    INCLUDES.mkdir(parents=True, exist_ok=True)
+    for old in INCLUDES.glob("*.conf"):
+        old.unlink()
+    fields = {"python": PYTHON, "root": REPO_ROOT, "logs": LOGS}
+    if settings.database.embedded:
+        (INCLUDES / "postgres.conf").write_text(POSTGRES_PROGRAM.format(**fields))
+    if demo.enabled(settings):
+        (INCLUDES / "sandbox.conf").write_text(demo.SANDBOX_PROGRAM.format(**fields))
+
+
+def up(timeout: float) -> int:
+    settings = Settings()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if demo.enabled(settings):
+        env.update(demo.environment())
+    write_includes(settings, env)
+    if _running():
+        print("supervisord is already running; applying changes")
+        subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(CONF), "update"], check=False)
+    else:
+        subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(CONF)], env=env, check=True)
+    deadline = time.monotonic() + timeout
+    states: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            states = rpc().supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Fault):
+            states = []
+        long_running = [s for s in states if s["name"] != "migrate"]
+        if long_running and all(s["statename"] == "RUNNING" for s in long_running):
+            break
+        if any(s["statename"] == "FATAL" for s in states):
+            break
+        time.sleep(0.2)  # polling supervisord's state, not synchronising our own work
+    status()
+    if demo.enabled(settings):
+        print(f"\nDemo mode (no ATCS_BOT_TOKEN): open the web chat at {demo.web_chat_url()}")
+    ok = states and all(s["statename"] in ("RUNNING", "EXITED") for s in states)
+    return 0 if ok else 1
+
+
+def down() -> int:
+    if not _running():
+        print("supervisord is not running")
+        return 0
+    rpc().supervisor.shutdown()
+    for _ in range(300):
+        if not SOCKET.exists() or not _running():
+            print("stopped")
+            return 0
+        time.sleep(0.1)
+    print("supervisord did not stop within 30 s", file=sys.stderr)
+    return 1
+
+
+def status() -> int:
+    return subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(CONF), "status"]).returncode

@@ -1,0 +1,8 @@
+"""Composition root of the payments process."""
+from __future__ import annotations
+
+from common.lifecycle import ServiceContext
+
+
+async def setup(ctx: ServiceContext) -> None:
+    pass

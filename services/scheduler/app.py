@@ -1,0 +1,8 @@
+"""Composition root of the scheduler process."""
+from __future__ import annotations
+
+from common.lifecycle import ServiceContext
+
+
+async def setup(ctx: ServiceContext) -> None:
+    pass

@@ -1,0 +1,73 @@
+"""Operators set ATCS_* variables; a wrong one must stop the process with one clear line."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from common.config import REPO_ROOT, ConfigError, Settings
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATCS_") and k != "APP_ENV"}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("service", ["bot", "payments", "scheduler", "vpn_gateway"])
+def test_bad_value_exits_2_with_one_line(service: str) -> None:
+    result = subprocess.run([sys.executable, "-m", f"services.{service}"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=30, env=_env(ATCS_POOL_BOT="lots"))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "ATCS_POOL_BOT" in lines[0] and "integer" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_endpoint_and_app_env_are_named() -> None:
+    result = subprocess.run([sys.executable, "-m", "services.scheduler"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=30, env=_env(ATCS_ENDPOINT_SCHEDULER="http://x"))
+    assert result.returncode == 2 and "ATCS_ENDPOINT_SCHEDULER" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "ops.cli", "config"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=30, env=_env(APP_ENV="production"))
+    assert result.returncode == 2 and "APP_ENV" in result.stderr and "local, stage, prod" in result.stderr
+
+
+def test_too_long_ipc_path_is_a_clear_error() -> None:
+    deep = "/tmp/" + "d" * 120
+    result = subprocess.run([sys.executable, "-m", "services.bot"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=30, env=_env(ATCS_RUN_DIR=deep, ATCS_HEALTH_PORT_BOT="0"))
+    assert result.returncode == 2
+    assert "limit is 107" in result.stderr and "ATCS_RUN_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_environment_prefix_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "stage")
+    monkeypatch.setenv("ATCS_POOL_BOT", "4")
+    monkeypatch.setenv("ATCS_STAGE_POOL_BOT", "9")
+    monkeypatch.setenv("ATCS_PROD_POOL_BOT", "11")
+    monkeypatch.setenv("ATCS_ADMIN_IDS", "10, 20")
+    settings = Settings()
+    assert settings.database.pool_bot == 9
+    assert settings.telegram.admin_ids == [10, 20]
+    monkeypatch.setenv("ATCS_ADMIN_IDS", "10,abc")
+    with pytest.raises(ConfigError, match="ATCS_ADMIN_IDS"):
+        Settings()
+
+
+def test_atcs_config_masks_secrets() -> None:
+    token = "123456789:AAHsecretsecretsecretsecretsecret12"
+    result = subprocess.run([sys.executable, "-m", "ops.cli", "config"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=30, env=_env(ATCS_BOT_TOKEN=token, ATCS_CRYPTOPAY_TOKEN="cp-secret-1",
+                                                 ATCS_DATABASE_URL="postgresql://u:hunter2@db/atcs"))
+    assert result.returncode == 0, result.stderr
+    assert token not in result.stdout and "cp-secret-1" not in result.stdout and "hunter2" not in result.stdout
+    config = orjson.loads(result.stdout)
+    assert config["telegram"]["ATCS_BOT_TOKEN"] == "********"
+    assert config["database"]["effective_url"] == "postgresql://u:****@db/atcs"
+    assert config["payments"]["ATCS_PAYMENTS_PORT"] == 8081

@@ -1,0 +1,188 @@
+"""The RPC layer over real ZeroMQ sockets: typed errors, deadlines, Lazy Pirate retries."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from common.contract.base import Body, RpcErrorCode, method
+from common.contract.core import PING, PingResult
+from common.ipc import RpcClient, RpcError, RpcServer, RpcTimeout
+from common.ipc.endpoints import CurveKeys
+from tests.support.ports import free_port
+
+
+class EchoBody(Body):
+    text: str
+    delay: float = 0.0
+
+
+class EchoResult(Body):
+    text: str
+    calls: int
+
+
+ECHO = method("test_echo", "testsvc", EchoBody, EchoResult, retry_safe=True)
+UNSAFE = method("test_unsafe", "testsvc", EchoBody, EchoResult, retry_safe=False)
+TEST_PING = PING
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path) -> str:
+    return f"ipc://{tmp_path}/t.ipc"
+
+
+class Harness:
+    def __init__(self, endpoint: str, curve: CurveKeys | None = None) -> None:
+        self.context = zmq.asyncio.Context()
+        self.endpoint = endpoint
+        self.curve = curve
+        self.calls = 0
+        self.server: RpcServer | None = None
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.server = RpcServer(self.context, self.endpoint, "testsvc", curve=self.curve)
+
+        async def echo(body: EchoBody) -> EchoResult:
+            self.calls += 1
+            if body.delay:
+                await asyncio.sleep(body.delay)  # the slow work being simulated, not synchronisation
+            if body.text == "boom":
+                raise ValueError("secret internals")
+            if body.text == "missing":
+                raise RpcError(RpcErrorCode.NOT_FOUND, "no such thing")
+            return EchoResult(text=body.text, calls=self.calls)
+
+        async def ping(_: object) -> PingResult:
+            return PingResult(service="testsvc", pid=1, time=time.time())
+
+        self.server.handle(ECHO, echo)
+        self.server.handle(UNSAFE, echo)
+        self.server.handle(PING, ping)
+        self.server.bind()
+        self.task = asyncio.create_task(self.server.serve())
+
+    async def stop(self) -> None:
+        assert self.server and self.task
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.server.drain(1)
+        self.server.close()
+
+    def client(self, **kwargs) -> RpcClient:
+        return RpcClient(self.context, self.endpoint, curve=self.curve, **kwargs)
+
+
+async def test_call_ok_and_typed_errors(endpoint: str) -> None:
+    harness = Harness(endpoint)
+    await harness.start()
+    client = harness.client()
+    result = await client.call(ECHO, EchoBody(text="hi"))
+    assert result == EchoResult(text="hi", calls=1)
+    with pytest.raises(RpcError) as missing:
+        await client.call(ECHO, {"text": "missing"})
+    assert missing.value.code == RpcErrorCode.NOT_FOUND
+    with pytest.raises(RpcError) as internal:
+        await client.call(ECHO, {"text": "boom"})
+    assert internal.value.code == RpcErrorCode.INTERNAL and "secret internals" not in internal.value.message
+    unknown = method("test_nobody_serves_this", "testsvc", EchoBody, EchoResult, retry_safe=True)
+    with pytest.raises(RpcError) as not_there:
+        await client.call(unknown, {"text": "x"})
+    assert not_there.value.code == RpcErrorCode.UNKNOWN_METHOD
+    client.close()
+    await harness.stop()
+    harness.context.destroy(0)
+
+
+async def test_bad_body_and_raw_garbage_get_typed_errors(endpoint: str) -> None:
+    harness = Harness(endpoint)
+    await harness.start()
+    raw = harness.context.socket(zmq.DEALER)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.connect(endpoint)
+    for frame in (b"not json", b"[1,2]", b'{"id":"a","method":"test_echo","deadline":"soon","body":{}}',
+                  b'{"id":"b","method":"test_echo","deadline":9999999999,"body":{"text":1,"extra":true}}'):
+        await raw.send(frame)
+        assert await raw.poll(2000)
+        reply = __import__("orjson").loads(await raw.recv())
+        assert reply["ok"] is False and reply["error"]["code"] == "bad_request"
+    raw.close()
+    await harness.stop()
+    harness.context.destroy(0)
+
+
+async def test_deadline_is_enforced_on_both_sides(endpoint: str) -> None:
+    harness = Harness(endpoint)
+    await harness.start()
+    client = harness.client()
+    started = time.monotonic()
+    with pytest.raises(RpcTimeout):
+        await client.call(UNSAFE, {"text": "slow", "delay": 5}, timeout=0.3)
+    assert time.monotonic() - started < 1.0
+    # The server stops the handler at the deadline instead of letting it run on.
+    assert harness.server is not None
+    await asyncio.wait_for(_until(lambda: harness.server.inflight == 0), 2)
+    client.close()
+    await harness.stop()
+    harness.context.destroy(0)
+
+
+async def test_no_server_means_timeout_not_hang(endpoint: str) -> None:
+    context = zmq.asyncio.Context()
+    client = RpcClient(context, endpoint)
+    started = time.monotonic()
+    with pytest.raises(RpcTimeout):
+        await client.call(PING, timeout=0.4)
+    assert time.monotonic() - started < 1.5
+    client.close()
+    context.destroy(0)
+
+
+async def test_retry_safe_call_survives_server_restart(endpoint: str) -> None:
+    """Lazy Pirate: the first attempt is lost with the dead server; the retry reaches the new one."""
+    harness = Harness(endpoint)
+    await harness.start()
+    client = harness.client(attempt_timeout=0.2)
+    assert (await client.call(ECHO, {"text": "a"})).text == "a"
+    await harness.stop()
+    restarted = Harness(endpoint)
+    restarted.context = harness.context
+
+    async def restart_later() -> None:
+        await asyncio.sleep(0.5)  # keep the server away across a few of the client's attempts
+        await restarted.start()
+    restarter = asyncio.create_task(restart_later())
+    result = await client.call(ECHO, {"text": "after"}, timeout=5)
+    assert result.text == "after"
+    await restarter
+    client.close()
+    await restarted.stop()
+    harness.context.destroy(0)
+
+
+async def test_curve_over_tcp() -> None:
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    keys = CurveKeys(server_public, server_secret, client_public, client_secret)
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    harness = Harness(endpoint, curve=keys)
+    await harness.start()
+    assert (await harness.client().call(ECHO, {"text": "secure"})).text == "secure"
+    # A client that does not know the server's key cannot talk to it.
+    wrong = CurveKeys(zmq.curve_keypair()[0], None, client_public, client_secret)
+    stranger = RpcClient(harness.context, endpoint, curve=wrong)
+    with pytest.raises(RpcTimeout):
+        await stranger.call(ECHO, {"text": "x"}, timeout=0.5)
+    stranger.close()
+    await harness.stop()
+    harness.context.destroy(0)
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)

@@ -1,0 +1,96 @@
+"""A real PostgreSQL for tests: the embedded server binaries, one throw-away cluster per need."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from common.config import REPO_ROOT
+from common.db.migrate import migrate
+from tests.support.ports import free_port
+from tests.support.wait import wait_for_sync
+
+
+class PostgresServer:
+    def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
+        self.port = port or free_port()
+        self._own_dir = data_dir is None
+        base = Path(tempfile.mkdtemp(prefix="atcs-pg-"))
+        os.chmod(base, 0o755)
+        self.data_dir = data_dir or base / "data"
+        self.log_path = base / "postgres.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return self.url("postgres")
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "common.db.embedded", "--dir", str(self.data_dir), "--port", str(self.port), "--fast"],
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_sync(self._accepts, timeout=timeout, interval=0.1, message="postgres accepting connections")
+
+    def _accepts(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"postgres exited: {self.log_path.read_text()[-2000:]}")
+
+        async def probe() -> bool:
+            conn = await asyncpg.connect(self.admin_url, timeout=1)
+            await conn.close()
+            return True
+        try:
+            return asyncio.run(probe())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return False
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)  # fast shutdown
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def destroy(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+
+TEMPLATE = "atcs_template"
+
+
+async def prepare_template(server: PostgresServer) -> None:
+    conn = await asyncpg.connect(server.admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    finally:
+        await conn.close()
+    await migrate(server.url(TEMPLATE))
+
+
+async def fresh_database(server: PostgresServer) -> str:
+    """A new database with every migration applied (cloned from the template: fast)."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    conn = await asyncpg.connect(server.admin_url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    finally:
+        await conn.close()
+    return server.url(name)
