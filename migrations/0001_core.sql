@@ -146,3 +146,22 @@ CREATE TABLE admin_audit (
     detail      jsonb NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- The user's account on a VPN panel, kept by vpn_gateway. access_key is a secret: shown only to
+-- its owner, never logged. The bot reads it to show "My subscription".
+CREATE TABLE vpn_accounts (
+    user_id             bigint PRIMARY KEY REFERENCES users(id),
+    server              text NOT NULL,                 -- name of the server in ATCS_VPN_SERVERS
+    backend             text NOT NULL,                 -- outline | remnawave
+    external_id         text NOT NULL UNIQUE,          -- our id on the panel (name/username): finds a half-made account
+    panel_id            text,                          -- the panel's own id (Outline key id, Remnawave uuid)
+    access_key          text,
+    expires_at          timestamptz,                   -- as applied on the panel
+    traffic_limit_bytes bigint NOT NULL DEFAULT 0,
+    status              text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+    used_bytes          bigint,
+    used_checked_at     timestamptz,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX vpn_accounts_server_idx ON vpn_accounts (server) WHERE status = 'active';

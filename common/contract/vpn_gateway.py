@@ -1,4 +1,68 @@
-"""RPC methods served by vpn_gateway."""
+"""RPC methods served by vpn_gateway. Writes go through activation rows (outbox); these methods
+enqueue such a row (keyed by request_id) and nudge the worker, or read."""
 from __future__ import annotations
 
-from common.contract.base import Body, method  # noqa: F401
+from datetime import datetime
+from typing import Literal
+
+from common.contract.base import Body, method
+
+
+class Nudge(Body):
+    pass
+
+
+class Nudged(Body):
+    pending: int
+
+
+class UserAction(Body):
+    user_id: int
+    request_id: str       # idempotency key of the activation row
+    days: int | None = None
+
+
+class Enqueued(Body):
+    activation_id: int
+    state: str
+
+
+class UsageQuery(Body):
+    user_id: int
+
+
+class Usage(Body):
+    user_id: int
+    used_bytes: int | None
+    limit_bytes: int | None
+    as_of: datetime | None
+    stale: bool               # true when served from the cache because the panel was slow
+
+
+class BulkReissue(Body):
+    admin_id: int
+    request_id: str
+    scope: Literal["all_active"] = "all_active"
+
+
+class JobRef(Body):
+    job_id: int
+
+
+class JobState(Body):
+    job_id: int
+    state: str
+    total: int
+    done: int
+    failed: int
+
+
+NUDGE_ACTIVATIONS = method("nudge_activations", "vpn_gateway", Nudge, Nudged, retry_safe=True)
+ISSUE = method("issue", "vpn_gateway", UserAction, Enqueued, retry_safe=True)
+EXTEND = method("extend", "vpn_gateway", UserAction, Enqueued, retry_safe=True)
+REVOKE = method("revoke", "vpn_gateway", UserAction, Enqueued, retry_safe=True)
+REISSUE = method("reissue", "vpn_gateway", UserAction, Enqueued, retry_safe=True)
+USAGE = method("usage", "vpn_gateway", UsageQuery, Usage, retry_safe=True)
+BULK_REISSUE = method("bulk_reissue", "vpn_gateway", BulkReissue, JobRef, retry_safe=True)
+BULK_REISSUE_STATE = method("bulk_reissue_state", "vpn_gateway", JobRef, JobState, retry_safe=True)
+BULK_REISSUE_CANCEL = method("bulk_reissue_cancel", "vpn_gateway", JobRef, JobState, retry_safe=True)

@@ -195,6 +195,21 @@ class World:
         elif offset < 0:
             self.updates = self.updates[offset:]
 
+    # --- Stars -----------------------------------------------------------------------------------
+
+    def new_charge_id(self) -> str:
+        return f"stxm{secrets.token_hex(12)}{self.serial()}"
+
+    def record_star_transaction(
+        self, user_id: int, amount: int, payload: str, charge_id: str, *, refund: bool = False
+    ) -> StarTransactionRecord:
+        record = StarTransactionRecord(
+            id=charge_id, amount=amount, date=int(time.time()), user_id=user_id, payload=payload, refund=refund
+        )
+        self.transactions.append(record)
+        self.wakeup.fire()
+        return record
+
     # --- files and calls -------------------------------------------------------------------------
 
     def add_file(self, record: FileRecord) -> FileRecord:

@@ -1,0 +1,43 @@
+"""The outbox rows services write for one another (DESIGN.md, rule 1): activation actions for
+vpn_gateway and notification kinds for the bot. Writers and readers share these names and
+payload shapes; a row is written in the same transaction as the change that needs it.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Activation(StrEnum):
+    """activations.action. `issue` and `extend` both mean: make the user's panel account match
+    their subscriptions row (create it if missing). Reading the expiry from the row at run time
+    makes the rows idempotent and order-independent."""
+    ISSUE = "issue"
+    EXTEND = "extend"
+    SET_LIMIT = "set_limit"
+    REISSUE = "reissue"      # rotate the key
+    REVOKE = "revoke"        # refund, ban, admin
+    EXPIRE = "expire"        # expiry cleanup
+
+
+class Notice(StrEnum):
+    """notifications.kind; params in the comment. The bot renders each from translation files.
+    A VPN key is never in params: the bot reads it from vpn_accounts when it renders."""
+    KEY_READY = "key_ready"                      # {expires_at, is_trial}
+    SUBSCRIPTION_EXTENDED = "subscription_extended"  # {expires_at}
+    KEY_REISSUED = "key_reissued"                # {}
+    ACCESS_REVOKED = "access_revoked"            # {reason}
+    ACTIVATION_DELAYED = "activation_delayed"    # {}
+    PAYMENT_RECEIVED = "payment_received"        # {amount, currency, plan_code, expires_at}
+    PAYMENT_FLAGGED = "payment_flagged"          # {purchase_id}
+    TOPUP_RECEIVED = "topup_received"            # {amount, currency, balance}
+    REFERRAL_BONUS = "referral_bonus"            # {days, expires_at}
+    EXPIRY_REMINDER = "expiry_reminder"          # {days_left, expires_at}
+    TRIAL_ENDING = "trial_ending"                # {expires_at}
+    SUBSCRIPTION_EXPIRED = "subscription_expired"  # {}
+    AUTO_RENEWED = "auto_renewed"                # {expires_at, amount, currency}
+    AUTO_RENEW_FAILED = "auto_renew_failed"      # {needed, balance, currency}
+    REFUNDED = "refunded"                        # {amount, currency}
+
+
+# Optional in any params: {"edit": {"chat_id": int, "message_id": int}} — the "working on it"
+# message to replace with this notice instead of sending a new one.
