@@ -135,6 +135,25 @@ class CryptoPaySettings(_Base):
     cryptopay_fiat: str = Field("USD", description="fiat currency of invoices")
     cryptopay_accepted_assets: str = Field("USDT,TON,BTC", description="crypto assets a payer may use")
     cryptopay_invoice_ttl: int = Field(3600, ge=60, le=2678400, description="seconds an invoice stays payable")
+    cryptopay_currency_type: Literal["fiat", "crypto"] = Field(
+        "fiat", description="fiat: invoices priced in ATCS_CRYPTOPAY_FIAT; crypto: in ATCS_CRYPTOPAY_ASSET")
+    cryptopay_asset: str = Field("USDT", description="asset of crypto-priced invoices (a stablecoin: the plan price is used as is)")
+    cryptopay_timeout: float = Field(10.0, gt=0, le=60, description="seconds for one Crypto Pay API request")
+    cryptopay_read_attempts: int = Field(3, ge=1, le=10, description="attempts of a Crypto Pay read (getInvoices) before giving up")
+    cryptopay_underpay_tolerance: Decimal = Field(
+        Decimal("0.01"), ge=0, le=Decimal("0.1"),
+        description="fraction of a fiat invoice that rate rounding may leave unpaid before the payment is flagged")
+
+    @field_validator("cryptopay_fiat", "cryptopay_asset")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not value.isalnum() or len(value) > 16:
+            raise ValueError("expected a currency code such as USD or USDT")
+        return value
+
+    def accepted_assets(self) -> list[str]:
+        return [a.strip().upper() for a in self.cryptopay_accepted_assets.split(",") if a.strip()]
 
     @field_validator("cryptopay_api_url")
     @classmethod
@@ -151,6 +170,12 @@ class PaymentsSettings(_Base):
     payments_port: int = Field(8081, ge=1, le=65535, description="port of POST /webhooks/cryptobot")
     webhook_max_body: int = Field(65536, ge=1024, description="largest webhook body accepted, bytes")
     reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation passes")
+    reconcile_batch: int = Field(100, ge=1, le=1000, description="invoice ids per getInvoices call")
+    reconcile_grace: float = Field(300.0, ge=0, description="seconds past an invoice's expiry before it is expired here")
+    stars_invoice_ttl: int = Field(3600, ge=60, le=2678400, description="seconds a Stars invoice stays payable")
+    topup_min: Decimal = Field(Decimal("1"), gt=0, description="smallest balance top-up, in ATCS_CRYPTOPAY_FIAT")
+    topup_max: Decimal = Field(Decimal("1000"), gt=0, description="largest balance top-up, in ATCS_CRYPTOPAY_FIAT")
+    nudge_timeout: float = Field(1.0, gt=0, le=10, description="seconds for a best-effort nudge of a peer service")
 
 
 class IpcSettings(_Base):
@@ -214,6 +239,22 @@ class ShopSettings(_Base):
     support_contact: str = Field("@support", description="who users contact for help")
 
 
+class BotSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    bot_concurrency: int = Field(32, ge=1, le=1000, description="updates the bot handles at once (more wait in Telegram)")
+    bot_throttle_rate: float = Field(2.0, gt=0, le=100, description="updates per second one user may send on average")
+    bot_throttle_burst: int = Field(8, ge=1, le=1000, description="updates one user may send in a burst")
+    bot_rpc_deadline: float = Field(0.8, gt=0, le=10, description="seconds a handler waits on payments/vpn_gateway before 'working on it'")
+    bot_usage_deadline: float = Field(0.5, gt=0, le=10, description="seconds to wait for live traffic figures")
+    bot_nudge_deadline: float = Field(0.3, gt=0, le=10, description="seconds for a best-effort nudge")
+    bot_followup_timeout: float = Field(30.0, gt=0, le=600, description="seconds a deferred request keeps retrying before 'try again'")
+    bot_pre_checkout_deadline: float = Field(6.0, gt=0, le=9, description="seconds to wait for payments on a Stars pre-checkout (Telegram allows 10)")
+    bot_notify_interval: float = Field(2.0, gt=0, le=60, description="seconds between scans of the notification outbox")
+    bot_notify_concurrency: int = Field(8, ge=1, le=100, description="notifications sent at once")
+    bot_retry_after_max: float = Field(30.0, ge=0, le=600, description="longest 429 retry_after a request waits out before giving up")
+
+
 class Settings:
     """All concerns together; a service reads only the parts it needs."""
 
@@ -228,6 +269,7 @@ class Settings:
             self.ipc = IpcSettings(_env_file=files)
             self.health = HealthSettings(_env_file=files)
             self.shop = ShopSettings(_env_file=files)
+            self.bot = BotSettings(_env_file=files)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
         except SettingsError as exc:
@@ -237,7 +279,8 @@ class Settings:
 
     def sections(self) -> dict[str, BaseSettings]:
         return {"database": self.database, "telegram": self.telegram, "cryptopay": self.cryptopay,
-                "payments": self.payments, "ipc": self.ipc, "health": self.health, "shop": self.shop}
+                "payments": self.payments, "ipc": self.ipc, "health": self.health, "shop": self.shop,
+                "bot": self.bot}
 
 
 def _describe(exc: ValidationError) -> str:

@@ -225,4 +225,5 @@ class World:
     def record_call(self, method: str, params: dict[str, Any]) -> CallRecord:
         record = CallRecord(method=method, params=params, time=time.time())
         self.calls.append(record)
+        self.wakeup.fire()  # lets a test wait for "the bot has called X" without polling
         return record

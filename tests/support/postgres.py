@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from common.config import REPO_ROOT
+from common.db.embedded import bin_dir
 from common.db.migrate import migrate
 from tests.support.ports import free_port
 from tests.support.wait import wait_for_sync
@@ -46,15 +47,10 @@ class PostgresServer:
     def _accepts(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"postgres exited: {self.log_path.read_text()[-2000:]}")
-
-        async def probe() -> bool:
-            conn = await asyncpg.connect(self.admin_url, timeout=1)
-            await conn.close()
-            return True
-        try:
-            return asyncio.run(probe())
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-            return False
+        # pg_isready is synchronous, so this works inside and outside an event loop.
+        probe = subprocess.run([str(bin_dir() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
+                                "-U", "postgres", "-t", "1"], capture_output=True)
+        return probe.returncode == 0
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -1,0 +1,32 @@
+"""``python -m sandbox.panels.outline --port 8702 [--api-prefix SECRET]``
+
+Prints one JSON line once it listens (``apiUrl`` as a real Outline install
+prints it), then runs until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sandbox.kit.cli import run
+from sandbox.panels.outline.standin import OutlineStandIn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.panels.outline", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--api-prefix", default=None, help="secret path prefix (random by default)")
+    parser.add_argument("--hostname-for-access-keys", default="127.0.0.1")
+    args = parser.parse_args()
+    standin = OutlineStandIn(
+        api_prefix=args.api_prefix,
+        host=args.host,
+        port=args.port,
+        hostname_for_access_keys=args.hostname_for_access_keys,
+    )
+    run(standin, lambda s: {"service": "outline", "url": s.url, "apiUrl": s.api_url})
+
+
+if __name__ == "__main__":
+    main()
