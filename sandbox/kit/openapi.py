@@ -77,7 +77,9 @@ class OpenApiSpec:
         the spec promises for ``status``."""
         schema = self.response_schema(method, path, status)
         if schema is None:
-            if body not in (None, b"", ""):
+            # A documented error without a schema may carry any error body;
+            # a documented success without content (204) must be empty.
+            if status < 400 and body not in (None, b"", ""):
                 raise UndocumentedResponse(
                     f"{method.upper()} {path} {status} must have no body, got {body!r}"
                 )

@@ -1,0 +1,182 @@
+"""Purchases: the pending invoice, its settlement (compare-and-set on status), expiry, refund."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+_COLUMNS = """id, user_id, plan_id, kind, method, amount, currency, status, provider_invoice_id,
+              provider_charge_id, invoice_url, days, traffic_limit_bytes, request_id, created_at,
+              expires_at, paid_at"""
+
+# Statuses a payment may still settle from. An invoice we expired can still be paid at the
+# provider in its last second (or a Stars pre-checkout approved just before expiry completes
+# after it): that money is real and must be credited, not lost.
+SETTLEABLE = ("pending", "expired")
+
+
+@dataclass(frozen=True)
+class Purchase:
+    id: int
+    user_id: int
+    plan_id: int | None
+    kind: str
+    method: str
+    amount: Decimal
+    currency: str
+    status: str
+    provider_invoice_id: str | None
+    provider_charge_id: str | None
+    invoice_url: str | None
+    days: int | None
+    traffic_limit_bytes: int | None
+    request_id: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    paid_at: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record | None) -> "Purchase | None":
+        return None if row is None else cls(**dict(row))
+
+    @property
+    def settleable(self) -> bool:
+        return self.status in SETTLEABLE
+
+
+async def insert_pending(conn: asyncpg.Connection, *, user_id: int, plan_id: int | None, kind: str, method: str,
+                         amount: Decimal, currency: str, request_id: str, days: int | None,
+                         traffic_limit_bytes: int | None, ttl_seconds: int) -> Purchase | None:
+    """The new pending purchase, or None when this user already made one with this request_id."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO purchases (user_id, plan_id, kind, method, amount, currency, request_id, days,
+                                   traffic_limit_bytes, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+            ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+            RETURNING {_COLUMNS}""",
+        user_id, plan_id, kind, method, amount, currency, request_id, days, traffic_limit_bytes, float(ttl_seconds))
+    return Purchase.of(row)
+
+
+async def by_request(conn: asyncpg.Connection, user_id: int, request_id: str) -> Purchase | None:
+    return Purchase.of(await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM purchases WHERE user_id = $1 AND request_id = $2", user_id, request_id))
+
+
+async def get(conn: asyncpg.Connection, purchase_id: int) -> Purchase | None:
+    return Purchase.of(await conn.fetchrow(f"SELECT {_COLUMNS} FROM purchases WHERE id = $1", purchase_id))
+
+
+async def lock(conn: asyncpg.Connection, purchase_id: int) -> Purchase | None:
+    return Purchase.of(await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM purchases WHERE id = $1 FOR UPDATE", purchase_id))
+
+
+async def attach_invoice(conn: asyncpg.Connection, purchase_id: int, invoice_id: str, url: str | None) -> bool:
+    """Stores the provider's invoice once; False if another attempt stored one first."""
+    done = await conn.fetchval(
+        """UPDATE purchases SET provider_invoice_id = $2, invoice_url = $3
+           WHERE id = $1 AND provider_invoice_id IS NULL RETURNING id""",
+        purchase_id, invoice_id, url)
+    return done is not None
+
+
+async def lock_for_invoice(conn: asyncpg.Connection, invoice_id: str, hint: int | None) -> Purchase | None:
+    """The Crypto Bot purchase a paid invoice belongs to, row-locked.
+
+    By invoice id first; by the purchase id carried in the invoice payload when the id was not
+    stored yet (the user paid before create_invoice finished writing it, or it crashed there)."""
+    return Purchase.of(await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM purchases
+            WHERE method = 'cryptobot' AND (provider_invoice_id = $1 OR id = $2)
+            ORDER BY (provider_invoice_id IS NOT DISTINCT FROM $1) DESC
+            LIMIT 1 FOR UPDATE""",
+        invoice_id, hint))
+
+
+async def lock_stars(conn: asyncpg.Connection, purchase_id: int | None) -> Purchase | None:
+    if purchase_id is None:
+        return None
+    return Purchase.of(await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM purchases WHERE id = $1 AND method = 'stars' FOR UPDATE", purchase_id))
+
+
+async def mark_paid(conn: asyncpg.Connection, purchase_id: int, *, method: str, ref: str,
+                    paid_asset: str | None, paid_amount: Decimal | None, via: str) -> bool:
+    """pending|expired -> paid, once. The provider reference is stored under its unique index,
+    so a second settlement of the same invoice or charge cannot exist even by mistake."""
+    invoice_ref = ref if method == "cryptobot" else None
+    charge_ref = ref if method == "stars" else None
+    done = await conn.fetchval(
+        """UPDATE purchases SET status = 'paid', paid_at = now(), settled_via = $6,
+                  provider_invoice_id = coalesce(provider_invoice_id, $2),
+                  provider_charge_id = coalesce(provider_charge_id, $3),
+                  paid_asset = $4, paid_amount = $5
+           WHERE id = $1 AND status IN ('pending', 'expired') RETURNING id""",
+        purchase_id, invoice_ref, charge_ref, paid_asset, paid_amount, via)
+    return done is not None
+
+
+async def mark_flagged(conn: asyncpg.Connection, purchase_id: int, reason: str,
+                       paid_asset: str | None, paid_amount: Decimal | None) -> bool:
+    done = await conn.fetchval(
+        """UPDATE purchases SET status = 'flagged', flag_reason = $2, paid_asset = $3, paid_amount = $4
+           WHERE id = $1 AND status IN ('pending', 'expired') RETURNING id""",
+        purchase_id, reason[:500], paid_asset, paid_amount)
+    return done is not None
+
+
+async def mark_refunded(conn: asyncpg.Connection, purchase_id: int) -> bool:
+    done = await conn.fetchval(
+        "UPDATE purchases SET status = 'refunded', refunded_at = now() WHERE id = $1 AND status = 'paid' RETURNING id",
+        purchase_id)
+    return done is not None
+
+
+async def expire(conn: asyncpg.Connection, purchase_id: int) -> bool:
+    done = await conn.fetchval(
+        "UPDATE purchases SET status = 'expired' WHERE id = $1 AND status = 'pending' RETURNING id", purchase_id)
+    return done is not None
+
+
+async def open_invoices(conn: asyncpg.Connection, after_id: int, limit: int) -> list[Purchase]:
+    """Pending Crypto Bot purchases that have a provider invoice, in id order (keyset pages)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM purchases
+            WHERE method = 'cryptobot' AND status = 'pending' AND provider_invoice_id IS NOT NULL AND id > $1
+            ORDER BY id LIMIT $2""",
+        after_id, limit)
+    return [Purchase(**dict(r)) for r in rows]
+
+
+async def expire_without_invoice(conn: asyncpg.Connection, older_than_seconds: float) -> int:
+    """Pending Crypto Bot purchases whose invoice was never created (the provider failed or we
+    crashed mid-call). Should an invoice exist after all and be paid, the payload still finds the
+    purchase and settles it from 'expired'."""
+    rows = await conn.fetch(
+        """UPDATE purchases SET status = 'expired'
+           WHERE method = 'cryptobot' AND status = 'pending' AND provider_invoice_id IS NULL
+             AND created_at < now() - make_interval(secs => $1)
+           RETURNING id""",
+        older_than_seconds)
+    return len(rows)
+
+
+async def expire_stale_stars(conn: asyncpg.Connection, grace_seconds: float) -> int:
+    rows = await conn.fetch(
+        """UPDATE purchases SET status = 'expired'
+           WHERE method = 'stars' AND status = 'pending'
+             AND expires_at < now() - make_interval(secs => $1)
+           RETURNING id""",
+        grace_seconds)
+    return len(rows)
+
+
+async def pending_count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM purchases WHERE status = 'pending'")
+
+
+async def db_now(conn: asyncpg.Connection) -> datetime:
+    return await conn.fetchval("SELECT now()")

@@ -1,0 +1,72 @@
+"""What payments reads from the shop's core tables: users and plans; and the one change it makes
+to a subscription outside common.shop.access (taking back the days a refund returns)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    is_banned: bool
+    referred_by: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: int
+    code: str
+    days: int
+    price: Decimal
+    stars_price: int
+    traffic_gb: int
+    is_active: bool
+
+
+async def customer(conn: asyncpg.Connection, user_id: int) -> Customer | None:
+    row = await conn.fetchrow("SELECT id, is_banned, referred_by FROM users WHERE id = $1", user_id)
+    return None if row is None else Customer(**dict(row))
+
+
+async def referrer_of(conn: asyncpg.Connection, user_id: int) -> int | None:
+    return await conn.fetchval("SELECT referred_by FROM users WHERE id = $1", user_id)
+
+
+async def plan(conn: asyncpg.Connection, plan_id: int) -> Plan | None:
+    row = await conn.fetchrow(
+        "SELECT id, code, days, price, stars_price, traffic_gb, is_active FROM plans WHERE id = $1", plan_id)
+    return None if row is None else Plan(**dict(row))
+
+
+async def plan_code(conn: asyncpg.Connection, plan_id: int | None) -> str | None:
+    if plan_id is None:
+        return None
+    return await conn.fetchval("SELECT code FROM plans WHERE id = $1", plan_id)
+
+
+async def insert_referral_bonus(conn: asyncpg.Connection, invitee_id: int, referrer_id: int,
+                                purchase_id: int, days: int) -> bool:
+    """False when the invitee already earned their referrer a bonus (the primary key says once)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO referral_bonuses (invitee_id, referrer_id, purchase_id, days) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (invitee_id) DO NOTHING RETURNING true""",
+        invitee_id, referrer_id, purchase_id, days)
+    return bool(inserted)
+
+
+async def take_back_days(conn: asyncpg.Connection, user_id: int, days: int) -> tuple[datetime, bool] | None:
+    """Shortens the subscription by the days a refunded purchase bought; revokes it when nothing
+    is left. Returns (new expiry, revoked), or None when the user has no subscription."""
+    row = await conn.fetchrow(
+        """UPDATE subscriptions SET
+               expires_at = expires_at - make_interval(days => $2),
+               status = CASE WHEN expires_at - make_interval(days => $2) <= now() THEN 'revoked' ELSE status END,
+               updated_at = now()
+           WHERE user_id = $1
+           RETURNING expires_at, status = 'revoked' AS revoked""",
+        user_id, days)
+    return None if row is None else (row["expires_at"], row["revoked"])
