@@ -13,7 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from typing import Annotated
 
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -255,6 +256,83 @@ class BotSettings(_Base):
     bot_retry_after_max: float = Field(30.0, ge=0, le=600, description="longest 429 retry_after a request waits out before giving up")
 
 
+class VpnServer(BaseModel):
+    """One VPN panel in ATCS_VPN_SERVERS. Its URL and token are credentials (Outline's apiUrl
+    carries the secret path prefix), so both are SecretStr and never printed."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="our name for it; stored in vpn_accounts.server")
+    backend: Literal["outline", "remnawave"] = Field(description="panel kind (marzban, 3x-ui: later)")
+    api_url: SecretStr = Field(description="Outline: the apiUrl the server printed; Remnawave: the panel's base URL")
+    token: SecretStr | None = Field(None, description="Remnawave API token (Bearer)")
+    capacity: int = Field(1000, ge=1, description="most active accounts the server takes")
+    weight: float = Field(1.0, gt=0, le=100, description="preference among servers of equal load")
+    accepts_new: bool = Field(True, description="false drains the server: existing accounts stay, new users go elsewhere")
+    max_concurrency: int = Field(4, ge=1, le=256, description="panel requests in flight at once")
+    connect_timeout: float = Field(3.0, gt=0, le=60, description="seconds to connect")
+    request_timeout: float = Field(10.0, gt=0, le=300, description="seconds for one panel request")
+    retries: int = Field(2, ge=0, le=10, description="extra attempts of one request on 5xx, 429 and network errors")
+    squads: list[str] = Field(default_factory=list, description="Remnawave internal squad UUIDs given to new users")
+
+    @model_validator(mode="after")
+    def _check(self) -> "VpnServer":
+        # Messages name the field, never the value: the value is a credential.
+        if not self.api_url.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("api_url must be an http(s) URL")
+        if self.backend == "remnawave" and not (self.token and self.token.get_secret_value()):
+            raise ValueError("a remnawave server needs a token")
+        return self
+
+
+class VpnSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    # The whole list is one secret: it holds panel URLs with secret paths and API tokens.
+    vpn_servers: SecretStr = Field(SecretStr("[]"), description="JSON list of VPN servers: name, backend, api_url, token, capacity, weight, max_concurrency, timeouts")
+    vpn_worker_concurrency: int = Field(8, ge=1, le=256, description="activations worked on at once")
+    vpn_max_attempts: int = Field(5, ge=1, le=1000, description="failed attempts after which admins are alerted and the user told it is delayed (retries go on)")
+    vpn_retry_base: float = Field(1.0, gt=0, le=600, description="first retry delay of a failed activation, seconds (doubles each time)")
+    vpn_retry_max: float = Field(60.0, gt=0, le=3600, description="longest retry delay of a failed activation, seconds")
+    vpn_lease_seconds: float = Field(120.0, ge=5, le=3600, description="how long a claimed activation is hidden from other claims; one attempt must end within it")
+    vpn_scan_interval: float = Field(2.0, gt=0, le=300, description="seconds between scans of the activation queue when not nudged")
+    vpn_usage_cache_ttl: float = Field(60.0, ge=0, le=86400, description="seconds a usage figure is served without asking the panel")
+    vpn_usage_timeout: float = Field(0.4, gt=0, le=30, description="seconds a usage request waits on the panel before answering from the cache")
+    vpn_breaker_threshold: int = Field(5, ge=1, le=1000, description="consecutive failures that open a server's circuit breaker")
+    vpn_breaker_cooldown: float = Field(10.0, gt=0, le=3600, description="seconds an open breaker waits before a trial request")
+    vpn_health_interval: float = Field(10.0, gt=0, le=3600, description="seconds between health probes of each server")
+    vpn_bulk_concurrency: int = Field(4, ge=1, le=256, description="reissues of one bulk job in the activation queue at once")
+    _servers: list[VpnServer] = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, _context: Any) -> None:
+        self._servers = _parse_vpn_servers(self.vpn_servers.get_secret_value())
+
+    @property
+    def servers(self) -> list[VpnServer]:
+        return list(self._servers)
+
+
+def _parse_vpn_servers(raw: str) -> list[VpnServer]:
+    # Parsed here rather than by pydantic-settings so that no error message can echo the value.
+    try:
+        items = orjson.loads(raw or "[]")
+    except orjson.JSONDecodeError:
+        raise ConfigError("ATCS_VPN_SERVERS is invalid: not valid JSON") from None
+    if not isinstance(items, list):
+        raise ConfigError("ATCS_VPN_SERVERS is invalid: expected a JSON list of servers")
+    servers: list[VpnServer] = []
+    for index, item in enumerate(items):
+        try:
+            servers.append(VpnServer.model_validate(item))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"]) or "server"
+            raise ConfigError(f"ATCS_VPN_SERVERS is invalid: server {index}: {where}: {error['msg']}") from None
+    names = [s.name for s in servers]
+    if len(set(names)) != len(names):
+        raise ConfigError("ATCS_VPN_SERVERS is invalid: server names must be unique")
+    return servers
+
+
 class Settings:
     """All concerns together; a service reads only the parts it needs."""
 
@@ -270,6 +348,7 @@ class Settings:
             self.health = HealthSettings(_env_file=files)
             self.shop = ShopSettings(_env_file=files)
             self.bot = BotSettings(_env_file=files)
+            self.vpn = VpnSettings(_env_file=files)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
         except SettingsError as exc:
@@ -280,7 +359,7 @@ class Settings:
     def sections(self) -> dict[str, BaseSettings]:
         return {"database": self.database, "telegram": self.telegram, "cryptopay": self.cryptopay,
                 "payments": self.payments, "ipc": self.ipc, "health": self.health, "shop": self.shop,
-                "bot": self.bot}
+                "bot": self.bot, "vpn": self.vpn}
 
 
 def _describe(exc: ValidationError) -> str:

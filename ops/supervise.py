@@ -83,8 +83,7 @@ def up(timeout: float) -> int:
             states = rpc().supervisor.getAllProcessInfo()
         except (OSError, xmlrpc.client.Fault):
             states = []
-        long_running = [s for s in states if s["name"] != "migrate"]
-        if long_running and all(s["statename"] == "RUNNING" for s in long_running):
+        if states and all(_settled(s) for s in states):
             break
         if any(s["statename"] == "FATAL" for s in states):
             break
@@ -92,8 +91,13 @@ def up(timeout: float) -> int:
     status()
     if demo.enabled(settings):
         print(f"\nDemo mode (no ATCS_BOT_TOKEN): open the web chat at {demo.web_chat_url()}")
-    ok = states and all(s["statename"] in ("RUNNING", "EXITED") for s in states)
-    return 0 if ok else 1
+    return 0 if states and all(_settled(s) for s in states) else 1
+
+
+def _settled(state: dict) -> bool:
+    if state["name"] == "migrate":  # one-shot: done when it has exited 0
+        return state["statename"] == "EXITED" and state["exitstatus"] == 0
+    return state["statename"] == "RUNNING"
 
 
 def down() -> int:

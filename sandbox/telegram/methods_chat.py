@@ -139,7 +139,7 @@ def _apply_edit(world: World, message: MessageRecord, **changes: Any) -> Any:
     new.pop("html", None)
     current.pop("html", None)
     if new == current and changes["reply_markup"] == _current_inline(message):
-        pass
+        raise bad_request(NOT_MODIFIED)
     for key, value in changes.items():
         setattr(message, key, value)
     message.edit_date = int(time.time())

@@ -1,0 +1,44 @@
+"""The README's configuration table, made from the settings classes so it cannot drift."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from common.config import REPO_ROOT, Settings
+
+START, END = "<!-- config-table -->", "<!-- /config-table -->"
+
+
+def config_table() -> str:
+    settings = Settings()
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for section in settings.sections().values():
+        for name, field in type(section).model_fields.items():
+            default = field.default_factory() if field.default_factory is not None else field.default
+            if default is None or default == []:
+                shown = ""
+            elif isinstance(default, SecretStr):
+                shown = ""
+            elif isinstance(default, Path):
+                shown = str(default.relative_to(REPO_ROOT)) if default.is_relative_to(REPO_ROOT) else str(default)
+            else:
+                shown = str(default)
+            shown = f"`{shown}`" if shown not in ("", "[]") else "(empty)"
+            rows.append(f"| `ATCS_{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+def render_readme(text: str) -> str:
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    return pattern.sub(f"{START}\n{config_table()}\n{END}", text)
+
+
+def main() -> None:
+    readme = REPO_ROOT / "README.md"
+    readme.write_text(render_readme(readme.read_text()))
+
+
+if __name__ == "__main__":
+    main()
