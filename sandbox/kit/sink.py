@@ -63,6 +63,9 @@ class HttpSink(StandInServer):
             return web.Response(status=503)
         return web.json_response({"ok": 200 <= int(step) < 300}, status=int(step))
 
+    async def on_started(self) -> None:
+        self._release = asyncio.Event()
+
     async def on_stopping(self) -> None:
         self._release.set()
 

@@ -1,6 +1,8 @@
 """python -m sandbox.telegram --host 127.0.0.1 --port 8090 --token TOKEN
 
-Prints one line "READY <base_url>" on stdout once listening, so a parent process can wait for it.
+Prints one JSON line on stdout once listening, like the other stand-ins (sandbox.kit.process reads
+it as the readiness signal): {"service": "telegram", "url": ..., "api_url": ..., "control_url": ...,
+"token": ..., "bot_username": ...}. Runs until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -38,7 +40,15 @@ async def serve(args: argparse.Namespace) -> None:
         strict_chats=args.strict_chats,
     )
     url = await standin.start()
-    print(f"READY {url}", flush=True)
+    ready = {
+        "service": "telegram",
+        "url": url,
+        "api_url": url,  # what ATCS_TELEGRAM_API_URL should be set to
+        "control_url": f"{url}/_control",
+        "token": standin.token,
+        "bot_username": args.bot_username,
+    }
+    print(json.dumps(ready), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -55,12 +55,38 @@ class UserActions:
         where = f" on message {message_id}" if message_id is not None else ""
         raise ControlError(404, f"no inline button with {wanted}{where} in chat {chat_id}")
 
+    def _reply_keyboard_has(self, chat_id: int, label: str) -> bool:
+        """Whether the reply keyboard the user currently sees (the bot's latest one) has this label."""
+        log = self.world.chats.get(chat_id)
+        for message in reversed(log.messages if log else []):
+            markup = message.reply_markup if message.from_bot else None
+            if not markup or "inline_keyboard" in markup:
+                continue
+            if markup.get("remove_keyboard"):
+                return False
+            if "keyboard" in markup:
+                labels = [b if isinstance(b, str) else b.get("text") for row in markup["keyboard"] for b in row]
+                return label in labels
+        return False
+
     def tap(
         self, user_id: int, *, label: str | None = None, data: str | None = None, message_id: int | None = None
     ) -> dict[str, Any]:
+        """Tap an inline button (-> callback_query); a reply-keyboard button just sends its label."""
         if (label is None) == (data is None):
             raise ControlError(400, "give exactly one of label or data")
-        message, button = self._find_button(user_id, label, data, message_id)
+        try:
+            message, button = self._find_button(user_id, label, data, message_id)
+        except ControlError:
+            if label is None or message_id is not None or not self._reply_keyboard_has(user_id, label):
+                raise
+            update = self.message(user_id, label)
+            return {
+                "callback_query_id": None,
+                "message_id": update["message"]["message_id"],
+                "update_id": update["update_id"],
+                "kind": "message",
+            }
         if "callback_data" not in button:
             raise ControlError(400, "that button has no callback_data; tapping it sends the bot nothing")
         user = self.world.user(user_id)
@@ -86,6 +112,7 @@ class UserActions:
             "callback_query_id": record.id,
             "message_id": message.message_id,
             "update_id": update["update_id"] if update else None,
+            "kind": "callback_query",
         }
 
     # --- payments ---------------------------------------------------------------------------------

@@ -11,13 +11,11 @@ from typing import Any
 import aiohttp
 
 from .actions import MessagePredicate
+from .errors import ControlError
 
 
-class ControlRequestError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
+class ControlRequestError(ControlError):
+    """The control API refused a request; a ControlError, so tests catch the same thing in- or out-of-process."""
 
 
 class TelegramControl:

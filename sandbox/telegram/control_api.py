@@ -184,7 +184,26 @@ async def reset(request: web.Request) -> Any:
     return {"reset": True}
 
 
+async def _allow_browsers(request: web.Request, response: web.StreamResponse) -> None:
+    # A web chat page served from another origin drives the control API straight from the browser.
+    if request.path.startswith("/_control/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+
+
+async def _preflight(request: web.Request) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
 def add_control_routes(app: web.Application) -> None:
+    app.on_response_prepare.append(_allow_browsers)
+    app.router.add_route("OPTIONS", "/_control/{tail:.*}", _preflight)
     routes = [
         ("GET", "/_control/health", health),
         ("POST", "/_control/users/{user_id}/message", user_message),

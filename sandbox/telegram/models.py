@@ -7,6 +7,7 @@ can answer questions a test asks; `*_api` functions produce exactly the document
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 
@@ -49,8 +50,10 @@ class FileRecord:
 
     @property
     def file_path(self) -> str:
+        # Shaped like Telegram's ("documents/file_12.csv"); the user's filename stays out of the URL.
         folder = "photos" if self.kind == "photo" else "documents"
-        return f"{folder}/{self.file_unique_id}_{self.filename or 'file'}"
+        suffix = PurePosixPath(self.filename or "").suffix
+        return f"{folder}/file_{self.file_unique_id}{suffix if suffix.isascii() else ''}"
 
     def document_api(self) -> dict[str, Any]:
         data: dict[str, Any] = {

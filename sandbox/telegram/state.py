@@ -190,7 +190,7 @@ class World:
     def confirm(self, offset: int) -> None:
         """getUpdates offset semantics: ids below a positive offset are forgotten; a negative offset
         keeps only the last -offset updates."""
-        if False:
+        if offset > 0:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
         elif offset < 0:
             self.updates = self.updates[offset:]

@@ -187,6 +187,16 @@ async def test_in_process_wait_for_message_times_out_with_the_transcript(standin
     assert (await standin.wait_for_message(USER, from_bot=False, timeout=0.1))["text"] == "hi"
 
 
+async def test_control_api_allows_browser_pages(standin, http):
+    async with http.options(f"{standin.url}/_control/users/1/message") as response:
+        assert response.status == 204 and response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    async with http.get(f"{standin.url}/_control/chats/1/messages") as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+    async with http.get(api(standin, "getMe")) as response:
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
 # --- entry point -------------------------------------------------------------------------------
 
 
@@ -197,9 +207,10 @@ async def test_module_entry_point_serves_until_terminated(http):
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode().strip()
-        assert line.startswith("READY http://127.0.0.1:")
-        url = line.split()[1]
+        ready = json.loads(await asyncio.wait_for(process.stdout.readline(), 15))
+        assert (ready["service"], ready["token"]) == ("telegram", "42:ENTRY")
+        url = ready["api_url"]
+        assert url.startswith("http://127.0.0.1:") and ready["control_url"] == f"{url}/_control"
         async with http.get(f"{url}/bot42:ENTRY/getMe") as response:
             assert (await response.json())["result"]["id"] == 42
         async with TelegramControl(url) as remote:

@@ -22,7 +22,10 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
 )
 
 from sandbox.telegram import TelegramStandIn
@@ -216,6 +219,21 @@ async def test_tap_by_data_and_on_a_missing_button(bot, standin):
         await standin.tap(USER, "Nope")
 
 
+async def test_tapping_a_reply_keyboard_button_sends_its_label(bot, standin):
+    from sandbox.telegram import ControlError
+
+    menu = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="My keys"), KeyboardButton(text="Buy")]])
+    sent = await bot.send_message(USER, "Main menu", reply_markup=menu)
+    assert sent.reply_markup is None  # Message.reply_markup only ever shows inline keyboards
+    tapped = await standin.tap(USER, "My keys")
+    assert tapped["kind"] == "message" and tapped["callback_query_id"] is None
+    [update] = await bot.get_updates()
+    assert update.message.text == "My keys" and update.message.from_user.id == USER
+    await bot.send_message(USER, "closed", reply_markup=ReplyKeyboardRemove())
+    with pytest.raises(ControlError):
+        await standin.tap(USER, "Buy")
+
+
 async def test_callback_query_can_be_answered_only_once(bot, standin):
     await bot.send_message(USER, "menu", reply_markup=keyboard(("Go", "go")))
     query_id = (await standin.tap(USER, "Go"))["callback_query_id"]
@@ -315,12 +333,12 @@ async def test_delete_message(bot, standin):
 
 async def test_document_upload_keeps_bytes_and_filename(bot, standin):
     payload = os.urandom(200_000)
-    sent = await bot.send_document(USER, BufferedInputFile(payload, filename="users.csv"), caption="export")
-    assert sent.document.file_name == "users.csv" and sent.document.file_size == len(payload)
+    sent = await bot.send_document(USER, BufferedInputFile(payload, filename="users 2024/Q1.csv"), caption="export")
+    assert sent.document.file_name == "users 2024/Q1.csv" and sent.document.file_size == len(payload)
     assert sent.caption == "export"
     assert await standin.file_bytes(sent.document.file_id) == payload
     [entry] = await standin.transcript(USER)
-    assert entry["document"]["filename"] == "users.csv" and entry["document"]["size"] == len(payload)
+    assert entry["document"]["filename"] == "users 2024/Q1.csv" and entry["document"]["size"] == len(payload)
 
     # getFile + download through the /file/ route, as aiogram does it.
     downloaded = await bot.download(sent.document.file_id)

@@ -44,9 +44,10 @@ def key_not_found(key_id: str) -> OutlineError:
     return OutlineError(404, "NotFoundError", f"No access key found with id {key_id}")
 
 
-_FAULT_CODES = {429: "TooManyRequests", 500: "InternalServer"}
+_FAULT_ERRORS = {429: ("TooManyRequests", "Too Many Requests"), 500: ("InternalServer", "Internal Server Error")}
 
 
 def fault_error(request: web.Request, status: int) -> web.Response:
-    code = _FAULT_CODES.get(status, "InternalServer" if status >= 500 else "BadRequest")
-    return restify_error(status, code, f"injected fault: HTTP {status}")
+    default = ("InternalServer", "Internal Server Error") if status >= 500 else ("BadRequest", "Bad Request")
+    code, message = _FAULT_ERRORS.get(status, default)
+    return restify_error(status, code, message)

@@ -1,0 +1,32 @@
+"""``python -m sandbox.panels.outline`` and ``python -m sandbox.panels.remnawave``
+run the panel stand-ins as processes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from sandbox.kit.process import StandInProcess
+
+
+async def test_panel_entry_points():
+    outline = StandInProcess("sandbox.panels.outline", "--port", "0", "--api-prefix", "CliSecret")
+    remnawave = StandInProcess("sandbox.panels.remnawave", "--port", "0", "--token", "cli-token")
+    await asyncio.gather(outline.start(), remnawave.start())
+    try:
+        assert outline.info["apiUrl"].endswith("/CliSecret")
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{outline.info['apiUrl']}/access-keys") as r:
+                assert r.status == 201 and (await r.json())["accessUrl"].startswith("ss://")
+            async with http.post(
+                f"{remnawave.info['api_url']}/users",
+                json={"username": "cli_user", "expireAt": "2031-01-01T00:00:00.000Z"},
+                headers={"Authorization": "Bearer cli-token"},
+            ) as r:
+                assert r.status == 201 and (await r.json())["response"]["username"] == "cli_user"
+            async with http.get(f"{remnawave.info['url']}/_control/stats") as r:
+                assert (await r.json())["accounts"] == 1
+    finally:
+        codes = await asyncio.gather(outline.stop(), remnawave.stop())
+    assert codes == [0, 0]
