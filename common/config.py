@@ -178,6 +178,12 @@ class PaymentsSettings(_Base):
     topup_max: Decimal = Field(Decimal("1000"), gt=0, description="largest balance top-up, in ATCS_CRYPTOPAY_FIAT")
     nudge_timeout: float = Field(1.0, gt=0, le=10, description="seconds for a best-effort nudge of a peer service")
 
+    @model_validator(mode="after")
+    def _topup_range(self) -> "PaymentsSettings":
+        if self.topup_min > self.topup_max:
+            raise ValueError("ATCS_TOPUP_MIN is above ATCS_TOPUP_MAX")
+        return self
+
 
 class IpcSettings(_Base):
     model_config = SettingsConfigDict(env_prefix="ATCS_")
@@ -289,7 +295,7 @@ class VpnSettings(_Base):
 
     # The whole list is one secret: it holds panel URLs with secret paths and API tokens.
     vpn_servers: SecretStr = Field(SecretStr("[]"), description="JSON list of VPN servers: name, backend, api_url, token, capacity, weight, max_concurrency, timeouts")
-    vpn_worker_concurrency: int = Field(8, ge=1, le=256, description="activations worked on at once")
+    vpn_worker_concurrency: int = Field(8, ge=1, le=256, description="activations worked on at once (a server gets at most its max_concurrency of them)")
     vpn_max_attempts: int = Field(5, ge=1, le=1000, description="failed attempts after which admins are alerted and the user told it is delayed (retries go on)")
     vpn_retry_base: float = Field(1.0, gt=0, le=600, description="first retry delay of a failed activation, seconds (doubles each time)")
     vpn_retry_max: float = Field(60.0, gt=0, le=3600, description="longest retry delay of a failed activation, seconds")
@@ -333,6 +339,49 @@ def _parse_vpn_servers(raw: str) -> list[VpnServer]:
     return servers
 
 
+class SchedulerSettings(_Base):
+    model_config = SettingsConfigDict(env_prefix="ATCS_")
+
+    scheduler_tick: float = Field(60.0, gt=0, le=3600, description="seconds between passes of the timed jobs (reminders, trial notices, expiry, auto-renewal)")
+    scheduler_batch: int = Field(200, ge=1, le=10000, description="subscriptions handled per transaction by a timed job")
+    reminder_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3, 1], description="comma-separated days before expiry at which a reminder is sent")
+    trial_ending_hours: int = Field(24, ge=1, le=720, description="hours before a trial ends that its notice is sent")
+    leader_retry_interval: float = Field(5.0, gt=0, le=300, description="seconds a standby scheduler waits before trying the leader lock again")
+    leader_check_interval: float = Field(2.0, gt=0, le=60, description="seconds between checks that the leader's lock connection is alive")
+    scheduler_nudge_timeout: float = Field(0.5, gt=0, le=10, description="seconds for a best-effort nudge of bot or vpn_gateway")
+    broadcast_rate: float = Field(25.0, gt=0, le=1000, description="broadcast messages per second, overall (Telegram allows about 30 per bot)")
+    broadcast_chat_interval: float = Field(1.0, ge=0, le=60, description="seconds between two messages to one chat")
+    broadcast_concurrency: int = Field(8, ge=1, le=256, description="broadcast requests in flight at once")
+    broadcast_progress_interval: float = Field(3.0, gt=0, le=600, description="seconds between edits of the admin's progress message")
+    broadcast_max_attempts: int = Field(3, ge=1, le=20, description="attempts per recipient on transient errors (5xx, network) before it counts as failed")
+    export_dir: Path = Field(REPO_ROOT / "var" / "exports", description="folder of CSV exports (mode 0700)")
+    export_keep_hours: float = Field(24.0, gt=0, description="hours an export file is kept after it was made")
+    export_timeout: float = Field(1800.0, gt=0, description="seconds one export may stream from the database")
+    export_max_upload_mb: int = Field(50, ge=1, le=2000, description="largest document the Bot API accepts, MB: bigger CSVs are gzipped first")
+    export_upload_timeout: float = Field(300.0, gt=0, description="seconds to upload one export to Telegram")
+    backup_enabled: bool = Field(True, description="make a daily pg_dump backup")
+    backup_dir: Path = Field(REPO_ROOT / "var" / "backups", description="folder of pg_dump backups (mode 0700)")
+    backup_keep: int = Field(7, ge=1, le=1000, description="backups kept: older ones are deleted")
+    backup_hour: int = Field(3, ge=0, le=23, description="UTC hour from which the day's backup is made")
+    backup_timeout: float = Field(1800.0, gt=0, description="seconds one pg_dump may run")
+
+    @field_validator("reminder_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _days(cls, value: list[int]) -> list[int]:
+        if any(day < 1 or day > 60 for day in value):
+            raise ValueError("each reminder must be 1..60 days before expiry")
+        return sorted(set(value), reverse=True)
+
+
 class Settings:
     """All concerns together; a service reads only the parts it needs."""
 
@@ -348,6 +397,7 @@ class Settings:
             self.health = HealthSettings(_env_file=files)
             self.shop = ShopSettings(_env_file=files)
             self.bot = BotSettings(_env_file=files)
+            self.scheduler = SchedulerSettings(_env_file=files)
             self.vpn = VpnSettings(_env_file=files)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None

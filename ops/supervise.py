@@ -69,7 +69,7 @@ def up(timeout: float) -> int:
     RUN.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if demo.enabled(settings):
-        env.update(demo.environment())
+        env.update(demo.environment(settings))
     write_includes(settings, env)
     if _running():
         print("supervisord is already running; applying changes")
@@ -90,7 +90,7 @@ def up(timeout: float) -> int:
         time.sleep(0.2)  # polling supervisord's state, not synchronising our own work
     status()
     if demo.enabled(settings):
-        print(f"\nDemo mode (no ATCS_BOT_TOKEN): open the web chat at {demo.web_chat_url()}")
+        print("\n" + demo.banner(settings))
     return 0 if states and all(_settled(s) for s in states) else 1
 
 

@@ -34,7 +34,7 @@ async def grant_days(conn: asyncpg.Connection, user_id: int, days: int, *, key: 
         raise ValueError("days must be positive")
     row = await conn.fetchrow(
         """INSERT INTO subscriptions (user_id, expires_at, traffic_limit_bytes, is_trial, plan_id, status)
-           VALUES ($1, now() + make_interval(days => $2), coalesce($3, 0), $4, $5, 'active')
+           VALUES ($1, now() + make_interval(days => $2), coalesce($3::bigint, 0), $4, $5, 'active')
            ON CONFLICT (user_id) DO UPDATE SET
                expires_at = greatest(subscriptions.expires_at, now()) + make_interval(days => $2),
                traffic_limit_bytes = coalesce($3, subscriptions.traffic_limit_bytes),

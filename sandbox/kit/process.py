@@ -17,10 +17,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class StandInProcess:
-    def __init__(self, module: str, *args: str, startup_timeout: float = 15.0) -> None:
+    def __init__(
+        self, module: str, *args: str, startup_timeout: float = 15.0, env: dict[str, str] | None = None
+    ) -> None:
         self.module = module
         self.args = args
         self.startup_timeout = startup_timeout
+        self.env = env  # None: inherit this process's environment
         self.proc: asyncio.subprocess.Process | None = None
         self.info: dict = {}
 
@@ -28,6 +31,7 @@ class StandInProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", self.module, *self.args,
             cwd=REPO_ROOT,
+            env=self.env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -2,7 +2,7 @@
 
 Prints one JSON line on stdout once listening, like the other stand-ins (sandbox.kit.process reads
 it as the readiness signal): {"service": "telegram", "url": ..., "api_url": ..., "control_url": ...,
-"token": ..., "bot_username": ...}. Runs until SIGINT/SIGTERM.
+"token": ..., "bot_username": ...} (plus "web_chat_url" with --web-chat). Runs until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bot-username", default="atcs_test_bot")
     parser.add_argument("--bot-name", default="ATCS Test Bot")
     parser.add_argument("--strict-chats", action="store_true", help="refuse chats whose user never wrote")
+    parser.add_argument("--web-chat", action="store_true", help="also serve the web chat page at /chat")
     parser.add_argument("--limits", default="{}", help='JSON, e.g. {"chat_rate": 5, "callback_answer_window": 2}')
     return parser.parse_args(argv)
 
@@ -38,6 +39,7 @@ async def serve(args: argparse.Namespace) -> None:
         bot_username=args.bot_username,
         bot_first_name=args.bot_name,
         strict_chats=args.strict_chats,
+        web_chat=args.web_chat,
     )
     url = await standin.start()
     ready = {
@@ -48,6 +50,8 @@ async def serve(args: argparse.Namespace) -> None:
         "token": standin.token,
         "bot_username": args.bot_username,
     }
+    if standin.web_chat_url:
+        ready["web_chat_url"] = standin.web_chat_url
     print(json.dumps(ready), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

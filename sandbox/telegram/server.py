@@ -10,6 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.webchat import PATH as WEB_CHAT_PATH
+from sandbox.webchat import WebChatConfig, add_web_chat_routes
+
 from .actions import MessagePredicate, UserActions
 from .botapi import add_bot_api_routes
 from .config import Limits, StandInConfig
@@ -24,12 +27,14 @@ CLIENT_MAX_SIZE = 52 * 1024 * 1024
 DEFAULT_TOKEN = StandInConfig.token
 
 
-def create_app(world: World, actions: UserActions) -> web.Application:
+def create_app(world: World, actions: UserActions, web_chat: WebChatConfig | None = None) -> web.Application:
     app = web.Application(client_max_size=CLIENT_MAX_SIZE)
     app[WORLD] = world
     app[ACTIONS] = actions
     add_bot_api_routes(app)
     add_control_routes(app)
+    if web_chat is not None:
+        add_web_chat_routes(app, web_chat)
     return app
 
 
@@ -44,7 +49,9 @@ class TelegramStandIn:
         bot_username: str = StandInConfig.bot_username,
         bot_first_name: str = StandInConfig.bot_first_name,
         strict_chats: bool = False,
+        web_chat: WebChatConfig | bool = False,
     ) -> None:
+        """web_chat: also serve the web chat page at /chat (True for the default config)."""
         if isinstance(limits, dict):
             limits = Limits().updated(limits)
         self.config = StandInConfig(
@@ -55,6 +62,7 @@ class TelegramStandIn:
         self.host = host
         self.port = port
         self.url: str | None = None
+        self.web_chat = WebChatConfig() if web_chat is True else (web_chat or None)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -66,7 +74,8 @@ class TelegramStandIn:
         if self._runner is not None:
             raise RuntimeError("already started")
         self.world.closing = False
-        runner = web.AppRunner(create_app(self.world, self.actions), access_log=None, shutdown_timeout=2.0)
+        app = create_app(self.world, self.actions, self.web_chat)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         # Long polls are released on stop, so a short shutdown timeout is never actually waited out.
         site = web.TCPSite(runner, self.host, self.port)
@@ -75,6 +84,13 @@ class TelegramStandIn:
         self.port = runner.addresses[0][1]
         self.url = f"http://{self.host}:{self.port}"
         return self.url
+
+    @property
+    def web_chat_url(self) -> str | None:
+        """Where a person opens the web chat (None when it is not served)."""
+        if self.url is None or self.web_chat is None:
+            return None
+        return f"{self.url}{WEB_CHAT_PATH}"
 
     async def stop(self) -> None:
         if self._runner is None:

@@ -1,8 +1,134 @@
-"""Composition root of the payments process."""
+"""Composition root of the payments process: Crypto Pay invoices and webhook, Telegram Stars,
+reconciliation, refunds; every path into settlement goes through one Settlement."""
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from common.config import Settings
+from common.contract.payments import CHECK_PAYMENT, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT
+from common.db.database import Database, DatabaseUnavailable
+from common.ipc.client import RpcClient
 from common.lifecycle import ServiceContext
+from services.payments.botapi_client import BotApi, BotApiError, BotApiUnavailable
+from services.payments.checks import PaymentChecks
+from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
+from services.payments.invoices import Invoicing
+from services.payments.nudges import Nudger
+from services.payments.reconciliation import CryptoReconciler
+from services.payments.refunds import Refunds
+from services.payments.repository import purchases
+from services.payments.settlement import Overloaded, Settlement
+from services.payments.signature import SignatureVerifier
+from services.payments.stars import Stars
+from services.payments.webhook import CryptoBotWebhook, webhook_app
+from services.payments.webhook_server import WebhookServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Payments:
+    settings: Settings
+    db: Database
+    nudger: Nudger
+    settlement: Settlement
+    invoicing: Invoicing
+    webhook: CryptoBotWebhook
+    server: WebhookServer
+    stars: Stars
+    reconciler: CryptoReconciler | None
+    refunds: Refunds
+    checks: PaymentChecks
+    cryptopay: CryptoPayClient | None
+    bot_api: BotApi | None
+
+    async def reconcile_once(self) -> None:
+        """One pass over both providers; a provider that is down does not stop the other."""
+        await self.db.wait_ready()
+        if self.reconciler is not None:
+            try:
+                await self.reconciler.run_pass()
+            except (CryptoPayUnavailable, CryptoPayError, DatabaseUnavailable, Overloaded) as exc:
+                log.warning("crypto pay reconciliation incomplete", extra={"error": str(exc)})
+        try:
+            await self.stars.reconcile()
+        except (BotApiUnavailable, BotApiError, DatabaseUnavailable, Overloaded) as exc:
+            log.warning("stars reconciliation incomplete", extra={"error": str(exc)})
+
+    async def reconcile_forever(self) -> None:
+        # The first pass runs at once: after a restart, whatever was paid meanwhile settles now.
+        while True:
+            await self.reconcile_once()
+            await asyncio.sleep(self.settings.payments.reconcile_interval)
+
+    async def drain(self) -> None:
+        await self.server.drain()
+        await self.invoicing.drain(timeout=self.settings.health.shutdown_timeout / 3)
+
+    async def close(self) -> None:
+        for client in (self.cryptopay, self.bot_api):
+            if client is not None:
+                await client.close()
+
+    def details(self) -> dict[str, Any]:
+        return {"settlements": dict(self.settlement.counts), "webhook": dict(self.webhook.counts),
+                "nudges": {"sent": self.nudger.sent, "failed": self.nudger.failed},
+                "reconcile_passes": self.reconciler.passes if self.reconciler else 0}
+
+
+def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClient]) -> Payments:
+    cp = settings.cryptopay
+    token = cp.cryptopay_token.get_secret_value() if cp.cryptopay_token else ""
+    cryptopay = CryptoPayClient(cp.cryptopay_api_url, token, timeout=cp.cryptopay_timeout,
+                                read_attempts=cp.cryptopay_read_attempts) if token else None
+    bot_token = settings.telegram.bot_token.get_secret_value() if settings.telegram.bot_token else ""
+    bot_api = BotApi(settings.telegram.telegram_api_url, bot_token,
+                     timeout=settings.telegram.request_timeout) if bot_token else None
+
+    nudger = Nudger(client_for, settings.payments.nudge_timeout)
+    # One connection stays free of settlements for RPCs and reconciliation's reads.
+    settlement = Settlement(db, nudger, settings.shop.referral_bonus_days, concurrency=max(1, db.size - 1))
+    webhook = CryptoBotWebhook(SignatureVerifier(token or None), settlement.settle, cp, settings.payments.webhook_max_body)
+    server = WebhookServer(webhook_app(webhook), settings.payments.payments_host, settings.payments.payments_port,
+                           shutdown_timeout=settings.health.shutdown_timeout / 3)
+    stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace)
+    reconciler = CryptoReconciler(db, cryptopay, settlement.settle, cp, settings.payments) if cryptopay else None
+    return Payments(
+        settings=settings, db=db, nudger=nudger, settlement=settlement,
+        invoicing=Invoicing(db, cryptopay, cp, settings.payments), webhook=webhook, server=server, stars=stars,
+        reconciler=reconciler, refunds=Refunds(db, bot_api, nudger),
+        checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
+        cryptopay=cryptopay, bot_api=bot_api,
+    )
 
 
 async def setup(ctx: ServiceContext) -> None:
-    pass
+    payments = build(ctx.settings, ctx.db, ctx.client)
+    ctx.rpc.handle(CREATE_INVOICE, payments.invoicing.create)
+    ctx.rpc.handle(STARS_PRE_CHECKOUT, payments.stars.pre_checkout)
+    ctx.rpc.handle(STARS_PAID, payments.stars.paid)
+    ctx.rpc.handle(CHECK_PAYMENT, payments.checks.check)
+    ctx.rpc.handle(REFUND, payments.refunds.refund)
+    ctx.supervise("nudger", payments.nudger.run)
+    ctx.supervise("reconcile", payments.reconcile_forever)
+
+    async def pending() -> int:
+        async with ctx.db.acquire() as conn:
+            return await purchases.pending_count(conn)
+
+    ctx.add_queue("pending_purchases", pending)
+    ctx.add_detail("payments", payments.details)
+    ctx.add_readiness("webhook", lambda: (payments.server.listening, "webhook listener is not running"))
+    ctx.on_drain(payments.drain)
+    ctx.on_shutdown(payments.close)
+    await payments.server.start()
+    if payments.cryptopay is None:
+        log.warning("ATCS_CRYPTOPAY_TOKEN is empty: Crypto Bot payments are off")
+    if payments.bot_api is None:
+        log.warning("ATCS_BOT_TOKEN is empty: Stars reconciliation and refunds are off")
+    log.info("webhook listening", extra={"host": ctx.settings.payments.payments_host,
+                                         "port": payments.server.port})

@@ -9,18 +9,16 @@ from common.shop.outbox import enqueue_notification
 from services.payments.repository import shop
 
 
-async def credit_referrer(conn: asyncpg.Connection, invitee_id: int, purchase_id: int, days: int) -> int | None:
-    """Returns the referrer credited, or None (no referrer, bonus off, or already earned)."""
+async def credit_referrer(conn: asyncpg.Connection, invitee_id: int, referrer: int, purchase_id: int,
+                          days: int) -> bool:
+    """True if the referrer was credited now; False if the bonus is off or was earned before."""
     if days <= 0:
-        return None
-    referrer = await shop.referrer_of(conn, invitee_id)
-    if referrer is None:
-        return None
+        return False
     # The primary key on invitee_id is what makes this once, whatever paths race here.
     if not await shop.insert_referral_bonus(conn, invitee_id, referrer, purchase_id, days):
-        return None
+        return False
     key = f"referral:{invitee_id}"
     grant = await grant_days(conn, referrer, days, key=key, reason="referral_bonus")
     await enqueue_notification(conn, referrer, Notice.REFERRAL_BONUS,
                                {"days": days, "expires_at": grant.expires_at}, key=key)
-    return referrer
+    return True

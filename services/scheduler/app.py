@@ -1,8 +1,75 @@
-"""Composition root of the scheduler process."""
+"""Composition root of the scheduler process.
+
+Every scheduler serves RPC (starting a job only writes a row); only the one holding the leader
+lock runs the timed jobs, the backup, and the broadcast and export workers.
+"""
 from __future__ import annotations
 
 from common.lifecycle import ServiceContext
+from services.scheduler.broadcast.worker import BroadcastWorker
+from services.scheduler.export.worker import ExportWorker
+from services.scheduler.jobs.backup import BackupJob
+from services.scheduler.jobs.timed import TimedJobs
+from services.scheduler.leader import LeaderLock
+from services.scheduler.leader_work import LeaderWork
+from services.scheduler.nudges import Nudger
+from services.scheduler.repositories import broadcasts as broadcasts_sql
+from services.scheduler.repositories import exports as exports_sql
+from services.scheduler.rpc.backups import BackupHandlers
+from services.scheduler.rpc.broadcasts import BroadcastHandlers
+from services.scheduler.rpc.exports import ExportHandlers
+from services.scheduler.telegram.botapi import BotApi
+from services.scheduler.telegram.ratelimit import RateLimiter
+from services.scheduler.wakeups import Wakeups
 
 
 async def setup(ctx: ServiceContext) -> None:
-    pass
+    settings = ctx.settings
+    config = settings.scheduler
+    url = settings.database.url()
+    wakeups = Wakeups()
+    nudger = Nudger(ctx.client, config.scheduler_nudge_timeout)
+    work = LeaderWork(on_restart=lambda task: ctx.metrics.task_restarts.labels(f"leader.{task}").inc())
+
+    timed = TimedJobs(ctx.db, settings, nudger)
+    backup = BackupJob(ctx.db, config, url, wakeups)
+    work.add("timed_jobs", timed.run)
+    work.add("backup", backup.run)
+    ctx.add_detail("jobs", timed.describe)
+    ctx.add_detail("backup", backup.describe)
+
+    token = settings.telegram.bot_token
+    if token is not None and token.get_secret_value():
+        api = BotApi(settings.telegram.telegram_api_url, token.get_secret_value(),
+                     timeout=settings.telegram.request_timeout, connections=config.broadcast_concurrency)
+        limiter = RateLimiter(config.broadcast_rate, config.broadcast_chat_interval)
+        broadcasts = BroadcastWorker(ctx.db, api, limiter, config, wakeups)
+        exports = ExportWorker(ctx.db, api, limiter, config, wakeups)
+        work.add("broadcasts", broadcasts.run)
+        work.add("exports", exports.run)
+        ctx.add_detail("broadcast", broadcasts.describe)
+        ctx.add_detail("export", exports.describe)
+        ctx.on_drain(broadcasts.drain)
+        ctx.on_shutdown(api.close)
+
+    lock = LeaderLock(url, retry_interval=config.leader_retry_interval, check_interval=config.leader_check_interval,
+                      connect_timeout=settings.database.db_connect_timeout, on_notify=wakeups.fire)
+    ctx.supervise("leader", lambda: lock.run(work.run))
+    ctx.supervise("nudges", nudger.run)
+    ctx.add_readiness("leader", lock.readiness)
+    ctx.add_detail("leader", lambda: {**lock.describe(), "tasks": work.names()})
+
+    BroadcastHandlers(ctx.db, settings).register(ctx)
+    ExportHandlers(ctx.db, settings).register(ctx)
+    BackupHandlers(ctx.db, settings).register(ctx)
+
+    async def recipients_left() -> int:
+        async with ctx.db.acquire() as conn:
+            return await broadcasts_sql.remaining(conn)
+
+    async def exports_open() -> int:
+        async with ctx.db.acquire() as conn:
+            return await exports_sql.open_count(conn)
+
+    ctx.add_queue("broadcast_recipients", recipients_left)
+    ctx.add_queue("exports", exports_open)

@@ -1,8 +1,91 @@
-"""Composition root of the vpn_gateway process."""
+"""Composition root of the vpn_gateway process: the only process that talks to VPN panels.
+
+Parts, each in its own module: panel clients behind one interface (panels/), the server pool
+with breakers and health probes (pool.py, breaker.py, health.py), the activation worker
+(worker.py, provision.py), the usage cache (usage_cache.py), bulk reissue jobs (bulk.py) and
+the RPC handlers (rpc.py). SQL lives in the *_repo.py modules and migrations/02xx.
+"""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from common.contract.bot import NUDGE_NOTIFICATIONS
 from common.lifecycle import ServiceContext
+from common.logging import register_secret
+from services.vpn_gateway import activations_repo, bulk_repo
+from services.vpn_gateway.bulk import BulkReissuer
+from services.vpn_gateway.health import watch_health
+from services.vpn_gateway.nudger import Nudger
+from services.vpn_gateway.pool import ServerPool
+from services.vpn_gateway.rpc import GatewayRpc
+from services.vpn_gateway.usage_cache import UsageCache
+from services.vpn_gateway.worker import ActivationWorker
+
+BOT_NUDGE_DEADLINE = 0.5
 
 
 async def setup(ctx: ServiceContext) -> None:
-    pass
+    vpn = ctx.settings.vpn
+    _register_secrets(ctx)
+    pool = ServerPool.from_settings(vpn)
+
+    bot_nudger = Nudger(lambda: ctx.client("bot").call(NUDGE_NOTIFICATIONS, timeout=BOT_NUDGE_DEADLINE))
+    worker: ActivationWorker
+    bulk = BulkReissuer(ctx.db, vpn.vpn_bulk_concurrency, on_queued=lambda: worker.nudge(),
+                        on_notified=bot_nudger.request)
+    worker = ActivationWorker(ctx.db, pool, vpn, on_notified=bot_nudger.request, on_done=bulk.activation_finished)
+    pool.on_recover(worker.panel_recovered)
+    usage = UsageCache(ctx.db, pool, ttl=vpn.vpn_usage_cache_ttl, timeout=vpn.vpn_usage_timeout)
+    GatewayRpc(ctx.db, worker, usage, bulk).register(ctx.rpc)
+
+    ctx.supervise("activations", worker.run)
+    ctx.supervise("bulk_reissue", bulk.run)
+    if len(pool):
+        ctx.supervise("panel_health", lambda: watch_health(pool, vpn.vpn_health_interval))
+
+    def panels_ready() -> tuple[bool, str]:
+        if not len(pool):
+            return False, "ATCS_VPN_SERVERS is empty: no VPN panel to provision keys on"
+        if not any(s.healthy is not False for s in pool):
+            return False, "no VPN panel answers"
+        return True, ""
+
+    async def pending() -> int:
+        async with ctx.db.acquire() as conn:
+            return await activations_repo.pending_count(conn)
+
+    async def delayed() -> int:
+        async with ctx.db.acquire() as conn:
+            return await activations_repo.delayed_count(conn)
+
+    async def bulk_items() -> int:
+        async with ctx.db.acquire() as conn:
+            return await bulk_repo.open_items(conn)
+
+    ctx.add_readiness("panels", panels_ready)
+    ctx.add_queue("activations", pending)
+    ctx.add_queue("activations_delayed", delayed)
+    ctx.add_queue("bulk_reissue_items", bulk_items)
+    ctx.add_detail("panels", pool.describe)
+    ctx.add_detail("activation_worker", lambda: {"in_flight": worker.in_flight, "done": worker.done_count,
+                                                 "failed_attempts": worker.failed_attempts})
+
+    async def drain() -> None:
+        await worker.drain(grace=ctx.settings.health.shutdown_timeout / 4)
+
+    ctx.on_drain(drain)
+    ctx.on_shutdown(pool.close)
+    ctx.on_shutdown(usage.close)
+    ctx.on_shutdown(bot_nudger.close)
+
+
+def _register_secrets(ctx: ServiceContext) -> None:
+    """Panel tokens and Outline's secret URL path are scrubbed from every log line."""
+    for server in ctx.settings.vpn.servers:
+        url = server.api_url.get_secret_value()
+        register_secret(url)
+        path = urlsplit(url).path.strip("/")
+        if server.backend == "outline" and path:
+            register_secret(path)   # Outline's path prefix is its credential
+        if server.token is not None:
+            register_secret(server.token.get_secret_value())

@@ -123,7 +123,8 @@ async def test_deadline_is_enforced_on_both_sides(endpoint: str) -> None:
     started = time.monotonic()
     with pytest.raises(RpcTimeout):
         await client.call(UNSAFE, {"text": "slow", "delay": 5}, timeout=0.3)
-    assert time.monotonic() - started < 1.0
+    # Far below the handler's 5 s: the client gave up at its deadline (slack for a loaded machine).
+    assert time.monotonic() - started < 2.0
     # The server stops the handler at the deadline instead of letting it run on.
     assert harness.server is not None
     await asyncio.wait_for(_until(lambda: harness.server.inflight == 0), 2)

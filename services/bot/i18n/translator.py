@@ -26,7 +26,7 @@ class Translator:
         self._texts = texts
         self._fallback = fallback
 
-    def __call__(self, key: str, **params: Any) -> str:
+    def __call__(self, key: str, /, **params: Any) -> str:
         text = self._texts.get(key)
         if text is None:
             text = self._fallback.get(key)
@@ -36,7 +36,14 @@ class Translator:
                 return key
         if not params:
             return text
-        return text.format_map({name: _escape(value) for name, value in params.items()})
+        return text.format_map(_Params({name: _escape(value) for name, value in params.items()}))
+
+
+class _Params(dict):
+    # A notification whose writer left out a parameter still renders (with a dash), never crashes.
+    def __missing__(self, key: str) -> str:
+        log.warning("translation parameter missing", extra={"parameter": key})
+        return "—"
 
 
 def _escape(value: Any) -> Any:

@@ -11,6 +11,8 @@ _COLUMNS = """id, user_id, plan_id, kind, method, amount, currency, status, prov
               provider_charge_id, invoice_url, days, traffic_limit_bytes, request_id, created_at,
               expires_at, paid_at"""
 
+_SETTLING = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", pl.code AS plan_code, u.referred_by"
+
 # Statuses a payment may still settle from. An invoice we expired can still be paid at the
 # provider in its last second (or a Stars pre-checkout approved just before expiry completes
 # after it): that money is real and must be credited, not lost.
@@ -36,6 +38,9 @@ class Purchase:
     created_at: datetime
     expires_at: datetime | None
     paid_at: datetime | None
+    # Read along with the row lock when settling, to spare two round trips per payment.
+    plan_code: str | None = None
+    referred_by: int | None = None
 
     @classmethod
     def of(cls, row: asyncpg.Record | None) -> "Purchase | None":
@@ -89,10 +94,10 @@ async def lock_for_invoice(conn: asyncpg.Connection, invoice_id: str, hint: int 
     By invoice id first; by the purchase id carried in the invoice payload when the id was not
     stored yet (the user paid before create_invoice finished writing it, or it crashed there)."""
     return Purchase.of(await conn.fetchrow(
-        f"""SELECT {_COLUMNS} FROM purchases
-            WHERE method = 'cryptobot' AND (provider_invoice_id = $1 OR id = $2)
-            ORDER BY (provider_invoice_id IS NOT DISTINCT FROM $1) DESC
-            LIMIT 1 FOR UPDATE""",
+        f"""SELECT {_SETTLING} FROM purchases p JOIN users u ON u.id = p.user_id LEFT JOIN plans pl ON pl.id = p.plan_id
+            WHERE p.method = 'cryptobot' AND (p.provider_invoice_id = $1 OR p.id = $2)
+            ORDER BY (p.provider_invoice_id IS NOT DISTINCT FROM $1) DESC
+            LIMIT 1 FOR UPDATE OF p""",
         invoice_id, hint))
 
 
@@ -100,23 +105,8 @@ async def lock_stars(conn: asyncpg.Connection, purchase_id: int | None) -> Purch
     if purchase_id is None:
         return None
     return Purchase.of(await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM purchases WHERE id = $1 AND method = 'stars' FOR UPDATE", purchase_id))
-
-
-async def mark_paid(conn: asyncpg.Connection, purchase_id: int, *, method: str, ref: str,
-                    paid_asset: str | None, paid_amount: Decimal | None, via: str) -> bool:
-    """pending|expired -> paid, once. The provider reference is stored under its unique index,
-    so a second settlement of the same invoice or charge cannot exist even by mistake."""
-    invoice_ref = ref if method == "cryptobot" else None
-    charge_ref = ref if method == "stars" else None
-    done = await conn.fetchval(
-        """UPDATE purchases SET status = 'paid', paid_at = now(), settled_via = $6,
-                  provider_invoice_id = coalesce(provider_invoice_id, $2),
-                  provider_charge_id = coalesce(provider_charge_id, $3),
-                  paid_asset = $4, paid_amount = $5
-           WHERE id = $1 AND status IN ('pending', 'expired') RETURNING id""",
-        purchase_id, invoice_ref, charge_ref, paid_asset, paid_amount, via)
-    return done is not None
+        f"""SELECT {_SETTLING} FROM purchases p JOIN users u ON u.id = p.user_id LEFT JOIN plans pl ON pl.id = p.plan_id
+            WHERE p.id = $1 AND p.method = 'stars' FOR UPDATE OF p""", purchase_id))
 
 
 async def mark_flagged(conn: asyncpg.Connection, purchase_id: int, reason: str,

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
+import orjson
 
 
 @dataclass(frozen=True)
@@ -32,20 +33,10 @@ async def customer(conn: asyncpg.Connection, user_id: int) -> Customer | None:
     return None if row is None else Customer(**dict(row))
 
 
-async def referrer_of(conn: asyncpg.Connection, user_id: int) -> int | None:
-    return await conn.fetchval("SELECT referred_by FROM users WHERE id = $1", user_id)
-
-
 async def plan(conn: asyncpg.Connection, plan_id: int) -> Plan | None:
     row = await conn.fetchrow(
         "SELECT id, code, days, price, stars_price, traffic_gb, is_active FROM plans WHERE id = $1", plan_id)
     return None if row is None else Plan(**dict(row))
-
-
-async def plan_code(conn: asyncpg.Connection, plan_id: int | None) -> str | None:
-    if plan_id is None:
-        return None
-    return await conn.fetchval("SELECT code FROM plans WHERE id = $1", plan_id)
 
 
 async def insert_referral_bonus(conn: asyncpg.Connection, invitee_id: int, referrer_id: int,
@@ -56,6 +47,10 @@ async def insert_referral_bonus(conn: asyncpg.Connection, invitee_id: int, refer
            ON CONFLICT (invitee_id) DO NOTHING RETURNING true""",
         invitee_id, referrer_id, purchase_id, days)
     return bool(inserted)
+
+
+async def set_traffic_limit(conn: asyncpg.Connection, user_id: int, limit_bytes: int) -> None:
+    await conn.execute("UPDATE subscriptions SET traffic_limit_bytes = $2 WHERE user_id = $1", user_id, limit_bytes)
 
 
 async def take_back_days(conn: asyncpg.Connection, user_id: int, days: int) -> tuple[datetime, bool] | None:
@@ -70,3 +65,9 @@ async def take_back_days(conn: asyncpg.Connection, user_id: int, days: int) -> t
            RETURNING expires_at, status = 'revoked' AS revoked""",
         user_id, days)
     return None if row is None else (row["expires_at"], row["revoked"])
+
+
+async def audit(conn: asyncpg.Connection, admin_id: int, action: str, target: str, detail: dict) -> None:
+    await conn.execute(
+        "INSERT INTO admin_audit (admin_id, action, target, detail) VALUES ($1, $2, $3, $4::jsonb)",
+        admin_id, action, target, orjson.dumps(detail, default=str).decode())

@@ -1,0 +1,25 @@
+"""Routers, one factory per feature; their order is the order filters are tried."""
+from __future__ import annotations
+
+from aiogram import Router
+
+from common.config import Settings
+from services.bot.handlers import (
+    admin, balance, buy, chat_member, fallback, language, referrals, start, stars, subscription, trial,
+)
+
+
+def build_routers(settings: Settings) -> list[Router]:
+    return [
+        admin.router(settings.telegram.admin_ids),
+        stars.router(),          # money first: a payment update must never fall through
+        chat_member.router(),
+        start.router(),
+        language.router(),
+        trial.router(),
+        buy.router(),
+        balance.router(),
+        subscription.router(),
+        referrals.router(),
+        fallback.router(),       # last: whatever nobody else took
+    ]

@@ -1,0 +1,62 @@
+"""/start (with referral deep links), the main menu and help."""
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from common.config import Settings
+from common.db.database import Database
+from services.bot.callbacks import MenuCb, Screen
+from services.bot.i18n import Translator
+from services.bot.keyboards.menu import back_to_menu, main_menu
+from services.bot.repositories import users
+from services.bot.repositories.users import UserRow
+from services.bot.telegram.safe_edit import show
+
+REFERRAL_PREFIX = "ref_"
+
+
+def router() -> Router:
+    r = Router(name="start")
+    r.message.register(start, CommandStart())
+    r.message.register(menu_command, Command("menu"))
+    r.message.register(help_command, Command("help"))
+    r.callback_query.register(menu_button, MenuCb.filter(F.to == Screen.HOME))
+    r.callback_query.register(help_button, MenuCb.filter(F.to == Screen.HELP))
+    return r
+
+
+async def start(message: Message, command: CommandObject, user: UserRow, t: Translator, db: Database,
+                state: FSMContext) -> None:
+    code = (command.args or "").strip()
+    if user.created and code.startswith(REFERRAL_PREFIX):
+        # Only a brand-new user can be invited: an existing one cannot be claimed by a link later.
+        async with db.acquire() as conn:
+            await users.attach_referrer(conn, user.id, code[len(REFERRAL_PREFIX):])
+    await state.clear()
+    name = message.from_user.first_name if message.from_user else ""
+    await message.answer(t("start.welcome", name=name) + "\n\n" + t("menu.title"), reply_markup=main_menu(t))
+
+
+async def menu_command(message: Message, t: Translator, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(t("menu.title"), reply_markup=main_menu(t))
+
+
+async def menu_button(query: CallbackQuery, bot: Bot, t: Translator, state: FSMContext) -> None:
+    await state.clear()
+    await show(bot, query.from_user.id, query.message, t("menu.title"), main_menu(t))
+
+
+def _help_text(t: Translator, settings: Settings) -> str:
+    return t("help.text", support=settings.shop.support_contact)
+
+
+async def help_command(message: Message, t: Translator, settings: Settings) -> None:
+    await message.answer(_help_text(t, settings), reply_markup=back_to_menu(t))
+
+
+async def help_button(query: CallbackQuery, bot: Bot, t: Translator, settings: Settings) -> None:
+    await show(bot, query.from_user.id, query.message, _help_text(t, settings), back_to_menu(t))

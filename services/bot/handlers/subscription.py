@@ -1,0 +1,194 @@
+"""My subscription: status, expiry, traffic (live with a short deadline, else the last known
+figure and its time), the key with per-platform instructions, reissue with confirmation, auto-renew."""
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from common.config import Settings
+from common.contract.vpn_gateway import UserAction
+from common.db.database import Database
+from common.ipc import RpcError
+from services.bot.callbacks import HowtoCb, MenuCb, ReissueCb, Screen, SubAction, SubCb
+from services.bot.followups import Followups
+from services.bot.formatting import date, days_left, key_block, money, traffic
+from services.bot.i18n import Translator
+from services.bot.keyboards import subscription as kb
+from services.bot.middlewares.callback_answer import Answer
+from services.bot.peers import Peers, retry_until, transient
+from services.bot.repositories import subscriptions
+from services.bot.repositories.subscriptions import SubscriptionView
+from services.bot.repositories.users import UserRow
+from services.bot.states import Reissue
+from services.bot.telegram.safe_edit import safe_edit, show
+
+log = logging.getLogger(__name__)
+
+# The app people install for each panel backend; instructions name it.
+APPS = {"outline": "Outline", "remnawave": "Hiddify"}
+
+
+def router() -> Router:
+    r = Router(name="subscription")
+    r.message.register(subscription_command, Command("subscription"))
+    r.callback_query.register(subscription_button, MenuCb.filter(F.to == Screen.SUBSCRIPTION))
+    r.callback_query.register(subscription_button, SubCb.filter(F.action == SubAction.REFRESH))
+    r.callback_query.register(howto, SubCb.filter(F.action == SubAction.HOWTO))
+    r.callback_query.register(howto_platform, HowtoCb.filter())
+    r.callback_query.register(auto_renew, SubCb.filter(F.action == SubAction.AUTO_RENEW))
+    r.callback_query.register(reissue_ask, SubCb.filter(F.action == SubAction.REISSUE))
+    r.callback_query.register(reissue_answer, ReissueCb.filter(), StateFilter(Reissue.confirm))
+    return r
+
+
+async def render(user: UserRow, t: Translator, db: Database, peers: Peers, settings: Settings) -> tuple[str, object]:
+    async with db.acquire() as conn:
+        view = await subscriptions.overview(conn, user.id)
+    # The connection is back in the pool before vpn_gateway is asked (never held across I/O).
+    fiat = settings.cryptopay.cryptopay_fiat
+    if not view.exists:
+        return t("sub.none", balance=money(view.balance, fiat)), kb.overview(t, view)
+    lines = [t("sub.title_trial") if view.is_trial else t("sub.title")]
+    status = view.status if view.status in ("active", "expired", "revoked") else "active"
+    if status == "active" and days_left(view.expires_at) == 0:
+        status = "expired"
+    lines.append(_status(t, status))
+    lines.append(t("sub.expires", date=date(view.expires_at), days=days_left(view.expires_at)))
+    lines.append(await _traffic_line(user, t, view, peers))
+    if view.access_key:
+        lines.append("")
+        lines.append(t("sub.key", key=key_block(view.access_key)))
+    else:
+        lines.append(t("sub.key_pending"))
+    lines.append("")
+    lines.append(t("sub.autorenew_on") if view.auto_renew else t("sub.autorenew_off"))
+    lines.append(t("sub.balance", balance=money(view.balance, fiat)))
+    return "\n".join(lines), kb.overview(t, view)
+
+
+def _status(t: Translator, status: str) -> str:
+    # Spelled out so the translation-keys test sees each key.
+    return {"active": t("sub.status_active"), "expired": t("sub.status_expired"),
+            "revoked": t("sub.status_revoked")}[status]
+
+
+async def _traffic_line(user: UserRow, t: Translator, view: SubscriptionView, peers: Peers) -> str:
+    limit = t("traffic.unlimited") if not view.traffic_limit_bytes else traffic(view.traffic_limit_bytes)
+    try:
+        usage = await peers.usage(user.id)
+        used, as_of, stale = usage.used_bytes, usage.as_of, usage.stale
+        if usage.limit_bytes:
+            limit = traffic(usage.limit_bytes)
+    except RpcError:
+        used, as_of, stale = view.used_bytes, view.used_checked_at, True
+    if used is None:
+        return t("sub.traffic_unknown", limit=limit)
+    if stale and as_of is not None:
+        return t("sub.traffic_as_of", used=traffic(used), limit=limit, date=date(as_of))
+    return t("sub.traffic", used=traffic(used), limit=limit)
+
+
+async def subscription_command(message: Message, user: UserRow, t: Translator, db: Database, peers: Peers,
+                               settings: Settings) -> None:
+    text, markup = await render(user, t, db, peers, settings)
+    await message.answer(text, reply_markup=markup)
+
+
+async def subscription_button(query: CallbackQuery, bot: Bot, user: UserRow, t: Translator, db: Database,
+                              peers: Peers, settings: Settings, answer: Answer, state: FSMContext) -> None:
+    await answer.now()  # traffic comes from vpn_gateway, which may take its whole deadline
+    await state.clear()
+    text, markup = await render(user, t, db, peers, settings)
+    await show(bot, query.from_user.id, query.message, text, markup)
+
+
+async def howto(query: CallbackQuery, bot: Bot, t: Translator) -> None:
+    await show(bot, query.from_user.id, query.message, t("howto.choose"), kb.platforms(t))
+
+
+async def howto_platform(query: CallbackQuery, callback_data: HowtoCb, bot: Bot, user: UserRow, t: Translator,
+                         db: Database) -> None:
+    async with db.acquire() as conn:
+        view = await subscriptions.overview(conn, user.id)
+    app = APPS.get(view.backend or "", "Outline")
+    texts = {"android": t("howto.android", app=app), "ios": t("howto.ios", app=app),
+             "windows": t("howto.windows", app=app), "macos": t("howto.macos", app=app),
+             "linux": t("howto.linux", app=app)}
+    text = texts[callback_data.platform.value]
+    if view.access_key:
+        text += "\n\n" + t("sub.key", key=key_block(view.access_key))
+    await show(bot, query.from_user.id, query.message, text, kb.back_to_subscription(t))
+
+
+async def auto_renew(query: CallbackQuery, bot: Bot, user: UserRow, t: Translator, db: Database, peers: Peers,
+                     settings: Settings, answer: Answer) -> None:
+    async with db.acquire() as conn:
+        enabled = await subscriptions.toggle_auto_renew(conn, user.id)
+    if enabled is None:
+        answer.set(t("sub.none_toast"))
+        return
+    answer.set(t("sub.autorenew_enabled") if enabled else t("sub.autorenew_disabled"))
+    text, markup = await render(user, t, db, peers, settings)
+    await show(bot, query.from_user.id, query.message, text, markup)
+
+
+async def reissue_ask(query: CallbackQuery, bot: Bot, user: UserRow, t: Translator, db: Database,
+                      state: FSMContext, answer: Answer) -> None:
+    async with db.acquire() as conn:
+        view = await subscriptions.overview(conn, user.id)
+    if not view.access_key:
+        answer.set(t("sub.no_key_toast"))
+        return
+    nonce = secrets.token_urlsafe(6)
+    await state.set_state(Reissue.confirm)
+    await state.set_data({"reissue": nonce})
+    await show(bot, query.from_user.id, query.message, t("sub.reissue_confirm"), kb.reissue_confirm(t, nonce))
+
+
+async def reissue_answer(query: CallbackQuery, callback_data: ReissueCb, bot: Bot, user: UserRow, t: Translator,
+                         db: Database, peers: Peers, settings: Settings, state: FSMContext, answer: Answer,
+                         followups: Followups) -> None:
+    data = await state.get_data()
+    if data.get("reissue") != callback_data.nonce:
+        answer.set(t("stale"))
+        return
+    chat_id = query.from_user.id
+    if not callback_data.confirm:
+        await state.clear()
+        text, markup = await render(user, t, db, peers, settings)
+        await show(bot, chat_id, query.message, text, markup)
+        return
+    request_id = f"reissue:{user.id}:{callback_data.nonce}"
+    if followups.running(request_id):
+        answer.set(t("sub.reissue_working"))
+        return
+    await answer.now()
+    request = UserAction(user_id=user.id, request_id=request_id)
+    shown = await show(bot, chat_id, query.message, t("sub.reissue_working"), None)
+    try:
+        await peers.reissue(request)
+    except RpcError as exc:
+        if not transient(exc):
+            log.warning("reissue refused", extra={"code": str(exc.code), "user_id": user.id})
+            await safe_edit(bot, chat_id, shown, t("sub.reissue_failed"), kb.back_to_subscription(t))
+            return
+        followups.start(request_id, _reissue_later(bot, peers, settings, request, chat_id, shown, t, state))
+        return
+    await state.clear()
+    # The new key arrives as a KEY_REISSUED notification once vpn_gateway has rotated it.
+
+
+async def _reissue_later(bot: Bot, peers: Peers, settings: Settings, request: UserAction, chat_id: int,
+                         message_id: int, t: Translator, state: FSMContext) -> None:
+    try:
+        await retry_until(lambda timeout: peers.reissue(request, timeout), settings.bot.bot_followup_timeout,
+                          attempt=max(settings.bot.bot_rpc_deadline, 2.0))
+    except RpcError:
+        await safe_edit(bot, chat_id, message_id, t("sub.reissue_failed"), kb.back_to_subscription(t))
+        return
+    await state.clear()

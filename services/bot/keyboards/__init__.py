@@ -1,0 +1,1 @@
+"""Inline keyboards, one module per screen family; labels come from translations."""

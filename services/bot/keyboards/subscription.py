@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from services.bot.callbacks import HowtoCb, MenuCb, Platform, ReissueCb, Screen, SubAction, SubCb
+from services.bot.i18n import Translator
+from services.bot.repositories.subscriptions import SubscriptionView
+
+
+def overview(t: Translator, view: SubscriptionView) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if not view.exists:
+        kb.button(text=t("menu.buy"), callback_data=MenuCb(to=Screen.BUY))
+        kb.button(text=t("menu.trial"), callback_data=MenuCb(to=Screen.TRIAL))
+        kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
+        kb.adjust(2, 1)
+        return kb.as_markup()
+    if view.access_key:
+        kb.button(text=t("sub.howto_button"), callback_data=SubCb(action=SubAction.HOWTO))
+        kb.button(text=t("sub.reissue_button"), callback_data=SubCb(action=SubAction.REISSUE))
+    kb.button(text=t("sub.autorenew_off_button") if view.auto_renew else t("sub.autorenew_on_button"),
+              callback_data=SubCb(action=SubAction.AUTO_RENEW))
+    kb.button(text=t("menu.buy_renew"), callback_data=MenuCb(to=Screen.BUY))
+    kb.button(text=t("sub.refresh_button"), callback_data=SubCb(action=SubAction.REFRESH))
+    kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
+    kb.adjust(2, 1, 1, 2) if view.access_key else kb.adjust(1, 1, 2)
+    return kb.as_markup()
+
+
+def reissue_confirm(t: Translator, nonce: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=t("sub.reissue_yes"), callback_data=ReissueCb(nonce=nonce, confirm=True))
+    kb.button(text=t("sub.reissue_no"), callback_data=ReissueCb(nonce=nonce, confirm=False))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def platforms(t: Translator) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    labels = {Platform.ANDROID: t("howto.android_button"), Platform.IOS: t("howto.ios_button"),
+              Platform.WINDOWS: t("howto.windows_button"), Platform.MACOS: t("howto.macos_button"),
+              Platform.LINUX: t("howto.linux_button")}
+    for platform, label in labels.items():
+        kb.button(text=label, callback_data=HowtoCb(platform=platform))
+    kb.button(text=t("nav.subscription"), callback_data=MenuCb(to=Screen.SUBSCRIPTION))
+    kb.adjust(2, 2, 1, 1)
+    return kb.as_markup()
+
+
+def back_to_subscription(t: Translator) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=t("sub.howto_other"), callback_data=SubCb(action=SubAction.HOWTO))
+    kb.button(text=t("nav.subscription"), callback_data=MenuCb(to=Screen.SUBSCRIPTION))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def key_message(t: Translator) -> InlineKeyboardMarkup:
+    """Under a delivered key: how to connect, and the subscription screen."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=t("sub.howto_button"), callback_data=SubCb(action=SubAction.HOWTO))
+    kb.button(text=t("menu.subscription"), callback_data=MenuCb(to=Screen.SUBSCRIPTION))
+    kb.adjust(1)
+    return kb.as_markup()

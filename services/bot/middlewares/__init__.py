@@ -1,0 +1,1 @@
+"""Update middlewares, each written once and registered once, outermost first (see dispatcher.py)."""

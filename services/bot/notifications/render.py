@@ -1,0 +1,93 @@
+"""Each notification kind (common/contract/outbox.py: Notice) as a message in the user's language.
+
+A VPN key is never in a row's params: it is read from vpn_accounts here, at render time, and
+goes only into the message to its owner.
+"""
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiogram.types import InlineKeyboardMarkup
+
+from common.contract.outbox import Notice
+from services.bot.formatting import date, key_block, money
+from services.bot.i18n import Translator
+from services.bot.keyboards.menu import main_menu
+from services.bot.keyboards.subscription import key_message
+from services.bot.repositories.subscriptions import KeyView
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+def _key_text(t: Translator, key: KeyView | None) -> str:
+    if key is None or not key.access_key:
+        return t("notice.key_missing")
+    return t("sub.key", key=key_block(key.access_key))
+
+
+def _key_ready(t: Translator, p: dict[str, Any], key: KeyView | None) -> Rendered:
+    head = t("notice.key_ready_trial", date=date(p.get("expires_at") or (key.expires_at if key else None))) \
+        if p.get("is_trial") else t("notice.key_ready", date=date(p.get("expires_at") or (key.expires_at if key else None)))
+    return Rendered(head + "\n\n" + _key_text(t, key) + "\n\n" + t("notice.key_howto"), key_message(t))
+
+
+def _key_reissued(t: Translator, p: dict[str, Any], key: KeyView | None) -> Rendered:
+    return Rendered(t("notice.key_reissued") + "\n\n" + _key_text(t, key) + "\n\n" + t("notice.key_howto"),
+                    key_message(t))
+
+
+def _money(p: dict[str, Any], amount: str = "amount") -> str:
+    value = p.get(amount)
+    return money(value, p.get("currency") or "USD") if value is not None else "—"
+
+
+RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rendered]] = {
+    Notice.KEY_READY: _key_ready,
+    Notice.KEY_REISSUED: _key_reissued,
+    Notice.SUBSCRIPTION_EXTENDED: lambda t, p, k: Rendered(
+        t("notice.subscription_extended", date=date(p.get("expires_at"))), key_message(t)),
+    Notice.ACCESS_REVOKED: lambda t, p, k: Rendered(t("notice.access_revoked", reason=str(p.get("reason") or "—"))),
+    Notice.ACTIVATION_DELAYED: lambda t, p, k: Rendered(t("notice.activation_delayed")),
+    Notice.PAYMENT_RECEIVED: lambda t, p, k: Rendered(
+        t("notice.payment_received", amount=_money(p), date=date(p.get("expires_at")))),
+    Notice.PAYMENT_FLAGGED: lambda t, p, k: Rendered(t("notice.payment_flagged", purchase=p.get("purchase_id", "—"))),
+    Notice.TOPUP_RECEIVED: lambda t, p, k: Rendered(
+        t("notice.topup_received", amount=_money(p), balance=_money(p, "balance"))),
+    Notice.REFERRAL_BONUS: lambda t, p, k: Rendered(
+        t("notice.referral_bonus", days=p.get("days", "—"), date=date(p.get("expires_at")))),
+    Notice.EXPIRY_REMINDER: lambda t, p, k: Rendered(
+        t("notice.expiry_reminder", days=p.get("days_left", "—"), date=date(p.get("expires_at"))), main_menu(t)),
+    Notice.TRIAL_ENDING: lambda t, p, k: Rendered(t("notice.trial_ending", date=date(p.get("expires_at"))),
+                                                  main_menu(t)),
+    Notice.SUBSCRIPTION_EXPIRED: lambda t, p, k: Rendered(t("notice.subscription_expired"), main_menu(t)),
+    Notice.AUTO_RENEWED: lambda t, p, k: Rendered(
+        t("notice.auto_renewed", date=date(p.get("expires_at")), amount=_money(p))),
+    Notice.AUTO_RENEW_FAILED: lambda t, p, k: Rendered(
+        t("notice.auto_renew_failed", needed=_money(p, "needed"), balance=_money(p, "balance")), main_menu(t)),
+    Notice.REFUNDED: lambda t, p, k: Rendered(t("notice.refunded", amount=_money(p))),
+}
+
+# Kinds whose message shows the key: the sender loads vpn_accounts for these only.
+NEEDS_KEY = {Notice.KEY_READY.value, Notice.KEY_REISSUED.value}
+
+
+def render(kind: str, params: dict[str, Any], t: Translator, key: KeyView | None) -> Rendered | None:
+    """None for a kind this bot does not know (the row is marked failed, not retried forever)."""
+    renderer = RENDERERS.get(kind)
+    return renderer(t, params, key) if renderer else None
+
+
+def render_alert(t: Translator, kind: str, subject: str, detail: dict[str, Any]) -> str:
+    shown = orjson.dumps(detail, option=orjson.OPT_INDENT_2, default=str).decode() if detail else ""
+    text = t("admin.alert", kind=kind, subject=subject)
+    if shown:
+        text += "\n<pre>" + html.escape(shown[:3000]) + "</pre>"
+    return text

@@ -1,0 +1,21 @@
+"""The Bot object: Bot API URL and request timeout from config, HTML by default, 429 retried."""
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+
+from common.config import Settings
+from services.bot.telegram.retry_after import RetryAfterMiddleware
+
+
+def build_bot(settings: Settings, token: str) -> Bot:
+    """Raises aiogram's TokenValidationError for a malformed token (the caller reports it)."""
+    telegram = settings.telegram
+    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.telegram_api_url),
+                             timeout=telegram.request_timeout)
+    session.middleware(RetryAfterMiddleware(max_wait=settings.bot.bot_retry_after_max))
+    return Bot(token=token, session=session,
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))

@@ -1,0 +1,140 @@
+"""A thin Crypto Pay API client: `POST <base>/api/<method>` with the app token in the
+`Crypto-Pay-API-Token` header; answers are `{"ok": true, "result": ...}` or
+`{"ok": false, "error": {"code": <http status>, "name": "<NAME>"}}`.
+
+Every request has a timeout. Reads (getInvoices, getMe) are retried with backoff on transport
+failures, 429 and 5xx; writes (createInvoice, deleteInvoice) never are, since a retried write can
+make a second invoice. The token never reaches a log line or an exception message.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import orjson
+from pydantic import ValidationError
+
+from services.payments.provider_models import CryptoInvoice
+
+log = logging.getLogger(__name__)
+TOKEN_HEADER = "Crypto-Pay-API-Token"
+MAX_IDS_PER_CALL = 1000  # getInvoices `count` is at most 1000
+
+
+class CryptoPayError(Exception):
+    """The API answered with an error envelope (a refusal: retrying the same call will not help)."""
+
+    def __init__(self, status: int, name: str, method: str) -> None:
+        super().__init__(f"Crypto Pay {method}: {status} {name}")
+        self.status = status
+        self.name = name
+
+
+class CryptoPayUnavailable(Exception):
+    """No usable answer: connection failure, timeout, 429, 5xx or a body that is not the envelope."""
+
+
+class CryptoPayClient:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 10.0, read_attempts: int = 3,
+                 backoff: float = 0.2) -> None:
+        self._api = f"{base_url.rstrip('/')}/api/"
+        self._headers = {TOKEN_HEADER: token}
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
+        self._read_attempts = read_attempts
+        self._backoff = backoff
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, json_serialize=lambda v: orjson.dumps(v).decode())
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _once(self, method: str, params: dict[str, Any]) -> Any:
+        try:
+            async with self._client().post(self._api + method, json=params, headers=self._headers) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise CryptoPayUnavailable(f"Crypto Pay {method}: {type(exc).__name__}") from None
+        if status == 429 or status >= 500:
+            raise CryptoPayUnavailable(f"Crypto Pay {method}: HTTP {status}")
+        try:
+            envelope = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise CryptoPayUnavailable(f"Crypto Pay {method}: HTTP {status}, body is not JSON") from None
+        if not isinstance(envelope, dict):
+            raise CryptoPayUnavailable(f"Crypto Pay {method}: unexpected answer")
+        if envelope.get("ok") is True and "result" in envelope:
+            return envelope["result"]
+        error = envelope.get("error") if isinstance(envelope.get("error"), dict) else {}
+        name = str(error.get("name") or "UNKNOWN")[:64]
+        code = error.get("code") if isinstance(error.get("code"), int) else status
+        raise CryptoPayError(code, name, method)
+
+    async def _read(self, method: str, params: dict[str, Any]) -> Any:
+        delay = self._backoff
+        for attempt in range(1, self._read_attempts + 1):
+            try:
+                return await self._once(method, params)
+            except CryptoPayUnavailable as exc:
+                if attempt == self._read_attempts:
+                    raise
+                log.info("Crypto Pay read failed, retrying", extra={"method": method, "error": str(exc),
+                                                                    "attempt": attempt})
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    # ---- methods ---------------------------------------------------------------------------------
+
+    async def get_me(self) -> dict[str, Any]:
+        result = await self._read("getMe", {})
+        return result if isinstance(result, dict) else {}
+
+    async def create_invoice(self, *, amount: Decimal, currency_type: str, asset: str | None, fiat: str | None,
+                             accepted_assets: list[str] | None, description: str, payload: str,
+                             expires_in: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"currency_type": currency_type, "amount": str(amount),
+                                  "description": description[:1024], "payload": payload,
+                                  "expires_in": expires_in, "allow_comments": False}
+        if currency_type == "fiat":
+            params["fiat"] = fiat
+            if accepted_assets:
+                # The API wants a comma-separated string here (a JSON array is refused).
+                params["accepted_assets"] = ",".join(accepted_assets)
+        else:
+            params["asset"] = asset
+        result = await self._once("createInvoice", params)
+        if not isinstance(result, dict) or not isinstance(result.get("invoice_id"), int):
+            raise CryptoPayUnavailable("Crypto Pay createInvoice: answer without invoice_id")
+        return result
+
+    async def get_invoices(self, invoice_ids: list[int]) -> list[CryptoInvoice]:
+        """The invoices with these ids that the provider still has (deleted ones are absent)."""
+        if not invoice_ids:
+            return []
+        if len(invoice_ids) > MAX_IDS_PER_CALL:
+            raise ValueError(f"at most {MAX_IDS_PER_CALL} invoice ids per call")
+        result = await self._read("getInvoices", {"invoice_ids": ",".join(str(i) for i in invoice_ids),
+                                                  "count": len(invoice_ids)})
+        items = result.get("items") if isinstance(result, dict) else result
+        invoices: list[CryptoInvoice] = []
+        for item in items if isinstance(items, list) else []:
+            try:
+                invoices.append(CryptoInvoice.model_validate(item))
+            except ValidationError:
+                log.warning("Crypto Pay returned an invoice we cannot read; skipped")
+        return invoices
+
+    async def delete_invoice(self, invoice_id: int) -> bool:
+        result = await self._once("deleteInvoice", {"invoice_id": invoice_id})
+        return result is True

@@ -1,0 +1,196 @@
+"""create_invoice: a pending purchase first, then the provider's invoice carrying its id.
+
+The purchase row comes first so the invoice payload can name it: even if we crash between the
+provider's answer and storing its invoice id, a payment of that invoice still finds its purchase.
+The same (user, request_id) always returns the same purchase and invoice. createInvoice itself
+is never retried blindly (it is a write); concurrent retries of one request wait on a per-purchase
+lock, and the call runs to its end even if the RPC that started it gives up.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from decimal import Decimal
+from typing import TypeVar
+
+from common.config import CryptoPaySettings, PaymentsSettings
+from common.contract.base import RpcErrorCode
+from common.contract.payments import CreateInvoice, Invoice
+from common.db.database import Database
+from common.ipc.errors import RpcError
+from services.payments import payload
+from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
+from services.payments.repository import purchases, shop
+from services.payments.repository.purchases import Purchase
+
+log = logging.getLogger(__name__)
+CENT = Decimal("0.01")
+MAX_ID = 2**63  # bigint: larger ids cannot exist, and asyncpg would refuse to send them
+T = TypeVar("T")
+
+
+class Invoicing:
+    def __init__(self, db: Database, cryptopay: CryptoPayClient | None, cryptopay_settings: CryptoPaySettings,
+                 payments_settings: PaymentsSettings) -> None:
+        self.db = db
+        self.cryptopay = cryptopay
+        self.cp = cryptopay_settings
+        self.settings = payments_settings
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._running: set[asyncio.Task] = set()
+
+    async def create(self, request: CreateInvoice) -> Invoice:
+        if (request.plan_id is None) == (request.topup_amount is None):
+            raise RpcError(RpcErrorCode.BAD_REQUEST, "give exactly one of plan_id or topup_amount")
+        if request.method == "stars" and request.topup_amount is not None:
+            raise RpcError(RpcErrorCode.BAD_REQUEST, "balance top-ups are paid with Crypto Bot only")
+        if not (0 < request.user_id < MAX_ID and 0 < (request.plan_id or 1) < MAX_ID):
+            raise RpcError(RpcErrorCode.NOT_FOUND, "no such user or plan")
+        if not 1 <= len(request.request_id) <= 128 or "\x00" in request.request_id:
+            raise RpcError(RpcErrorCode.BAD_REQUEST, "request_id must be 1..128 characters")
+        if request.method == "cryptobot" and self.cryptopay is None:
+            raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
+
+        purchase, title, description = await self._pending_purchase(request)
+        if request.method == "stars":
+            return Invoice(purchase_id=purchase.id, method="stars", amount=purchase.amount, currency="XTR",
+                           stars_payload=payload.encode(purchase.id), title=title, description=description)
+        if purchase.invoice_url is None:
+            if purchase.status != "pending":
+                raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}; start a new one")
+            purchase = await self._detached(self._issue(purchase, description))
+        return Invoice(purchase_id=purchase.id, method="cryptobot", amount=purchase.amount,
+                       currency=purchase.currency, invoice_url=purchase.invoice_url)
+
+    async def _pending_purchase(self, request: CreateInvoice) -> tuple[Purchase, str, str]:
+        async with self.db.acquire() as conn:
+            customer = await shop.customer(conn, request.user_id)
+            if customer is None:
+                raise RpcError(RpcErrorCode.NOT_FOUND, f"no user {request.user_id}")
+            if customer.is_banned:
+                raise RpcError(RpcErrorCode.FORBIDDEN, "user is banned")
+            if request.plan_id is not None:
+                plan = await shop.plan(conn, request.plan_id)
+                if plan is None or not plan.is_active:
+                    raise RpcError(RpcErrorCode.NOT_FOUND, f"no active plan {request.plan_id}")
+                kind, days, plan_id = "subscription", plan.days, plan.id
+                traffic = plan.traffic_gb * 1024**3 if plan.traffic_gb else 0
+                title = f"VPN, {plan.days} days"
+                description = f"VPN access, plan {plan.code}: {plan.days} days"
+                if request.method == "stars":
+                    amount, currency = Decimal(plan.stars_price), "XTR"
+                else:
+                    amount, currency = plan.price, self._currency()
+            else:
+                amount = self._topup_amount(request.topup_amount)
+                kind, days, plan_id, traffic, currency = "topup", None, None, None, self._currency()
+                title, description = "Balance top-up", f"Balance top-up: {amount} {currency}"
+            ttl = self.settings.stars_invoice_ttl if request.method == "stars" else self.cp.cryptopay_invoice_ttl
+            purchase = await purchases.insert_pending(
+                conn, user_id=request.user_id, plan_id=plan_id, kind=kind, method=request.method, amount=amount,
+                currency=currency, request_id=request.request_id, days=days, traffic_limit_bytes=traffic,
+                ttl_seconds=ttl)
+            if purchase is None:
+                purchase = await purchases.by_request(conn, request.user_id, request.request_id)
+                assert purchase is not None
+                if (purchase.method, purchase.plan_id, purchase.kind) != (request.method, plan_id, kind) or (
+                        kind == "topup" and purchase.amount != amount):
+                    raise RpcError(RpcErrorCode.CONFLICT, "request_id was already used for a different purchase")
+        return purchase, title, description
+
+    def _currency(self) -> str:
+        return self.cp.cryptopay_fiat if self.cp.cryptopay_currency_type == "fiat" else self.cp.cryptopay_asset
+
+    def _topup_amount(self, amount: Decimal | None) -> Decimal:
+        assert amount is not None
+        if not amount.is_finite() or amount != amount.quantize(CENT):
+            raise RpcError(RpcErrorCode.BAD_REQUEST, "top-up amount must be a whole number of cents")
+        if not self.settings.topup_min <= amount <= self.settings.topup_max:
+            raise RpcError(RpcErrorCode.BAD_REQUEST,
+                           f"top-up must be between {self.settings.topup_min} and {self.settings.topup_max}")
+        return amount
+
+    async def _detached(self, work: Awaitable[T]) -> T:
+        # Shielded: an RPC deadline must not cut createInvoice between the provider's answer and
+        # storing it; the retry of the same request then finds the stored invoice.
+        task = asyncio.ensure_future(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return await asyncio.shield(task)
+
+    async def _issue(self, purchase: Purchase, description: str) -> Purchase:
+        async with self._lock(purchase.id):
+            async with self.db.acquire() as conn:
+                current = await purchases.get(conn, purchase.id)
+            assert current is not None
+            if current.invoice_url is not None or current.provider_invoice_id is not None:
+                return current
+            assert self.cryptopay is not None
+            fiat_mode = self.cp.cryptopay_currency_type == "fiat"
+            try:
+                created = await self.cryptopay.create_invoice(
+                    amount=purchase.amount, currency_type=self.cp.cryptopay_currency_type,
+                    asset=None if fiat_mode else purchase.currency, fiat=purchase.currency if fiat_mode else None,
+                    accepted_assets=self.cp.accepted_assets() if fiat_mode else None, description=description,
+                    payload=payload.encode(purchase.id), expires_in=self.cp.cryptopay_invoice_ttl)
+            except CryptoPayUnavailable as exc:
+                log.warning("createInvoice failed", extra={"purchase_id": purchase.id, "error": str(exc)})
+                raise RpcError(RpcErrorCode.UNAVAILABLE, "the payment provider is not answering; try again") from None
+            except CryptoPayError as exc:
+                log.error("createInvoice refused", extra={"purchase_id": purchase.id, "error": str(exc)})
+                code = RpcErrorCode.BAD_REQUEST if exc.status == 400 else RpcErrorCode.UNAVAILABLE
+                raise RpcError(code, f"the payment provider refused the invoice ({exc.name})") from None
+            invoice_id = created["invoice_id"]
+            url = created.get("bot_invoice_url") or created.get("pay_url")
+            async with self.db.acquire() as conn:
+                stored = await purchases.attach_invoice(conn, purchase.id, str(invoice_id), url)
+                current = await purchases.get(conn, purchase.id)
+            assert current is not None
+            if not stored:
+                # Someone stored another invoice first (e.g. a payment arrived via the payload
+                # path): ours must not stay payable.
+                await self._delete_quietly(invoice_id)
+            return current
+
+    async def _delete_quietly(self, invoice_id: int) -> None:
+        assert self.cryptopay is not None
+        try:
+            await self.cryptopay.delete_invoice(invoice_id)
+        except (CryptoPayError, CryptoPayUnavailable) as exc:
+            log.warning("could not delete a surplus invoice", extra={"invoice_id": invoice_id, "error": str(exc)})
+
+    def _lock(self, purchase_id: int) -> "_PurchaseLock":
+        return _PurchaseLock(self._locks, purchase_id)
+
+    async def drain(self, timeout: float) -> None:
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
+
+
+class _PurchaseLock:
+    """An asyncio.Lock per purchase id, dropped when nobody holds or waits for it."""
+
+    def __init__(self, locks: dict[int, tuple[asyncio.Lock, int]], key: int) -> None:
+        self._locks = locks
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        lock, users = self._locks.get(self._key, (asyncio.Lock(), 0))
+        self._locks[self._key] = (lock, users + 1)
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._release_slot()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._locks[self._key][0].release()
+        self._release_slot()
+
+    def _release_slot(self) -> None:
+        lock, users = self._locks[self._key]
+        if users <= 1:
+            del self._locks[self._key]
+        else:
+            self._locks[self._key] = (lock, users - 1)

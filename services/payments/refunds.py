@@ -1,0 +1,97 @@
+"""An admin's refund: the money goes back and the access it bought is taken back, once.
+
+Stars: refundStarPayment returns the Stars, then the purchase's days are taken off the
+subscription (revoked if nothing is left). Crypto Pay has no refund of a paid invoice, so a Crypto
+Bot plan is refunded to the user's balance (a ledger row), and a Crypto Bot top-up is taken back
+from the balance (the admin returns the coins outside; refused if the balance was spent).
+The provider call comes first: if we crash after it, the admin's retry meets
+CHARGE_ALREADY_REFUNDED, which counts as done, and the database part completes.
+"""
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from common.contract.base import RpcErrorCode
+from common.contract.outbox import Activation, Notice
+from common.contract.payments import PurchaseRef, PurchaseState
+from common.db.database import Database
+from common.ipc.errors import RpcError
+from common.shop.outbox import enqueue_activation, enqueue_notification
+from services.payments import ledger
+from services.payments.botapi_client import BotApi, BotApiError, BotApiUnavailable
+from services.payments.nudges import Nudger
+from services.payments.repository import purchases, shop
+from services.payments.repository.purchases import Purchase
+
+log = logging.getLogger(__name__)
+
+
+class Refunds:
+    def __init__(self, db: Database, bot_api: BotApi | None, nudger: Nudger) -> None:
+        self.db = db
+        self.bot_api = bot_api
+        self.nudger = nudger
+
+    async def refund(self, ref: PurchaseRef) -> PurchaseState:
+        async with self.db.acquire() as conn:
+            purchase = await purchases.get(conn, ref.purchase_id) if 0 < ref.purchase_id < 2**63 else None
+        if purchase is None:
+            raise RpcError(RpcErrorCode.NOT_FOUND, f"no purchase {ref.purchase_id}")
+        if purchase.status == "refunded":
+            return PurchaseState(purchase_id=purchase.id, status="refunded")
+        if purchase.status != "paid":
+            raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}, not paid")
+        if purchase.method == "stars":
+            await self._refund_stars(purchase)
+        elif purchase.method != "cryptobot":
+            raise RpcError(RpcErrorCode.BAD_REQUEST, f"{purchase.method} purchases are not refunded here")
+
+        async with self.db.transaction() as conn:
+            status = await self._take_back(conn, ref)
+        self.nudger.poke(activations=True, notifications=True)
+        return PurchaseState(purchase_id=ref.purchase_id, status=status)
+
+    async def _refund_stars(self, purchase: Purchase) -> None:
+        if self.bot_api is None:
+            raise RpcError(RpcErrorCode.UNAVAILABLE, "the Bot API is not configured")
+        if not purchase.provider_charge_id:
+            raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} has no Stars charge")
+        try:
+            await self.bot_api.refund_star_payment(purchase.user_id, purchase.provider_charge_id)
+        except BotApiUnavailable:
+            raise RpcError(RpcErrorCode.UNAVAILABLE, "Telegram is not answering; try again") from None
+        except BotApiError as exc:
+            if "CHARGE_ALREADY_REFUNDED" not in exc.description:
+                log.warning("refundStarPayment refused", extra={"purchase_id": purchase.id, "error": exc.description})
+                raise RpcError(RpcErrorCode.CONFLICT, f"Telegram refused the refund: {exc.description}") from None
+
+    async def _take_back(self, conn: asyncpg.Connection, ref: PurchaseRef) -> str:
+        purchase = await purchases.lock(conn, ref.purchase_id)
+        assert purchase is not None
+        if purchase.status == "refunded":
+            return "refunded"  # a concurrent refund of the same purchase won
+        if not await purchases.mark_refunded(conn, purchase.id):
+            raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}, not paid")
+        key = f"refund:{purchase.id}"
+        if purchase.kind == "subscription" and purchase.days:
+            taken = await shop.take_back_days(conn, purchase.user_id, purchase.days)
+            if taken is not None:
+                action = Activation.REVOKE if taken[1] else Activation.EXTEND
+                await enqueue_activation(conn, purchase.user_id, action, key,
+                                         {"reason": "refund", "purchase_id": purchase.id})
+        if purchase.method == "cryptobot":
+            # Plan: the price goes to the balance. Top-up: the top-up leaves the balance.
+            amount = purchase.amount if purchase.kind == "subscription" else -purchase.amount
+            try:
+                await ledger.apply(conn, purchase.user_id, amount, "refund", f"purchase:{purchase.id}")
+            except ledger.InsufficientBalance as exc:
+                raise RpcError(RpcErrorCode.CONFLICT,
+                               f"the balance ({exc.balance}) no longer holds this top-up") from None
+        await enqueue_notification(conn, purchase.user_id, Notice.REFUNDED,
+                                   {"amount": purchase.amount, "currency": purchase.currency}, key=key)
+        if ref.admin_id is not None:
+            await shop.audit(conn, ref.admin_id, "refund", f"purchase:{purchase.id}",
+                             {"method": purchase.method, "amount": purchase.amount, "currency": purchase.currency})
+        return "refunded"

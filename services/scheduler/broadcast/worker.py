@@ -1,0 +1,107 @@
+"""The leader's broadcast worker: takes broadcasts one at a time (oldest first), freezes the
+audience into recipient rows, and runs them. It wakes on NOTIFY (a broadcast was started,
+paused, resumed or cancelled through any scheduler) and rescans on a timer anyway.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from common.config import SchedulerSettings
+from common.db.database import Database, DatabaseUnavailable
+from services.scheduler.broadcast.run import BroadcastRun
+from services.scheduler.broadcast.state import to_state
+from services.scheduler.broadcast.view import render
+from services.scheduler.repositories import broadcasts as repo
+from services.scheduler.telegram.botapi import BotApi
+from services.scheduler.telegram.progress import ProgressMessage
+from services.scheduler.telegram.ratelimit import RateLimiter
+from services.scheduler.wakeups import Wakeups
+
+log = logging.getLogger(__name__)
+RESCAN = 5.0          # seconds between scans when nothing woke the worker
+DRAIN_TIMEOUT = 4.0   # of the 8 s shutdown budget
+
+
+class BroadcastWorker:
+    def __init__(self, db: Database, api: BotApi, limiter: RateLimiter, settings: SchedulerSettings,
+                 wakeups: Wakeups) -> None:
+        self.db = db
+        self.api = api
+        self.limiter = limiter
+        self.settings = settings
+        self.wakeups = wakeups
+        self.current: BroadcastRun | None = None
+        self.recovered = 0
+        self._draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def describe(self) -> dict[str, Any]:
+        run = self.current
+        return {"current": run.id if run else None, "rate": round(run.meter.rate(), 2) if run else 0.0,
+                "recovered_in_doubt": self.recovered}
+
+    async def run(self) -> None:
+        await self.db.wait_ready()
+        await self._recover()
+        while not self._draining:
+            try:
+                await self._refresh_progress()
+                row = await self._next()
+                if row is None:
+                    await self.wakeups.wait("broadcast", RESCAN)
+                    continue
+                self._idle.clear()
+                self.current = BroadcastRun(self.db, self.api, self.limiter, self.settings, row)
+                await self.current.run()
+            except DatabaseUnavailable as exc:
+                log.warning("broadcast worker waits for the database", extra={"error": str(exc)})
+                await self.db.wait_ready()
+                await asyncio.sleep(0.5)
+            finally:
+                self.current = None
+                self._idle.set()
+        await asyncio.Event().wait()  # drained: stay idle until the service stops us
+
+    async def drain(self) -> None:
+        """SIGTERM: the current run stops sending, finishes what is in flight and records it."""
+        self._draining = True
+        if self.current is not None:
+            self.current.stop()
+        try:
+            await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT)
+        except TimeoutError:
+            log.warning("broadcast did not settle before shutdown; its in-flight rows will be in doubt")
+
+    async def _recover(self) -> None:
+        async with self.db.transaction() as conn:
+            for row in await repo.recover_in_flight(conn):
+                self.recovered += row["n"]
+                log.warning("broadcast resumed after a crash: rows in doubt will be sent again",
+                            extra={"broadcast_id": row["id"], "in_doubt": row["n"]})
+
+    async def _next(self):
+        async with self.db.acquire() as conn:
+            row = await repo.next_to_run(conn)
+        if row is None or row["state"] != "queued":
+            return row
+        async with self.db.transaction() as conn:
+            total = await repo.materialize(conn, row["id"], row["audience"], row["language"])
+        log.info("broadcast started", extra={"broadcast_id": row["id"], "recipients": total})
+        async with self.db.acquire() as conn:
+            return await repo.get(conn, row["id"])
+
+    async def _refresh_progress(self) -> None:
+        """Progress messages of broadcasts paused or cancelled while no run was showing them."""
+        async with self.db.acquire() as conn:
+            stale = await repo.stale_progress(conn)
+        for row in stale:
+            message = ProgressMessage(self.api, self.limiter, row["progress_chat_id"], row["progress_message_id"])
+            text, keyboard = render(to_state(row, self.settings.broadcast_rate), row["locale"])
+            moved_to = await message.show(text, keyboard)
+            async with self.db.transaction() as conn:
+                if moved_to is not None:
+                    await repo.set_progress_message(conn, row["id"], message.chat_id, moved_to)
+                await repo.progress_shown(conn, row["id"], row["state"])

@@ -1,0 +1,78 @@
+"""Writes an export's CSV to a file as PostgreSQL streams it: bytes are gathered into blocks of
+BLOCK and each block is written by a worker thread, so the event loop never waits on the disk
+and memory holds at most one block plus what asyncpg has read (it stops reading while we write).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from common.db.database import Database
+from services.scheduler.repositories import exports as repo
+
+BLOCK = 1 << 20
+
+
+class FileSink:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bytes = 0
+        self._buffer = bytearray()
+        self._file: BinaryIO | None = None
+
+    async def open(self) -> None:
+        self._file = await asyncio.to_thread(_create_private, self.path)
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        self.bytes += len(chunk)
+        if len(self._buffer) >= BLOCK:
+            await self._write_block()
+
+    async def close(self) -> None:
+        await self._write_block()
+        if self._file is not None:
+            handle, self._file = self._file, None
+            await asyncio.to_thread(_close, handle)
+
+    async def abort(self) -> None:
+        self._buffer.clear()
+        if self._file is not None:
+            handle, self._file = self._file, None
+            await asyncio.to_thread(handle.close)
+        await asyncio.to_thread(self.path.unlink, True)
+
+    async def _write_block(self) -> None:
+        if self._buffer and self._file is not None:
+            block = bytes(self._buffer)
+            self._buffer.clear()
+            await asyncio.to_thread(self._file.write, block)
+
+
+def _create_private(path: Path) -> BinaryIO:
+    """Exports hold personal data: the file is readable by the service user only."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _close(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+    handle.close()
+
+
+async def write_export(db: Database, kind: str, path: Path, timeout: float) -> tuple[int, int]:
+    """Streams the export of `kind` into `path`; returns (rows, bytes). No file is left on failure."""
+    sink = FileSink(path)
+    await sink.open()
+    try:
+        async with db.acquire() as conn:
+            rows = await repo.copy_csv(conn, kind, sink.write, timeout)
+        await sink.close()
+    except BaseException:
+        await asyncio.shield(sink.abort())
+        raise
+    return rows, sink.bytes

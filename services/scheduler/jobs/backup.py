@@ -1,0 +1,113 @@
+"""The daily backup (pg_dump into ATCS_BACKUP_DIR, the ATCS_BACKUP_KEEP newest kept), and
+backups an admin asked for through RUN_BACKUP.
+
+"Once a day across restarts" is the scheduler_job_runs row (backup, <UTC date>): taken once,
+retried a few times if it failed, taken again if a killed scheduler left it running. A dump is
+written to a .partial file and renamed when complete, so a backup file is never half a dump.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common.config import SchedulerSettings
+from common.db.database import Database, DatabaseUnavailable
+from services.scheduler.jobs.pg_dump import PgDumpError, pg_dump
+from services.scheduler.jobs.timed import Clock, utcnow
+from services.scheduler.repositories import job_runs
+from services.scheduler.wakeups import Wakeups
+
+log = logging.getLogger(__name__)
+JOB = "backup"
+PREFIX, SUFFIX = "atcs-", ".dump"
+MAX_ATTEMPTS = 3
+RETRY_AFTER = 600.0      # seconds between attempts of a failed day
+RESCAN = 60.0
+
+
+class BackupJob:
+    def __init__(self, db: Database, settings: SchedulerSettings, database_url: str, wakeups: Wakeups,
+                 clock: Clock = utcnow) -> None:
+        self.db = db
+        self.settings = settings
+        self.database_url = database_url
+        self.wakeups = wakeups
+        self.clock = clock
+        self.last: dict[str, Any] | None = None
+
+    def describe(self) -> dict[str, Any] | None:
+        return self.last
+
+    async def run(self) -> None:
+        while True:
+            await self.db.wait_ready()
+            try:
+                await self.run_due()
+            except DatabaseUnavailable as exc:
+                log.warning("backup check postponed: database unavailable", extra={"error": str(exc)})
+            await self.wakeups.wait(JOB, RESCAN)
+
+    async def run_due(self) -> list[str]:
+        """Makes today's backup if it is due, then any an admin requested; returns their periods."""
+        done: list[str] = []
+        now = self.clock()
+        if self.settings.backup_enabled and now.hour >= self.settings.backup_hour:
+            period = now.date().isoformat()
+            if await self._take(period):
+                await self._dump(period)
+                done.append(period)
+        while True:
+            async with self.db.acquire() as conn:
+                period = await job_runs.next_requested(conn, JOB)
+            if period is None or not await self._take(period):
+                return done
+            await self._dump(period)
+            done.append(period)
+
+    async def _take(self, period: str) -> bool:
+        async with self.db.acquire() as conn:
+            row = await job_runs.claim_period(conn, JOB, period, max_attempts=MAX_ATTEMPTS, retry_after=RETRY_AFTER,
+                                              stale_after=self.settings.backup_timeout + 60)
+        return row is not None
+
+    async def _dump(self, period: str) -> None:
+        folder = self.settings.backup_dir
+        name = f"{PREFIX}{self.clock().strftime('%Y%m%d-%H%M%S')}{SUFFIX}"
+        partial = folder / (name + ".partial")
+        started = asyncio.get_running_loop().time()
+        try:
+            await asyncio.to_thread(folder.mkdir, 0o700, True, True)
+            size = await pg_dump(self.database_url, partial, self.settings.backup_timeout)
+            await asyncio.to_thread(os.replace, partial, folder / name)
+            removed = await asyncio.to_thread(rotate, folder, self.settings.backup_keep)
+        except (PgDumpError, OSError, TimeoutError) as exc:
+            error = "pg_dump timed out" if isinstance(exc, TimeoutError) else f"{exc}"[:500]
+            await asyncio.to_thread(partial.unlink, True)
+            async with self.db.acquire() as conn:
+                await job_runs.finish(conn, JOB, period, "failed", error=error)
+            self.last = {"period": period, "state": "failed", "error": error}
+            log.error("backup failed", extra={"period": period, "error": error})
+            return
+        result = {"file": name, "bytes": size, "seconds": round(asyncio.get_running_loop().time() - started, 2),
+                  "rotated": removed}
+        async with self.db.acquire() as conn:
+            await job_runs.finish(conn, JOB, period, "done", result)
+        self.last = {"period": period, "state": "done", **result}
+        log.info("backup made", extra={"period": period, **result})
+
+
+def rotate(folder: Path, keep: int) -> list[str]:
+    """Deletes all but the `keep` newest backups (names sort by time) and stale partial files."""
+    backups = sorted(p for p in folder.glob(f"{PREFIX}*{SUFFIX}") if p.is_file())
+    removed = [p.name for p in backups[:-keep]] if len(backups) > keep else []
+    for name in removed:
+        (folder / name).unlink(missing_ok=True)
+    now = datetime.now(UTC).timestamp()
+    for partial in folder.glob(f"{PREFIX}*{SUFFIX}.partial"):
+        if now - partial.stat().st_mtime > 24 * 3600:
+            partial.unlink(missing_ok=True)
+    return removed

@@ -1,0 +1,34 @@
+"""What only the leader runs. Its tasks start when this scheduler is elected and are cancelled
+(and waited for) when leadership ends — lock lost or shutdown — so they never outlive the lock."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from common.lifecycle.supervisor import TaskFactory, TaskSupervisor
+
+STOP_TIMEOUT = 2.5
+
+
+class LeaderWork:
+    def __init__(self, on_restart: Callable[[str], None] | None = None) -> None:
+        self._factories: dict[str, TaskFactory] = {}
+        self._on_restart = on_restart
+        self._running: TaskSupervisor | None = None
+
+    def add(self, name: str, factory: TaskFactory) -> None:
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        return self._running.names() if self._running is not None else []
+
+    async def run(self) -> None:
+        supervisor = TaskSupervisor(on_restart=self._on_restart)
+        for name, factory in self._factories.items():
+            supervisor.start(name, factory)
+        self._running = supervisor
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._running = None
+            await supervisor.stop(timeout=STOP_TIMEOUT)

@@ -1,0 +1,137 @@
+"""SQL of the timed jobs on subscriptions: who is due a reminder, a trial notice, expiry or renewal.
+
+"Once per subscription period" is carried by idempotency keys that name the period by the UTC
+date of the expiry they are about: a renewal moves expires_at, which starts a new period with
+new keys. The keys are built here, in SQL, because each candidate query must skip the rows whose
+key already exists — this module is the one place that knows their layout:
+
+    reminder:<user>:<expiry date>:<N>d        notification EXPIRY_REMINDER
+    trial_ending:<user>:<expiry date>          notification TRIAL_ENDING
+    expire:<user>:<expires_at, ISO UTC>        activation EXPIRE
+    expired:<user>:<expiry date>               notification SUBSCRIPTION_EXPIRED
+    renewal:<user>:<expiry date>               balance_ledger reference (kind renewal) and activation
+    auto_renewed:<user>:<expiry date>          notification AUTO_RENEWED
+    auto_renew_failed:<user>:<expiry date>     notification AUTO_RENEW_FAILED
+
+Every candidate query pages by (expires_at, user_id) after the last row seen, so one pass ends
+even when some rows are skipped.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+_DATE = "to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+_STAMP = """to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_PERIOD = f"s.user_id || ':' || {_DATE}"
+FIRST = (datetime.fromisoformat("1970-01-01T00:00:00+00:00"), 0)
+Cursor = tuple[datetime, int]
+
+
+async def reminder_candidates(conn: asyncpg.Connection, now: datetime, days: int, tighter_days: int,
+                              auto_renew_days: int, after: Cursor, limit: int) -> list[asyncpg.Record]:
+    """Active paid subscriptions expiring within `days` but not within `tighter_days` (the next
+    reminder's window), whose reminder for `days` was not written yet. A subscription that
+    auto-renews from an active plan gets no reminder inside the renewal window: the renewal
+    (or its failure notice) speaks for it."""
+    key = f"'reminder:' || {_PERIOD} || ':' || $2::int || 'd'"
+    return await conn.fetch(
+        f"""SELECT s.user_id, s.expires_at, {key} AS key
+            FROM subscriptions s JOIN users u ON u.id = s.user_id
+            WHERE s.status = 'active' AND NOT s.is_trial
+              AND s.expires_at > $1::timestamptz + make_interval(days => $3)
+              AND s.expires_at <= $1::timestamptz + make_interval(days => $2)
+              AND NOT u.is_banned AND NOT u.blocked_bot
+              AND NOT ($2 <= $4 AND s.auto_renew AND EXISTS (
+                      SELECT 1 FROM plans p WHERE p.id = s.plan_id AND p.is_active))
+              AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.idempotency_key = {key})
+              AND (s.expires_at, s.user_id) > ($5, $6)
+            ORDER BY s.expires_at, s.user_id LIMIT $7""",
+        now, days, tighter_days, auto_renew_days, after[0], after[1], limit)
+
+
+async def trial_ending_candidates(conn: asyncpg.Connection, now: datetime, hours: int, after: Cursor,
+                                  limit: int) -> list[asyncpg.Record]:
+    key = f"'trial_ending:' || {_PERIOD}"
+    return await conn.fetch(
+        f"""SELECT s.user_id, s.expires_at, {key} AS key
+            FROM subscriptions s JOIN users u ON u.id = s.user_id
+            WHERE s.status = 'active' AND s.is_trial
+              AND s.expires_at > $1::timestamptz
+              AND s.expires_at <= $1::timestamptz + make_interval(hours => $2)
+              AND NOT u.is_banned AND NOT u.blocked_bot
+              AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.idempotency_key = {key})
+              AND (s.expires_at, s.user_id) > ($3, $4)
+            ORDER BY s.expires_at, s.user_id LIMIT $5""",
+        now, hours, after[0], after[1], limit)
+
+
+async def expired_candidates(conn: asyncpg.Connection, now: datetime, after: Cursor, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT s.user_id, s.expires_at FROM subscriptions s
+           WHERE s.status = 'active' AND s.expires_at <= $1 AND (s.expires_at, s.user_id) > ($2, $3)
+           ORDER BY s.expires_at, s.user_id LIMIT $4""",
+        now, after[0], after[1], limit)
+
+
+async def expire(conn: asyncpg.Connection, user_ids: list[int], now: datetime) -> list[asyncpg.Record]:
+    """Marks the subscriptions expired — only those still active and past their expiry under the
+    row lock, so a renewal committed a moment ago wins. Returns the keys to write with them."""
+    return await conn.fetch(
+        f"""UPDATE subscriptions s SET status = 'expired', updated_at = now()
+            FROM users u
+            WHERE s.user_id = ANY($1::bigint[]) AND u.id = s.user_id
+              AND s.status = 'active' AND s.expires_at <= $2
+            RETURNING s.user_id, s.expires_at, s.is_trial, u.is_banned, u.blocked_bot,
+                      'expire:' || s.user_id || ':' || {_STAMP} AS activation_key,
+                      'expired:' || {_PERIOD} AS notice_key""",
+        user_ids, now)
+
+
+async def renewal_candidates(conn: asyncpg.Connection, now: datetime, days_before: int, after: Cursor,
+                             limit: int) -> list[asyncpg.Record]:
+    """Auto-renewing paid subscriptions inside the renewal window. Those already told that the
+    balance is short are left out until the balance covers the price (then they renew)."""
+    return await conn.fetch(
+        f"""SELECT s.user_id, s.expires_at
+            FROM subscriptions s JOIN users u ON u.id = s.user_id JOIN plans p ON p.id = s.plan_id
+            WHERE s.status = 'active' AND s.auto_renew AND NOT s.is_trial AND p.is_active
+              AND s.expires_at <= $1::timestamptz + make_interval(days => $2)
+              AND NOT u.is_banned
+              AND (u.balance >= p.price OR NOT EXISTS (
+                      SELECT 1 FROM notifications n WHERE n.idempotency_key = 'auto_renew_failed:' || {_PERIOD}))
+              AND (s.expires_at, s.user_id) > ($3, $4)
+            ORDER BY s.expires_at, s.user_id LIMIT $5""",
+        now, days_before, after[0], after[1], limit)
+
+
+async def lock_for_renewal(conn: asyncpg.Connection, user_id: int) -> asyncpg.Record | None:
+    """The subscription, its plan and the user's balance, locked (subscription and user rows)
+    for the rest of the transaction, with this period's keys."""
+    return await conn.fetchrow(
+        f"""SELECT s.user_id, s.expires_at, s.status, s.auto_renew, s.is_trial, s.plan_id,
+                   p.price, p.days, p.is_active AS plan_active, u.balance, u.is_banned,
+                   {_PERIOD} AS ledger_reference,
+                   'renewal:' || {_PERIOD} AS activation_key,
+                   'auto_renewed:' || {_PERIOD} AS renewed_key,
+                   'auto_renew_failed:' || {_PERIOD} AS failed_key
+            FROM subscriptions s JOIN users u ON u.id = s.user_id JOIN plans p ON p.id = s.plan_id
+            WHERE s.user_id = $1
+            FOR UPDATE OF s, u""",
+        user_id)
+
+
+async def debit_renewal(conn: asyncpg.Connection, user_id: int, price: Decimal, reference: str) -> Decimal | None:
+    """Ledger row and balance move together: the new balance, or None if this period was already
+    paid (the ledger's unique (kind, reference)). The caller checked the balance under the row
+    lock; CHECK (balance >= 0) would refuse anything else, rolling the whole renewal back."""
+    inserted = await conn.fetchval(
+        """INSERT INTO balance_ledger (user_id, amount, kind, reference) VALUES ($1, $2, 'renewal', $3)
+           ON CONFLICT (kind, reference) DO NOTHING RETURNING true""",
+        user_id, -price, reference)
+    if not inserted:
+        return None
+    return await conn.fetchval("UPDATE users SET balance = balance - $2 WHERE id = $1 RETURNING balance",
+                               user_id, price)

@@ -1,0 +1,131 @@
+"""SQL of the activation outbox as vpn_gateway works it: claim with a lease, finish, retry.
+
+A claim is one short transaction: it picks due rows (at most one per user, and none of a user
+who has a leased row), bumps attempts and sets the lease, and commits before any panel call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    user_id: int
+    action: str
+    payload: dict[str, Any]
+    attempts: int             # including this one
+    created_at: datetime
+    alerted: bool
+    server: str | None        # where the user's account is; None before they are placed
+
+
+_CLAIM = """
+WITH due AS (
+    SELECT DISTINCT ON (a.user_id) a.id
+    FROM activations a LEFT JOIN vpn_accounts v ON v.user_id = a.user_id
+    WHERE a.state = 'pending' AND a.next_attempt_at <= now()
+      AND (v.server IS NULL OR NOT v.server = ANY($3::text[]))
+      AND NOT EXISTS (SELECT 1 FROM activations b
+                      WHERE b.user_id = a.user_id AND b.state = 'pending' AND b.leased_until > now())
+    ORDER BY a.user_id, a.id
+), picked AS (
+    SELECT id FROM activations
+    WHERE id IN (SELECT id FROM due ORDER BY id LIMIT $1) AND state = 'pending'
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE activations a
+SET attempts = a.attempts + 1,
+    leased_until = now() + make_interval(secs => $2),
+    next_attempt_at = now() + make_interval(secs => $2)
+FROM picked
+WHERE a.id = picked.id
+RETURNING a.id, a.user_id, a.action, a.payload, a.attempts, a.created_at, a.alerted_at IS NOT NULL AS alerted,
+          (SELECT server FROM vpn_accounts WHERE user_id = a.user_id) AS server
+"""
+
+
+async def claim(conn: asyncpg.Connection, limit: int, lease_seconds: float,
+                skip_servers: list[str] | None = None) -> list[Claimed]:
+    """Rows of users placed on `skip_servers` stay in the queue: those servers are busy."""
+    rows = await conn.fetch(_CLAIM, limit, float(lease_seconds), list(skip_servers or []))
+    return sorted((_claimed(r) for r in rows), key=lambda c: c.id)
+
+
+def _claimed(row: asyncpg.Record) -> Claimed:
+    payload = row["payload"]
+    if isinstance(payload, str):
+        payload = orjson.loads(payload)
+    return Claimed(id=row["id"], user_id=row["user_id"], action=row["action"], payload=payload or {},
+                   attempts=row["attempts"], created_at=row["created_at"], alerted=row["alerted"],
+                   server=row["server"])
+
+
+async def release_leases(conn: asyncpg.Connection) -> int:
+    """At start: one gateway owns the queue, so leases still running belong to a dead predecessor."""
+    status = await conn.execute(
+        """UPDATE activations SET leased_until = NULL, next_attempt_at = now()
+           WHERE state = 'pending' AND leased_until IS NOT NULL""")
+    return int(status.split()[-1])
+
+
+async def finish(conn: asyncpg.Connection, activation_id: int) -> bool:
+    status = await conn.execute(
+        """UPDATE activations SET state = 'done', done_at = now(), leased_until = NULL, last_error = NULL
+           WHERE id = $1 AND state = 'pending'""", activation_id)
+    return status.endswith(" 1")
+
+
+async def retry_later(conn: asyncpg.Connection, activation_id: int, delay: float, error: str) -> None:
+    await conn.execute(
+        """UPDATE activations
+           SET next_attempt_at = now() + make_interval(secs => $2), leased_until = NULL, last_error = $3
+           WHERE id = $1 AND state = 'pending'""", activation_id, float(delay), error[:500])
+
+
+async def mark_alerted(conn: asyncpg.Connection, activation_id: int) -> bool:
+    """True only the first time: admins hear about a stuck row once."""
+    return await conn.fetchval(
+        "UPDATE activations SET alerted_at = now() WHERE id = $1 AND alerted_at IS NULL RETURNING true",
+        activation_id) is not None
+
+
+async def pull_forward(conn: asyncpg.Connection) -> int:
+    """A panel came back: rows waiting out their backoff may go now."""
+    status = await conn.execute(
+        """UPDATE activations SET next_attempt_at = now()
+           WHERE state = 'pending' AND next_attempt_at > now()
+             AND (leased_until IS NULL OR leased_until <= now())""")
+    return int(status.split()[-1])
+
+
+async def pending_count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM activations WHERE state = 'pending'")
+
+
+async def delayed_count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM activations WHERE state = 'pending' AND alerted_at IS NOT NULL")
+
+
+@dataclass(frozen=True)
+class ActivationRef:
+    id: int
+    action: str
+    state: str
+
+
+async def by_key(conn: asyncpg.Connection, key: str) -> ActivationRef | None:
+    row = await conn.fetchrow("SELECT id, action, state FROM activations WHERE idempotency_key = $1", key)
+    return ActivationRef(row["id"], row["action"], row["state"]) if row else None
+
+
+async def lock_key(conn: asyncpg.Connection, key: str) -> None:
+    """Serialises two requests with the same idempotency key until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 6))", key)

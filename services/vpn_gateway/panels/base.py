@@ -1,0 +1,118 @@
+"""The one interface every panel backend implements, and the errors they raise.
+
+The gateway's logic (activations, usage, bulk reissue) sees only this; a new panel (Marzban,
+3x-ui) is one more module implementing `PanelBackend` plus a line in registry.py.
+
+Accounts are found by our external id (`atcs-<user id>`), which each backend stores where its
+panel keeps a unique name (Outline: the key id; Remnawave: the username). That is what lets a
+retry after a timeout find the account the first attempt made instead of making a second.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class AccessSpec:
+    """What the panel account should grant: read from the user's subscriptions row."""
+    expires_at: datetime
+    traffic_limit_bytes: int          # 0 = unlimited
+
+
+@dataclass(frozen=True)
+class PanelAccount:
+    panel_id: str                     # the panel's own id (Outline key id, Remnawave numeric id)
+    external_id: str
+    access_key: str = field(repr=False)   # a secret: never in a repr, a log line or an error
+    expires_at: datetime | None       # None where the panel has no expiry (Outline)
+    traffic_limit_bytes: int          # 0 = unlimited
+    enabled: bool
+    used_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class PanelHealth:
+    ok: bool
+    detail: str = ""
+    accounts: int | None = None       # accounts on the panel, where it says cheaply
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    enforces_expiry: bool             # the panel cuts access at expiry itself
+    can_disable: bool                 # an account can be switched off and on again, keeping its key
+
+
+class PanelError(Exception):
+    """A panel call failed. Messages name server, route and status, never URLs, tokens or keys."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PanelUnavailable(PanelError):
+    """Network error, timeout, 5xx, or the server's breaker is open: try again later."""
+
+
+class PanelRateLimited(PanelUnavailable):
+    """429 with a Retry-After longer than is worth waiting inline."""
+
+
+class PanelRejected(PanelError):
+    """The panel refused the request (4xx): retrying soon will not help; admins should look."""
+
+
+class AccountExists(PanelError):
+    """Create found the external id taken: an earlier attempt made the account."""
+
+
+class NotSupported(PanelError):
+    pass
+
+
+class PanelBackend(ABC):
+    kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @abstractmethod
+    async def find(self, external_id: str) -> PanelAccount | None:
+        """The account with this external id, or None."""
+
+    @abstractmethod
+    async def create(self, external_id: str, spec: AccessSpec) -> PanelAccount:
+        """Make the account; raises AccountExists when the external id is taken."""
+
+    @abstractmethod
+    async def update(self, account: PanelAccount, *, expires_at: datetime | None = None,
+                     traffic_limit_bytes: int | None = None, enabled: bool | None = None) -> PanelAccount:
+        """Change what is given (None = leave as is); returns the account as it is now."""
+
+    async def set_expiry(self, account: PanelAccount, expires_at: datetime) -> PanelAccount:
+        return await self.update(account, expires_at=expires_at)
+
+    async def set_traffic_limit(self, account: PanelAccount, traffic_limit_bytes: int) -> PanelAccount:
+        return await self.update(account, traffic_limit_bytes=traffic_limit_bytes)
+
+    @abstractmethod
+    async def revoke(self, account: PanelAccount) -> None:
+        """Delete the account; one already gone counts as deleted."""
+
+    @abstractmethod
+    async def reissue(self, account: PanelAccount) -> PanelAccount:
+        """Rotate the key: the old one stops working, the returned account carries the new one."""
+
+    @abstractmethod
+    async def usage(self, account: PanelAccount) -> int | None:
+        """Bytes used, as the panel counts them."""
+
+    @abstractmethod
+    async def health(self) -> PanelHealth:
+        """A cheap authenticated call: does the panel answer?"""
+
+    @abstractmethod
+    async def close(self) -> None:
+        ...

@@ -1,0 +1,137 @@
+"""Remnawave panel user API client (v3.2.3; request shapes in contracts/remnawave/v3.2.3/,
+checked against the full spec in ../shared/specs/remnawave-openapi.json by a test).
+
+Accounts are panel users whose username is our external id; the panel keeps usernames unique,
+so a retried create is refused (A019) and the user is found by username instead. The key we
+hand out is the user's subscriptionUrl; reissue revokes the subscription, which gives a new
+short UUID (so a new URL) and new protocol passwords. 3.x addresses users by numeric id.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from services.vpn_gateway.panels.base import (
+    AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelError, PanelHealth,
+    PanelRejected, PanelUnavailable,
+)
+from services.vpn_gateway.panels.http import PanelHttp, panel_code
+
+USERNAME_TAKEN = "A019"
+PANEL_VERSION = "3.2.3"
+
+
+class RemnawaveBackend(PanelBackend):
+    kind = "remnawave"
+    capabilities = Capabilities(enforces_expiry=True, can_disable=True)
+
+    def __init__(self, http: PanelHttp, squads: list[str] | None = None) -> None:
+        self.http = http
+        self.squads = list(squads or [])
+
+    async def find(self, external_id: str) -> PanelAccount | None:
+        reply = await self.http.request("GET", f"/api/users/by-username/{quote(external_id, safe='')}",
+                                        route="/api/users/by-username/{username}", expect=(200,), tolerate=(404,))
+        if reply.status == 404:
+            return None
+        return self._account(reply.body)
+
+    async def create(self, external_id: str, spec: AccessSpec) -> PanelAccount:
+        body: dict[str, Any] = {
+            "username": external_id,
+            "status": "ACTIVE",
+            "expireAt": format_time(spec.expires_at),
+            "trafficLimitBytes": spec.traffic_limit_bytes,
+            "trafficLimitStrategy": "NO_RESET",
+        }
+        if self.squads:
+            body["activeInternalSquads"] = self.squads
+        reply = await self.http.request("POST", "/api/users", route="/api/users", json=body,
+                                        expect=(201, 200), tolerate=(400, 409))
+        if reply.status in (400, 409):
+            if reply.status == 409 or panel_code(reply) == USERNAME_TAKEN:
+                raise AccountExists(f"{self.http.server}: user {external_id} exists")
+            raise PanelRejected(f"{self.http.server}: POST /api/users: HTTP {reply.status} ({panel_code(reply) or 'validation'})")
+        return self._account(reply.body)
+
+    async def update(self, account: PanelAccount, *, expires_at: datetime | None = None,
+                     traffic_limit_bytes: int | None = None, enabled: bool | None = None) -> PanelAccount:
+        # Addressed by the panel's numeric id (v3); the username would do too, the id is what
+        # our contract fixture (update-user.request.json) pins.
+        body: dict[str, Any] = {"id": int(account.panel_id)}
+        if expires_at is not None:
+            body["expireAt"] = format_time(expires_at)
+        if traffic_limit_bytes is not None:
+            body["trafficLimitBytes"] = traffic_limit_bytes
+        if enabled is not None:
+            body["status"] = "ACTIVE" if enabled else "DISABLED"
+        if len(body) == 1:
+            return account
+        reply = await self.http.request("PATCH", "/api/users", route="/api/users", json=body, expect=(200,))
+        return self._account(reply.body)
+
+    async def revoke(self, account: PanelAccount) -> None:
+        await self.http.request("DELETE", f"/api/users/{self._id(account)}", route="/api/users/{userId}",
+                                expect=(204, 200), tolerate=(404,))
+
+    async def reissue(self, account: PanelAccount) -> PanelAccount:
+        reply = await self.http.request("POST", f"/api/users/{self._id(account)}/actions/revoke",
+                                        route="/api/users/{userId}/actions/revoke",
+                                        json={"revokeOnlyPasswords": False}, expect=(200, 201))
+        return self._account(reply.body)
+
+    async def usage(self, account: PanelAccount) -> int | None:
+        reply = await self.http.request("GET", f"/api/users/{self._id(account)}", route="/api/users/{userId}",
+                                        expect=(200,))
+        return self._account(reply.body).used_bytes
+
+    async def health(self) -> PanelHealth:
+        # GET /api/system/health needs more than a user API token on some installs; one page of
+        # users proves the panel, its database and our token, and says how many users it holds.
+        try:
+            reply = await self.http.request("GET", "/api/users", route="/api/users",
+                                            params={"start": "0", "size": "1"}, expect=(200,), probe=True)
+        except PanelError as exc:
+            return PanelHealth(ok=False, detail=str(exc))
+        response = (reply.body or {}).get("response") if isinstance(reply.body, dict) else None
+        if not isinstance(response, dict):
+            return PanelHealth(ok=False, detail="unexpected /api/users answer")
+        total = response.get("total")
+        return PanelHealth(ok=True, accounts=int(total) if isinstance(total, (int, float)) else None)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    @staticmethod
+    def _id(account: PanelAccount) -> str:
+        return quote(account.panel_id, safe="")
+
+    def _account(self, body: Any) -> PanelAccount:
+        user = body.get("response") if isinstance(body, dict) else None
+        if not isinstance(user, dict) or "id" not in user or not user.get("subscriptionUrl"):
+            raise PanelUnavailable(f"{self.http.server}: user answer without id or subscriptionUrl")
+        traffic = user.get("userTraffic") or {}
+        used = traffic.get("usedTrafficBytes")
+        expire = user.get("expireAt")
+        panel_id = user["id"]
+        return PanelAccount(
+            panel_id=str(int(panel_id)) if isinstance(panel_id, (int, float)) else str(panel_id),
+            external_id=str(user.get("username", "")),
+            access_key=str(user["subscriptionUrl"]),
+            expires_at=parse_time(expire) if isinstance(expire, str) else None,
+            traffic_limit_bytes=int(user.get("trafficLimitBytes") or 0),
+            enabled=user.get("status") != "DISABLED",
+            used_bytes=int(used) if isinstance(used, (int, float)) else None,
+        )
+
+
+def format_time(moment: datetime) -> str:
+    """The panel's format: UTC, milliseconds, Z (2025-01-17T15:38:45.065Z)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,228 @@
+"""The activation worker: works off the activation outbox until every row is done.
+
+One dispatcher claims due rows (a short transaction that leases them), runs each in its own
+task up to `vpn_worker_concurrency` at once, and wakes on a nudge, on a finished task, on a
+panel coming back, or every `vpn_scan_interval` seconds (the scan picks up whatever a lost nudge
+missed). Rows of a server that already has `max_concurrency` rows in work are left in the queue,
+so a slow panel holds only its own share of the slots; per-server request limits and breakers sit
+below, in the panel clients.
+
+A failed attempt is retried with exponential backoff (or when the breaker or a 429 says); after
+`vpn_max_attempts` admins get an alert and the user an ACTIVATION_DELAYED notice, once, and the
+retries go on. A worker killed mid-attempt leaves a lease that the next start releases.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+
+from common.config import VpnSettings
+from common.contract.outbox import Activation, Notice
+from common.db.database import Database, DatabaseUnavailable
+from common.shop.outbox import enqueue_admin_alert, enqueue_notification
+from services.vpn_gateway import accounts_repo, activations_repo
+from services.vpn_gateway.activations_repo import Claimed
+from services.vpn_gateway.panels.base import PanelError
+from services.vpn_gateway.pool import ServerPool
+from services.vpn_gateway.provision import Outcome, Provisioner
+
+log = logging.getLogger(__name__)
+
+# Actions a user waits for: they are told when one is late.
+USER_FACING = {Activation.ISSUE, Activation.EXTEND, Activation.REISSUE}
+
+
+class ActivationWorker:
+    def __init__(self, db: Database, pool: ServerPool, settings: VpnSettings, *,
+                 on_notified: Callable[[], None] | None = None,
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.db = db
+        self.pool = pool
+        self.settings = settings
+        self.provisioner = Provisioner(db, pool)
+        self.wake = asyncio.Event()
+        self._on_notified = on_notified or (lambda: None)
+        self._on_done = on_done or (lambda: None)
+        self._tasks: set[asyncio.Task] = set()
+        self._per_server: Counter[str] = Counter()
+        self._pull_forward = False
+        self._draining = False
+        self._grace = 0.0
+        self.done_count = 0
+        self.failed_attempts = 0
+
+    # ---- signals from outside ------------------------------------------------------------------
+    def nudge(self) -> None:
+        self.wake.set()
+
+    def panel_recovered(self, *_: object) -> None:
+        """A panel answers again: rows backing off because of it may go now."""
+        self._pull_forward = True
+        self.wake.set()
+
+    async def drain(self, grace: float) -> None:
+        """Stop claiming; give attempts in flight `grace` seconds to finish (the rest are
+        abandoned, which is safe: their leases are released at the next start)."""
+        self._grace = grace
+        self._draining = True
+        self.wake.set()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.db.wait_ready()
+        async with self.db.transaction() as conn:
+            released = await activations_repo.release_leases(conn)
+        if released:
+            log.info("released leases of a previous run", extra={"rows": released})
+        try:
+            while not self._draining:
+                self.wake.clear()
+                await self._dispatch()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), self.settings.vpn_scan_interval)
+                except TimeoutError:
+                    pass
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=self._grace)
+        finally:
+            await self._stop_tasks()
+        # Drained: stay parked until shutdown cancels us (returning would be taken for a crash).
+        await asyncio.Event().wait()
+
+    async def _dispatch(self) -> None:
+        if not self.db.ready:
+            await self.db.wait_ready(timeout=self.settings.vpn_scan_interval)
+            return
+        try:
+            if self._pull_forward:
+                self._pull_forward = False
+                async with self.db.transaction() as conn:
+                    await activations_repo.pull_forward(conn)
+            free = self.settings.vpn_worker_concurrency - len(self._tasks)
+            if free <= 0:
+                return
+            async with self.db.transaction() as conn:
+                jobs = await activations_repo.claim(conn, free, self.settings.vpn_lease_seconds,
+                                                    skip_servers=self._busy_servers())
+        except DatabaseUnavailable:
+            return
+        for job in jobs:
+            server = job.server or ""
+            self._per_server[server] += 1
+            task = asyncio.create_task(self._work(job), name=f"activation-{job.id}")
+            self._tasks.add(task)
+            task.add_done_callback(lambda t, s=server: self._finished(t, s))
+
+    def _busy_servers(self) -> list[str]:
+        busy = []
+        for server in self.pool:
+            if self._per_server[server.name] >= server.config.max_concurrency:
+                busy.append(server.name)
+        return busy
+
+    def _finished(self, task: asyncio.Task, server: str) -> None:
+        self._tasks.discard(task)
+        self._per_server[server] -= 1
+        self.wake.set()   # a slot is free: there may be more due rows
+
+    async def _stop_tasks(self) -> None:
+        # On shutdown an attempt is abandoned, never half-recorded: its lease is released at the
+        # next start and the row done again, finding by external id whatever this one made.
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ---- one row -------------------------------------------------------------------------------
+    async def _work(self, job: Claimed) -> None:
+        # An attempt must end well within its lease, or a second claim could overlap it.
+        budget = self.settings.vpn_lease_seconds * 0.8
+        try:
+            async with asyncio.timeout(budget):
+                outcome = await self.provisioner.run(job)
+        except asyncio.CancelledError:
+            raise
+        except PanelError as exc:
+            await self._failed(job, str(exc), exc.retry_after)
+            return
+        except TimeoutError:
+            await self._failed(job, f"attempt took longer than {budget:.0f}s", None)
+            return
+        except DatabaseUnavailable as exc:
+            await self._failed(job, f"database unavailable: {exc}", None)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one row a retry, not the worker
+            log.exception("activation failed unexpectedly", extra={"activation_id": job.id, "action": job.action})
+            await self._failed(job, f"internal error: {type(exc).__name__}", None)
+            return
+        try:
+            await self._record(job, outcome)
+        except DatabaseUnavailable:
+            # Not recorded: the lease runs out and the row is done again; the panel already
+            # matches, so that attempt only records.
+            log.warning("could not record a finished activation", extra={"activation_id": job.id})
+
+    async def _record(self, job: Claimed, outcome: Outcome) -> None:
+        notified = False
+        async with self.db.transaction() as conn:
+            if outcome.active is not None:
+                server, panel, spec = outcome.active
+                await accounts_repo.save_active(conn, job.user_id, panel_id=panel.panel_id,
+                                                access_key=panel.access_key, expires_at=spec.expires_at,
+                                                traffic_limit_bytes=spec.traffic_limit_bytes)
+            elif outcome.revoked:
+                await accounts_repo.save_revoked(conn, job.user_id, panel_id=outcome.keep_panel_id)
+            finished = await activations_repo.finish(conn, job.id)
+            if finished and outcome.notice is not None:
+                params = dict(outcome.params)
+                if isinstance(job.payload.get("edit"), dict):
+                    params["edit"] = job.payload["edit"]
+                await enqueue_notification(conn, job.user_id, outcome.notice, params, key=f"activation:{job.id}")
+                notified = True
+        self.done_count += 1
+        log.info("activation done", extra={"activation_id": job.id, "action": job.action, "user_id": job.user_id,
+                                           "attempts": job.attempts, "note": outcome.note or None})
+        if notified:
+            self._on_notified()
+        self._on_done()
+
+    async def _failed(self, job: Claimed, error: str, retry_after: float | None) -> None:
+        self.failed_attempts += 1
+        delay = self.backoff(job.attempts)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.settings.vpn_retry_max))
+        log.warning("activation attempt failed", extra={"activation_id": job.id, "action": job.action,
+                                                        "user_id": job.user_id, "attempt": job.attempts,
+                                                        "error": error, "retry_in": round(delay, 2)})
+        alert = job.attempts >= self.settings.vpn_max_attempts and not job.alerted
+        notified = False
+        try:
+            async with self.db.transaction() as conn:
+                await activations_repo.retry_later(conn, job.id, delay, error)
+                if alert and await activations_repo.mark_alerted(conn, job.id):
+                    await enqueue_admin_alert(conn, "activation_delayed",
+                                              f"activation {job.id} ({job.action}) of user {job.user_id} "
+                                              f"failed {job.attempts} times",
+                                              {"activation_id": job.id, "user_id": job.user_id,
+                                               "action": job.action, "error": error})
+                    if Activation(job.action) in USER_FACING:
+                        await enqueue_notification(conn, job.user_id, Notice.ACTIVATION_DELAYED, {},
+                                                   key=f"activation:{job.id}:delayed")
+                    notified = True
+        except DatabaseUnavailable:
+            return   # the lease runs out and the row is tried again
+        if notified:
+            self._on_notified()
+
+    def backoff(self, attempts: int) -> float:
+        base = self.settings.vpn_retry_base * 2 ** max(0, attempts - 1)
+        return min(base, self.settings.vpn_retry_max) * (0.8 + 0.4 * random.random())

@@ -1,0 +1,72 @@
+"""/start, the menu, languages and referral links, through the bot's real polling."""
+from __future__ import annotations
+
+import asyncpg
+
+from tests.bot.chat import Person, labels
+
+
+async def test_start_shows_menu_in_telegram_language(bot, standin, database_url):
+    ru = Person(standin, 1001, language="ru", first_name="Иван <b>")
+    reply = await ru.say("/start")
+    assert "Главное меню" in reply["text"] and "Иван <b>" in reply["text"]
+    assert "🛒 Купить" in labels(reply)
+    en = Person(standin, 1002, language="de")
+    reply = await en.say("/start")
+    assert "Main menu" in reply["text"] and "🛒 Buy" in labels(reply)
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = {r["id"]: r["language"] for r in await conn.fetch("SELECT id, language FROM users")}
+    finally:
+        await conn.close()
+    assert rows == {1001: "ru", 1002: "en"}
+
+
+async def test_language_switch_is_kept(bot, standin):
+    person = Person(standin, 1003, language="en")
+    menu = await person.say("/start")
+    tap = await person.tap("🌐 Language", message_id=menu["message_id"])
+    await person.wait_screen(menu["message_id"], "Choose your language")
+    tap = await person.tap("🇷🇺 Русский", message_id=menu["message_id"])
+    assert (await person.answer_of(tap))["answers"][0]["text"] == "Язык: русский"
+    await person.wait_screen(menu["message_id"], "Главное меню")
+    reply = await person.say("/help")
+    assert "Поддержка" in reply["text"]
+
+
+async def test_referral_link_attaches_new_user_once(bot, standin, database_url):
+    inviter = Person(standin, 1010)
+    await inviter.say("/start")
+    await inviter.say("/referrals", expect="Referrals")
+    conn = await asyncpg.connect(database_url)
+    try:
+        code = await conn.fetchval("SELECT referral_code FROM users WHERE id = 1010")
+        ref_text = (await standin.transcript(1010))[-1]["text"]
+        assert f"https://t.me/atcs_test_bot?start=ref_{code}" in ref_text
+        invitee = Person(standin, 1011)
+        await invitee.say(f"/start ref_{code}")
+        assert await conn.fetchval("SELECT referred_by FROM users WHERE id = 1011") == 1010
+        # An existing user cannot be claimed by a link later, nor refer themselves.
+        late = Person(standin, 1012)
+        await late.say("/start")
+        await late.say(f"/start ref_{code}")
+        assert await conn.fetchval("SELECT referred_by FROM users WHERE id = 1012") is None
+        selfish = await conn.fetchval("SELECT referral_code FROM users WHERE id = 1012")
+        await late.say(f"/start ref_{selfish}")
+        assert await conn.fetchval("SELECT referred_by FROM users WHERE id = 1012") is None
+        reply = await inviter.say("/referrals", expect="Referrals")
+        assert "Invited: 1" in reply["text"]
+    finally:
+        await conn.close()
+
+
+async def test_menu_navigation_edits_in_place(bot, standin):
+    person = Person(standin, 1020)
+    menu = await person.say("/start")
+    for label, expect in (("❓ Help & support", "Support: @support"), ("⬅️ Main menu", "Main menu"),
+                          ("💰 Balance", "Balance:"), ("⬅️ Main menu", "Main menu"),
+                          ("🔑 My subscription", "no subscription yet")):
+        await person.tap(label, message_id=menu["message_id"])
+        await person.wait_screen(menu["message_id"], expect)
+    transcript = await standin.transcript(1020)
+    assert len([m for m in transcript if m["from"] == "bot"]) == 1  # every screen replaced the menu

@@ -1,0 +1,136 @@
+"""Small pieces: translations, callback data, FSM storage, safe edits."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+
+from common.contract.outbox import Notice
+from common.db.database import Database
+from services.bot.callbacks import (
+    HowtoCb, LangCb, MenuCb, PayCb, PayMethod, Platform, PlanCb, ReissueCb, Screen, SubAction, SubCb, TopupCb,
+)
+from services.bot.i18n import Translations
+from services.bot.i18n.translator import LOCALES_DIR
+from services.bot.middlewares.throttle import Throttle
+from services.bot.notifications.render import RENDERERS
+from services.bot.repositories.fsm_storage import PostgresStorage
+from services.bot.states import Buy
+
+BOT_DIR = Path(__file__).resolve().parents[2] / "services" / "bot"
+# The one way code names a text: t("key") (or a translator called *_t, for another language).
+KEY_USE = re.compile(r"\b(?:t|\w+_t)\(\s*\"([^\"]+)\"")
+
+
+def used_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in BOT_DIR.rglob("*.py"):
+        keys.update(KEY_USE.findall(path.read_text(encoding="utf-8")))
+    return keys
+
+
+def test_every_key_used_in_code_exists_in_every_locale():
+    keys = used_keys()
+    assert len(keys) > 100
+    locales = sorted(LOCALES_DIR.glob("*.json"))
+    assert {p.stem for p in locales} >= {"en", "ru"}
+    for path in locales:
+        texts = json.loads(path.read_text(encoding="utf-8"))
+        missing = sorted(keys - set(texts))
+        assert not missing, f"{path.name} lacks {missing}"
+        unused = sorted(set(texts) - keys)
+        assert not unused, f"{path.name} has keys no code uses: {unused}"
+
+
+def test_placeholders_agree_across_locales():
+    texts = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in LOCALES_DIR.glob("*.json")}
+    fields = re.compile(r"\{(\w+)\}")
+    for key, english in texts["en"].items():
+        for locale, table in texts.items():
+            assert set(fields.findall(table[key])) == set(fields.findall(english)), (locale, key)
+
+
+def test_every_notice_kind_has_a_renderer():
+    assert {str(kind) for kind in Notice} == {str(kind) for kind in RENDERERS}
+
+
+def test_translator_escapes_parameters_and_resolves_languages():
+    texts = Translations()
+    assert texts.resolve("ru-RU") == "ru" and texts.resolve("pt-br") == "en" and texts.resolve(None) == "en"
+    t = texts.get("en")
+    assert "&lt;script&gt;" in t("start.welcome", name="<script>")
+    assert "{" not in t("notice.payment_received", amount="1 USD")  # a missing parameter renders, never crashes
+
+
+def test_callback_data_fits_64_bytes_at_its_largest():
+    flow = "A" * 8  # secrets.token_urlsafe(6)
+    samples = [MenuCb(to=max(Screen, key=lambda s: len(s.value))), PlanCb(flow=flow, plan=2 ** 31 - 1),
+               PayCb(flow=flow, method=PayMethod.CRYPTOBOT), TopupCb(flow=flow, amount=10 ** 6),
+               SubCb(action=SubAction.AUTO_RENEW), ReissueCb(nonce=flow, confirm=False),
+               HowtoCb(platform=Platform.WINDOWS), LangCb(code="zh-hant")]
+    for sample in samples:
+        assert len(sample.pack().encode()) <= 64, sample
+
+
+def test_throttle_refills():
+    now = [0.0]
+    throttle = Throttle(rate=1.0, burst=2, clock=lambda: now[0])
+    assert throttle.take(1) == (True, False)
+    assert throttle.take(1) == (True, False)
+    assert throttle.take(1) == (False, True)
+    assert throttle.take(1) == (False, False)
+    assert throttle.take(2) == (True, False)   # per user
+    now[0] = 1.0
+    assert throttle.take(1) == (True, False)
+
+
+async def test_fsm_storage_survives_a_new_instance(database_url):
+    db = Database(database_url, 2, service="bot")
+    keeper = asyncio.create_task(db.keep_connected())
+    try:
+        assert await db.wait_ready(10)
+        key = StorageKey(bot_id=1, chat_id=7, user_id=7)
+        storage = PostgresStorage(db)
+        assert await storage.get_state(key) is None and await storage.get_data(key) == {}
+        await storage.set_state(key, Buy.method)
+        await storage.set_data(key, {"flow": "abc", "plan": 3})
+        again = PostgresStorage(db)
+        assert await again.get_state(key) == Buy.method.state
+        assert await again.get_data(key) == {"flow": "abc", "plan": 3}
+        assert await again.update_data(key, {"plan": 4}) == {"flow": "abc", "plan": 4}
+        await again.set_state(key, None)
+        assert await again.get_state(key) is None
+        other = StorageKey(bot_id=1, chat_id=8, user_id=8)
+        assert await again.get_data(other) == {}
+        with pytest.raises(TypeError):
+            await again.set_data(key, ["not", "a", "mapping"])  # type: ignore[arg-type]
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+        await db.close()
+
+
+async def test_safe_edit_handles_not_modified_and_deleted(standin):
+    from common.config import Settings, TelegramSettings
+    from services.bot.telegram.safe_edit import safe_edit
+    from services.bot.telegram.session import build_bot
+    from tests.bot.conftest import TOKEN
+
+    settings = Settings()
+    settings.telegram = TelegramSettings(bot_token=TOKEN, telegram_api_url=standin.url)
+    bot = build_bot(settings, TOKEN)
+    try:
+        sent = await bot.send_message(6001, "hello")
+        assert await safe_edit(bot, 6001, sent.message_id, "hello") == sent.message_id   # not modified: fine
+        assert await safe_edit(bot, 6001, sent.message_id, "changed") == sent.message_id
+        await bot.delete_message(6001, sent.message_id)
+        new_id = await safe_edit(bot, 6001, sent.message_id, "after delete")
+        assert new_id != sent.message_id
+        texts = [m["text"] for m in await standin.transcript(6001) if not m["deleted"]]
+        assert texts == ["after delete"]
+    finally:
+        await bot.session.close()

@@ -1,0 +1,93 @@
+"""create_invoice: a pending purchase, then the provider's invoice naming it; idempotent by request_id."""
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from common.config import CryptoPaySettings
+from common.contract.base import RpcErrorCode
+from common.contract.payments import CreateInvoice
+from common.ipc.errors import RpcError
+from tests.payments.conftest import CRYPTOPAY_TOKEN, MONTH, QUARTER, Harness
+
+
+async def test_a_crypto_bot_invoice_is_a_pending_purchase_named_in_the_payload(payments: Harness):
+    user = await payments.user()
+    invoice = await payments.invoice(user, plan_id=QUARTER)
+    assert (invoice.method, invoice.amount, invoice.currency) == ("cryptobot", Decimal("8.00"), "USD")
+    [remote] = payments.cryptopay.invoices()
+    assert invoice.invoice_url == remote["bot_invoice_url"]
+    assert remote["payload"] == f"atcs:{invoice.purchase_id}"
+    assert (remote["currency_type"], remote["fiat"], Decimal(remote["amount"])) == ("fiat", "USD", Decimal("8"))
+    assert remote["accepted_assets"] == ["USDT", "TON", "BTC"] and "expiration_date" in remote
+    row = (await payments.fetch("SELECT * FROM purchases WHERE id = $1", invoice.purchase_id))[0]
+    assert (row["status"], row["kind"], row["days"], row["provider_invoice_id"]) == (
+        "pending", "subscription", 90, str(remote["invoice_id"]))
+    assert row["traffic_limit_bytes"] == 300 * 1024**3
+
+
+async def test_the_same_request_id_returns_the_same_invoice_even_concurrently(payments: Harness):
+    user = await payments.user()
+    invoices = await asyncio.gather(*(payments.invoice(user, request_id="tap-1") for _ in range(5)))
+    assert len({(i.purchase_id, i.invoice_url) for i in invoices}) == 1
+    assert len(payments.cryptopay.invoices()) == 1
+    assert await payments.fetchval("SELECT count(*) FROM purchases") == 1
+    with pytest.raises(RpcError) as refused:
+        await payments.invoice(user, plan_id=QUARTER, request_id="tap-1")
+    assert refused.value.code == RpcErrorCode.CONFLICT
+
+
+async def test_a_provider_outage_fails_cleanly_and_the_retry_creates_one_invoice(payments: Harness):
+    user = await payments.user()
+    payments.cryptopay.add_fault(route="createInvoice", kind="error", status=500, times=1)
+    with pytest.raises(RpcError) as failed:
+        await payments.invoice(user, request_id="r")
+    assert failed.value.code == RpcErrorCode.UNAVAILABLE
+    invoice = await payments.invoice(user, request_id="r")
+    assert invoice.invoice_url and len(payments.cryptopay.invoices()) == 1
+    assert await payments.fetchval("SELECT count(*) FROM purchases") == 1
+
+
+async def test_a_stars_invoice_is_for_the_bot_to_send(payments: Harness):
+    user = await payments.user()
+    invoice = await payments.invoice(user, method="stars")
+    assert (invoice.amount, invoice.currency, invoice.stars_payload) == (
+        Decimal(150), "XTR", f"atcs:{invoice.purchase_id}")
+    assert invoice.title and invoice.description and invoice.invoice_url is None
+    assert payments.cryptopay.invoices() == []
+
+
+@pytest.mark.parametrize("request_kwargs, code", [
+    ({"plan_id": 999}, RpcErrorCode.NOT_FOUND),
+    ({"plan_id": None, "topup_amount": None}, RpcErrorCode.BAD_REQUEST),
+    ({"plan_id": MONTH, "topup_amount": Decimal("5")}, RpcErrorCode.BAD_REQUEST),
+    ({"plan_id": None, "topup_amount": Decimal("0.5")}, RpcErrorCode.BAD_REQUEST),
+    ({"plan_id": None, "topup_amount": Decimal("5.001")}, RpcErrorCode.BAD_REQUEST),
+    ({"plan_id": None, "topup_amount": Decimal("5"), "method": "stars"}, RpcErrorCode.BAD_REQUEST),
+    ({"user_id": 1}, RpcErrorCode.NOT_FOUND),
+])
+async def test_invalid_requests_are_refused_with_a_typed_error(payments: Harness, request_kwargs, code):
+    user = await payments.user()
+    body = {"user_id": user, "method": "cryptobot", "plan_id": MONTH, "request_id": "x", **request_kwargs}
+    with pytest.raises(RpcError) as refused:
+        await payments.app.invoicing.create(CreateInvoice(**body))
+    assert refused.value.code == code
+    assert payments.cryptopay.invoices() == []
+
+
+async def test_a_banned_user_cannot_buy(payments: Harness):
+    user = await payments.user(banned=True)
+    with pytest.raises(RpcError) as refused:
+        await payments.invoice(user)
+    assert refused.value.code == RpcErrorCode.FORBIDDEN
+
+
+async def test_crypto_priced_invoices_use_the_configured_asset(payments: Harness):
+    payments.app.invoicing.cp = CryptoPaySettings(cryptopay_token=CRYPTOPAY_TOKEN, cryptopay_currency_type="crypto",
+                                                  cryptopay_asset="usdt")
+    user = await payments.user()
+    invoice = await payments.invoice(user)
+    [remote] = payments.cryptopay.invoices()
+    assert (invoice.currency, remote["currency_type"], remote["asset"]) == ("USDT", "crypto", "USDT")

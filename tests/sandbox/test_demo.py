@@ -1,0 +1,151 @@
+"""Demo mode: `python -m sandbox.demo` runs every stand-in in one process, and ops/demo.py points
+the services at exactly those stand-ins (same ports, tokens, panel credentials, webhook target)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+
+import aiohttp
+import pytest
+
+from common.config import Settings, VpnSettings
+from ops import demo
+from sandbox.kit.process import StandInProcess
+from sandbox.kit.sink import HttpSink
+from tests.support.ports import free_port
+
+PORT_VARIABLES = ("ATCS_SANDBOX_PORT", "ATCS_SANDBOX_CRYPTOPAY_PORT", "ATCS_SANDBOX_OUTLINE_PORT",
+                  "ATCS_SANDBOX_REMNAWAVE_PORT")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for key in list(os.environ):
+        if key.startswith("ATCS_") or key == "APP_ENV":
+            monkeypatch.delenv(key)
+    return monkeypatch
+
+
+def _free_ports(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    ports = {name: free_port() for name in PORT_VARIABLES}
+    for name, port in ports.items():
+        monkeypatch.setenv(name, str(port))
+    return ports
+
+
+def _child_env(demo_env: dict[str, str]) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ATCS_")}
+    return {**base, **demo_env}
+
+
+def test_defaults_are_the_documented_ports(clean_env) -> None:
+    env = demo.environment(Settings())
+    assert env["ATCS_TELEGRAM_API_URL"] == "http://127.0.0.1:8090"
+    assert env["ATCS_CRYPTOPAY_API_URL"] == "http://127.0.0.1:8091"
+    assert demo.web_chat_url() == "http://127.0.0.1:8090/chat"
+    servers = {s["backend"]: s["api_url"] for s in json.loads(env["ATCS_VPN_SERVERS"])}
+    assert servers == {"outline": f"http://127.0.0.1:8092/{demo.DEMO_OUTLINE_API_PREFIX}",
+                       "remnawave": "http://127.0.0.1:8093"}
+    assert env["ATCS_SANDBOX_CRYPTOPAY_WEBHOOK_URL"] == "http://127.0.0.1:8081/webhooks/cryptobot"
+
+
+def test_environment_follows_the_port_variables_and_settings(clean_env) -> None:
+    ports = _free_ports(clean_env)
+    clean_env.setenv("ATCS_PAYMENTS_PORT", "18081")
+    env = demo.environment(Settings())
+    assert {name: int(env[name]) for name in PORT_VARIABLES} == ports
+    assert env["ATCS_TELEGRAM_API_URL"].endswith(f":{ports['ATCS_SANDBOX_PORT']}")
+    assert env["ATCS_CRYPTOPAY_API_URL"].endswith(f":{ports['ATCS_SANDBOX_CRYPTOPAY_PORT']}")
+    assert demo.web_chat_url() == f"http://127.0.0.1:{ports['ATCS_SANDBOX_PORT']}/chat"
+    assert env["ATCS_SANDBOX_CRYPTOPAY_WEBHOOK_URL"] == "http://127.0.0.1:18081/webhooks/cryptobot"
+    # The services read what the demo wrote: the VPN servers pass the gateway's own validation.
+    for key, value in env.items():
+        clean_env.setenv(key, value)
+    settings = Settings()
+    assert demo.enabled(Settings()) is False  # a token is set now: a second `up` adds no second sandbox
+    servers = {s.backend: s for s in VpnSettings().servers}
+    assert servers["outline"].api_url.get_secret_value().endswith(
+        f":{ports['ATCS_SANDBOX_OUTLINE_PORT']}/{demo.DEMO_OUTLINE_API_PREFIX}")
+    assert servers["remnawave"].token.get_secret_value() == demo.DEMO_REMNAWAVE_TOKEN
+    assert settings.telegram.admin_ids == [demo.DEMO_ADMIN_ID]
+
+
+def test_configured_admins_are_kept(clean_env) -> None:
+    clean_env.setenv("ATCS_ADMIN_IDS", "42,43")
+    env = demo.environment(Settings())
+    assert "ATCS_ADMIN_IDS" not in env and env["ATCS_SANDBOX_ADMIN_IDS"] == "42,43"
+
+
+def test_a_bad_port_variable_is_named(clean_env) -> None:
+    clean_env.setenv("ATCS_SANDBOX_OUTLINE_PORT", "eighty")
+    with pytest.raises(ValueError, match="ATCS_SANDBOX_OUTLINE_PORT"):
+        demo.environment(Settings())
+
+
+async def test_every_stand_in_answers_as_the_services_are_told_and_sigterm_exits_0(clean_env) -> None:
+    _free_ports(clean_env)
+    async with HttpSink("/webhooks/cryptobot") as payments:
+        # The payments service's webhook is where the Crypto Pay stand-in delivers.
+        clean_env.setenv("ATCS_PAYMENTS_PORT", payments.url.rsplit(":", 1)[1])
+        env = demo.environment(Settings())
+        process = StandInProcess("sandbox.demo", env=_child_env(env), startup_timeout=30)
+        info = await process.start()
+        try:
+            assert info["event"] == "listening" and info["web_chat"] == demo.web_chat_url()
+            async with aiohttp.ClientSession() as http:
+                # Telegram: the services' token and URL, and the web chat beside it.
+                bot_api = f"{env['ATCS_TELEGRAM_API_URL']}/bot{env['ATCS_BOT_TOKEN']}"
+                async with http.get(f"{bot_api}/getMe") as response:
+                    me = await response.json()
+                assert me["ok"] and me["result"]["username"] == demo.DEMO_BOT_USERNAME
+                async with http.get(info["web_chat"]) as response:
+                    assert response.status == 200 and "/chat/chat.js" in await response.text()
+                async with http.get(f"{info['web_chat']}/config.json") as response:
+                    personas = (await response.json())["personas"]
+                assert demo.DEMO_ADMIN_ID in [p["id"] for p in personas]
+
+                # Crypto Pay: the services' token; an invoice's pay page pays and reaches payments.
+                headers = {"Crypto-Pay-API-Token": env["ATCS_CRYPTOPAY_TOKEN"]}
+                api = f"{env['ATCS_CRYPTOPAY_API_URL']}/api"
+                async with http.post(f"{api}/getMe", headers=headers) as response:
+                    assert (await response.json())["ok"]
+                body = {"currency_type": "fiat", "fiat": "USD", "amount": "3"}
+                async with http.post(f"{api}/createInvoice", headers=headers, json=body) as response:
+                    invoice = (await response.json())["result"]
+                assert invoice["bot_invoice_url"].startswith(env["ATCS_CRYPTOPAY_API_URL"] + "/pay/")
+                async with http.post(invoice["bot_invoice_url"]) as response:
+                    assert response.status == 200 and 'id="result"' in await response.text()
+                assert await payments.wait_for_requests(1, timeout=10)
+                assert json.loads(payments.received[0].body)["payload"]["invoice_id"] == invoice["invoice_id"]
+
+                # VPN panels: exactly the servers vpn_gateway is configured with.
+                servers = {s["backend"]: s for s in json.loads(env["ATCS_VPN_SERVERS"])}
+                async with http.get(f"{servers['outline']['api_url']}/server") as response:
+                    assert response.status == 200 and "serverId" in await response.json()
+                remnawave = f"{servers['remnawave']['api_url']}/api/users"
+                auth = {"Authorization": f"Bearer {servers['remnawave']['token']}"}
+                async with http.get(remnawave, headers=auth) as response:
+                    assert response.status == 200
+                async with http.get(remnawave, headers={"Authorization": "Bearer wrong"}) as response:
+                    assert response.status == 401
+        finally:
+            returncode = await process.stop()
+    assert returncode == 0
+    rest = (await process.proc.stdout.read()).decode()
+    assert '"event": "stopped"' in rest
+    assert "Traceback" not in (await process.proc.stderr.read()).decode()
+
+
+async def test_a_taken_port_fails_with_a_clear_line(clean_env) -> None:
+    _free_ports(clean_env)
+    env = demo.environment(Settings())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env["ATCS_SANDBOX_OUTLINE_PORT"])))
+        taken.listen()
+        process = StandInProcess("sandbox.demo", env=_child_env(env), startup_timeout=30)
+        info = await process.start()
+        assert info["event"] == "start_failed" and info["ports"]["ATCS_SANDBOX_OUTLINE_PORT"] == taken.getsockname()[1]
+        assert await asyncio.wait_for(process.proc.wait(), 15) == 1

@@ -1,0 +1,77 @@
+"""Fixtures of the scheduler tests: a pool on the fresh test database, the Telegram stand-in,
+the scheduler as a real process, and its settings."""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+
+from common.config import SchedulerSettings, Settings
+from common.db.database import Database
+from sandbox.telegram import TelegramStandIn
+from tests.scheduler.process import ADMIN_ID, SchedulerProcess
+
+TOKEN = "123456:TEST-TOKEN"
+FULL = os.environ.get("ATCS_FULL_ACCEPTANCE") == "1"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, 4, probe_interval=0.2, service="scheduler-test")
+    keeper = asyncio.create_task(database.keep_connected())
+    assert await database.wait_ready(15), database.last_error
+    yield database
+    keeper.cancel()
+    await asyncio.gather(keeper, return_exceptions=True)
+    await database.close()
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_url)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[TelegramStandIn]:
+    server = TelegramStandIn(token=TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Callable[..., Settings]:
+    """Settings() from a clean environment plus scheduler overrides."""
+    def make(**scheduler: object) -> Settings:
+        for key in list(os.environ):
+            if key.startswith("ATCS_"):
+                monkeypatch.delenv(key)
+        monkeypatch.setenv("ATCS_ADMIN_IDS", str(ADMIN_ID))
+        monkeypatch.setenv("ATCS_BOT_TOKEN", TOKEN)
+        values = {"export_dir": tmp_path / "exports", "backup_dir": tmp_path / "backups", **scheduler}
+        base = Settings()
+        base.scheduler = SchedulerSettings(**values)
+        return base
+    return make
+
+
+@pytest.fixture
+async def scheduler_factory(database_url: str, standin: TelegramStandIn, tmp_path):
+    """Starts scheduler processes on the test database; all are stopped at the end."""
+    made: list[SchedulerProcess] = []
+
+    def make(env: dict[str, str] | None = None, run_dir=None) -> SchedulerProcess:
+        process = SchedulerProcess(database_url, standin.url, TOKEN, run_dir=run_dir,
+                                   env={"ATCS_EXPORT_DIR": str(tmp_path / "exports"),
+                                        "ATCS_BACKUP_DIR": str(tmp_path / "backups"), **(env or {})})
+        made.append(process)
+        return process
+
+    yield make
+    for process in made:
+        await process.close()

@@ -1,0 +1,72 @@
+"""ATCS_VPN_SERVERS: parsed and checked at start, secret throughout (it holds Outline's secret
+URLs and Remnawave tokens): masked by `atcs config`, never echoed by an error."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from common.config import REPO_ROOT, ConfigError, Settings, effective_config
+
+TOKEN = "rw-token-0123456789"
+OUTLINE_URL = "https://203.0.113.5:4321/Zm9vYmFyc2VjcmV0cGF0aA"
+
+
+def servers(*extra: dict) -> str:
+    return orjson.dumps([{"name": "nl-1", "backend": "outline", "api_url": OUTLINE_URL},
+                         {"name": "de-1", "backend": "remnawave", "api_url": "https://panel.example",
+                          "token": TOKEN, "capacity": 500, "weight": 2, "max_concurrency": 8,
+                          "request_timeout": 5, "squads": ["6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"]},
+                         *extra]).decode()
+
+
+def test_servers_are_parsed_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATCS_VPN_SERVERS", servers())
+    monkeypatch.setenv("ATCS_VPN_WORKER_CONCURRENCY", "12")
+    vpn = Settings().vpn
+    nl, de = vpn.servers
+    assert (nl.name, nl.backend, nl.capacity, nl.max_concurrency, nl.token) == ("nl-1", "outline", 1000, 4, None)
+    assert (de.capacity, de.weight, de.max_concurrency, de.request_timeout) == (500, 2.0, 8, 5.0)
+    assert de.token.get_secret_value() == TOKEN and nl.api_url.get_secret_value() == OUTLINE_URL
+    assert vpn.vpn_worker_concurrency == 12
+    assert TOKEN not in repr(vpn) and OUTLINE_URL not in repr(vpn.servers)
+
+
+def test_atcs_config_masks_the_server_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATCS_VPN_SERVERS", servers())
+    shown = orjson.dumps(effective_config()).decode()
+    assert TOKEN not in shown and "Zm9vYmFyc2VjcmV0cGF0aA" not in shown
+    assert effective_config()["vpn"]["ATCS_VPN_SERVERS"] == "********"
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('{"not": "a list"}', "expected a JSON list"),
+    ("[{oops", "not valid JSON"),
+    (orjson.dumps([{"name": "x", "backend": "remnawave", "api_url": "https://p"}]).decode(), "needs a token"),
+    (orjson.dumps([{"name": "x", "backend": "outline", "api_url": "ftp://" + TOKEN}]).decode(), "http(s) URL"),
+    (orjson.dumps([{"name": "x", "backend": "marzban", "api_url": "https://p"}]).decode(), "backend"),
+    (orjson.dumps([{"name": "x", "backend": "outline", "api_url": OUTLINE_URL, "max_concurrency": 0}]).decode(),
+     "max_concurrency"),
+    (servers({"name": "nl-1", "backend": "outline", "api_url": OUTLINE_URL}), "unique"),
+])
+def test_a_bad_server_list_is_one_clear_line_without_the_secret(monkeypatch: pytest.MonkeyPatch, bad: str,
+                                                               message: str) -> None:
+    monkeypatch.setenv("ATCS_VPN_SERVERS", bad)
+    with pytest.raises(ConfigError) as error:
+        Settings()
+    text = str(error.value)
+    assert text.startswith("ATCS_VPN_SERVERS is invalid") and message in text
+    assert TOKEN not in text and "Zm9vYmFyc2VjcmV0cGF0aA" not in text
+
+
+def test_the_gateway_refuses_to_start_on_a_bad_list() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATCS_") and k != "APP_ENV"}
+    env["ATCS_VPN_SERVERS"] = orjson.dumps([{"name": "x", "backend": "remnawave", "api_url": TOKEN}]).decode()
+    result = subprocess.run([sys.executable, "-m", "services.vpn_gateway"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=30, env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ATCS_VPN_SERVERS" in lines[0] and TOKEN not in result.stderr

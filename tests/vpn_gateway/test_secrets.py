@@ -1,0 +1,80 @@
+"""Keys are secrets: stored only in vpn_accounts, never in a log line, an error, an alert, a
+notice, a repr or `status`; panel tokens and Outline's secret path neither."""
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+
+from common.contract.outbox import Activation
+from common.shop.outbox import enqueue_activation
+from services.vpn_gateway.accounts_repo import get_account
+from services.vpn_gateway.panels.base import PanelAccount
+from tests.vpn_gateway.support import (
+    REMNAWAVE_TOKEN, InProcessGateway, buy, fetch, outline_server, remnawave_server, vpn_settings,
+)
+
+
+def everything_logged(records: list[logging.LogRecord]) -> str:
+    parts = []
+    for record in records:
+        parts.append(record.getMessage())
+        parts.extend(str(v) for k, v in record.__dict__.items() if k not in ("msg", "args"))
+    return "\n".join(parts)
+
+
+async def test_keys_and_credentials_stay_where_they_belong(db, gateways, outline, remnawave, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    gw = InProcessGateway(db, vpn_settings([outline_server(outline, capacity=3), remnawave_server(remnawave)],
+                                           vpn_max_attempts=1)).start()
+    gateways.append(gw)
+    for user_id in range(10_000, 10_006):
+        await buy(db, user_id, 30)
+    await gw.settle()
+    outline.add_fault(route="*", kind="error", status=500, times=4)
+    remnawave.add_fault(route="*", kind="error", status=500, times=4)
+    async with db.transaction() as conn:
+        for user_id in range(10_000, 10_006):
+            await enqueue_activation(conn, user_id, Activation.REISSUE, f"s:{user_id}")
+    await gw.settle(timeout=30)
+    for user_id in range(10_000, 10_006):
+        await gw.usage.get(user_id)
+
+    keys = [r["access_key"] for r in await fetch(db, "SELECT access_key FROM vpn_accounts")]
+    assert len(keys) == 6 and all(keys)
+    secrets = [*keys, REMNAWAVE_TOKEN, outline.api_prefix]
+    logged = everything_logged(caplog.records)
+    assert "activation done" in logged
+    elsewhere = orjson.dumps([
+        [dict(r) for r in await fetch(db, "SELECT last_error, payload::text FROM activations")],
+        [dict(r) for r in await fetch(db, "SELECT subject, detail::text FROM admin_alerts")],
+        [dict(r) for r in await fetch(db, "SELECT params::text FROM notifications")],
+        gw.pool.describe(),
+    ], default=str).decode()
+    assert await fetch(db, "SELECT 1 FROM admin_alerts")   # the failures were reported...
+    for secret in secrets:
+        assert secret not in logged
+        assert secret not in elsewhere                      # ...without a secret in them
+    async with db.acquire() as conn:
+        account = await get_account(conn, 10_000)
+    assert account.access_key not in repr(account)
+    panel = PanelAccount(panel_id="1", external_id="atcs-1", access_key="ss://secret@host:1/", expires_at=None,
+                         traffic_limit_bytes=0, enabled=True)
+    assert "ss://" not in repr(panel)
+
+
+@pytest.mark.parametrize("backend", ["outline", "remnawave"])
+async def test_panel_errors_name_route_and_status_not_urls(db, gateways, outline, remnawave, backend) -> None:
+    server = outline_server(outline) if backend == "outline" else remnawave_server(remnawave)
+    standin = outline if backend == "outline" else remnawave
+    gw = InProcessGateway(db, vpn_settings([{**server, "retries": 0}]), health=False)
+    gateways.append(gw)
+    standin.add_fault(route="*", kind="error", status=503)
+    from services.vpn_gateway.panels.base import PanelUnavailable
+
+    with pytest.raises(PanelUnavailable) as error:
+        await gw.pool.get(server["name"]).backend.find("atcs-1")
+    text = str(error.value)
+    assert "503" in text and server["name"] in text
+    assert standin.url.split("//")[1] not in text and REMNAWAVE_TOKEN not in text
