@@ -409,7 +409,7 @@ class Settings:
     def sections(self) -> dict[str, BaseSettings]:
         return {"database": self.database, "telegram": self.telegram, "cryptopay": self.cryptopay,
                 "payments": self.payments, "ipc": self.ipc, "health": self.health, "shop": self.shop,
-                "bot": self.bot, "vpn": self.vpn}
+                "bot": self.bot, "scheduler": self.scheduler, "vpn": self.vpn}
 
 
 def _describe(exc: ValidationError) -> str:

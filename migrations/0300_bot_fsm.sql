@@ -6,5 +6,5 @@ CREATE TABLE bot_fsm (
     data        jsonb NOT NULL DEFAULT '{}',
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
--- Abandoned flows are cleaned by age.
+-- For clearing abandoned flows by age (a timed job: the scheduler's, not the bot's).
 CREATE INDEX bot_fsm_updated_idx ON bot_fsm (updated_at);

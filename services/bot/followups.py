@@ -30,8 +30,12 @@ class Followups:
             return False
         task = asyncio.create_task(self._guard(key, work), name=f"followup:{key}")
         self._tasks[key] = task
-        task.add_done_callback(lambda _: self._tasks.pop(key, None) if self._tasks.get(key) is task else None)
+        task.add_done_callback(lambda done: self._forget(key, done))
         return True
+
+    def _forget(self, key: str, task: asyncio.Task) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
 
     async def _guard(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         try:

@@ -1,0 +1,14 @@
+"""payments: Crypto Bot (Crypto Pay) and Telegram Stars, each payment settled exactly once.
+
+Paths into settlement, all through `settlement.Settlement.settle` (one transaction each):
+  webhook.py         POST /webhooks/cryptobot (signature on raw bytes, then JSON, then settle)
+  reconciliation.py  periodic getInvoices over our open invoices; expiry of stale ones
+  stars.py           STARS_PAID from the bot; getStarTransactions walk for lost updates
+  checks.py          CHECK_PAYMENT ("I paid", an admin's manual check)
+The dedupe key is the provider's payment id (payment_events primary key): Crypto Pay invoice_id,
+Telegram telegram_payment_charge_id. Outbox rows (activation, notification, referral bonus) are
+written in the same transaction; nudges.py tells vpn_gateway and bot after the commit.
+
+Also: invoices.py (CREATE_INVOICE), refunds.py (REFUND), ledger.py (balance ledger rule),
+matching.py (does the payment match the purchase), repository/ (all SQL), app.py (wiring).
+"""

@@ -77,7 +77,8 @@ class Provisioner:
         expires = sub.expires_at.isoformat()
         if action is Activation.ISSUE or delivered:
             notice, params = Notice.KEY_READY, {"expires_at": expires, "is_trial": sub.is_trial}
-        elif action is Activation.EXTEND:
+        elif action is Activation.EXTEND and job.payload.get("reason") != "refund":
+            # (A refund that shortens the subscription is told by payments' REFUNDED notice.)
             notice, params = Notice.SUBSCRIPTION_EXTENDED, {"expires_at": expires}
         else:
             notice, params = None, {}

@@ -70,3 +70,41 @@ async def test_menu_navigation_edits_in_place(bot, standin):
         await person.wait_screen(menu["message_id"], expect)
     transcript = await standin.transcript(1020)
     assert len([m for m in transcript if m["from"] == "bot"]) == 1  # every screen replaced the menu
+
+
+async def test_shutdown_does_not_wait_on_a_hanging_telegram(start_bot, standin):
+    service = await start_bot()
+    person = Person(standin, 1030)
+    await person.say("/start")
+    await standin.add_fault("*", latency=30)   # every Bot API call now hangs
+    await standin.user_message(1030, "/help")    # a handler stuck on sendMessage, and a long poll
+    import time
+
+    from tests.support.wait import wait_for
+
+    async def handler_stuck() -> bool:
+        return len(await standin.calls("sendMessage")) == 2   # the reply to /help, hanging
+    await wait_for(handler_stuck, timeout=5)
+    started = time.monotonic()
+    await service.stop()
+    assert time.monotonic() - started < 4.0   # the drain grace, not Telegram's 30 s
+    await standin.clear_faults()
+
+
+async def test_without_token_the_bot_stays_up_not_ready(start_bot, bot_env):
+    import pytest
+    from common.config import Settings
+    from services.bot.app import setup
+    from tests.bot.conftest import ServiceInProcess
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in bot_env.items():
+            patch.setenv(key, value)
+        patch.delenv("ATCS_BOT_TOKEN")
+        service = ServiceInProcess("bot", Settings(), setup)
+        await service.start()
+    try:
+        ok, reasons = await service.ctx.readiness()
+        assert not ok and "ATCS_BOT_TOKEN is not set" in reasons["telegram"]
+    finally:
+        await service.stop()

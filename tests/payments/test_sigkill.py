@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from tests.payments.conftest import CRYPTOPAY_TOKEN, MONTH, WEBHOOK_PATH
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
+BAD_SHUTDOWN = re.compile(r"Task was destroyed|Unclosed|ResourceWarning|never awaited|Traceback|unclosed")
 INVOICES = 300
 KILL_AFTER = 60          # settled payments seen before the kill
 
@@ -157,6 +159,9 @@ async def test_sigkill_in_the_middle_of_a_burst_loses_and_doubles_nothing(servic
         print(f"\nkilled after {killed_at} settlements; settled via {dict(sources)}; deliveries {dict(outcomes)}, "
               f"{failed_attempts} failed attempts retried")
         assert process.stop() == 0, process.tail()  # and SIGTERM drains cleanly
+        log = process.log_path.read_text(errors="replace")
+        assert not BAD_SHUTDOWN.search(log), BAD_SHUTDOWN.search(log).group(0) + "\n" + process.tail()
+        assert CRYPTOPAY_TOKEN not in log
     finally:
         rpc.close()
         zctx.destroy(linger=0)

@@ -154,3 +154,20 @@ async def test_issue_for_a_user_without_subscription_does_nothing(db, gateways, 
     await gw.settle()
     assert standin.stats()["accounts"] == 0
     assert await kinds(db, 2007) == []
+
+
+async def test_a_refund_that_shortens_the_subscription_shortens_the_panel_silently(db, gateways, remnawave) -> None:
+    gw = InProcessGateway(db, vpn_settings([remnawave_server(remnawave)])).start()
+    gateways.append(gw)
+    await buy(db, 2008, 30)
+    await buy(db, 2008, 30)
+    await gw.settle()
+    async with db.transaction() as conn:     # as payments' refund does: days taken back, row queued
+        await conn.execute("UPDATE subscriptions SET expires_at = expires_at - interval '30 days', "
+                           "updated_at = now() WHERE user_id = 2008")
+        await enqueue_activation(conn, 2008, Activation.EXTEND, "refund:1", {"reason": "refund"})
+    await gw.settle()
+    expires = await value(db, "SELECT expires_at FROM subscriptions WHERE user_id = 2008")
+    found = await gw.pool.get("rw-1").backend.find("atcs-2008")
+    assert abs((found.expires_at - expires).total_seconds()) < 1
+    assert await kinds(db, 2008) == ["key_ready", "subscription_extended"]

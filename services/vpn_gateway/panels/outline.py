@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from services.vpn_gateway.panels.base import (
     AccessSpec, AccountExists, Capabilities, NotSupported, PanelAccount, PanelBackend, PanelError,
-    PanelHealth, PanelUnavailable,
+    PanelHealth, PanelRateLimited, PanelUnavailable,
 )
 from services.vpn_gateway.panels.http import PanelHttp
 
@@ -93,6 +93,8 @@ class OutlineBackend(PanelBackend):
     async def health(self) -> PanelHealth:
         try:
             reply = await self.http.request("GET", "/server", route="/server", expect=(200,), probe=True)
+        except PanelRateLimited:
+            return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
         except PanelError as exc:
             return PanelHealth(ok=False, detail=str(exc))
         ok = isinstance(reply.body, dict) and "serverId" in reply.body

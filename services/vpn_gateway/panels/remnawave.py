@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from services.vpn_gateway.panels.base import (
     AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelError, PanelHealth,
-    PanelRejected, PanelUnavailable,
+    PanelRateLimited, PanelRejected, PanelUnavailable,
 )
 from services.vpn_gateway.panels.http import PanelHttp, panel_code
 
@@ -92,6 +92,8 @@ class RemnawaveBackend(PanelBackend):
         try:
             reply = await self.http.request("GET", "/api/users", route="/api/users",
                                             params={"start": "0", "size": "1"}, expect=(200,), probe=True)
+        except PanelRateLimited:
+            return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
         except PanelError as exc:
             return PanelHealth(ok=False, detail=str(exc))
         response = (reply.body or {}).get("response") if isinstance(reply.body, dict) else None

@@ -1,0 +1,236 @@
+"""Isolation benchmark: does admin work slow down the people using the bot?
+
+    python bench/bench_isolation.py [--rate 3] [--duration 60] [--users 200000] [--recipients 50000]
+
+Starts the real system (supervisord with all four services, a throw-away PostgreSQL, the
+Telegram and Outline stand-ins as separate processes) and measures /start latency — from the
+user's message reaching the Telegram stand-in to the bot's answer appearing there — at a steady
+rate of new users, in two phases:
+
+  (a) idle;
+  (b) during a broadcast to --recipients users (scheduler, 25/s), CSV exports of all --users
+      users back to back (scheduler), and the VPN panel stand-in answering after 5 s.
+
+Prints p50/p99 of both and the (b)/(a) ratios; the goal is a p99 ratio of at most 1.5.
+
+Telegram allows a bot about 30 messages a second; the broadcast takes 25 of them, so --rate
+(new users per second, each answered by the bot) should stay at a few per second, or the bot
+meets flood control — which is Telegram's doing, not a failure of isolation.
+
+vpn_gateway learns its panels from its own configuration: pass it with --env, where
+{panel_url} is replaced by the Outline stand-in's API URL, e.g.
+    --env 'ATCS_VPN_SERVERS=[{"name": "bench", "backend": "outline", "api_url": "{panel_url}"}]'
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+
+from common.contract.scheduler import (BROADCAST_STATE, CANCEL_BROADCAST, EXPORT_STATE, START_BROADCAST,  # noqa: E402
+                                       START_EXPORT, BroadcastControl, BroadcastQuery, ExportQuery,
+                                       StartBroadcast, StartExport)
+from common.ipc import RpcError  # noqa: E402
+from sandbox.kit.process import StandInProcess  # noqa: E402
+from sandbox.telegram import TelegramControl  # noqa: E402
+from tests.support.postgres import PostgresServer, fresh_database, prepare_template  # noqa: E402
+from tests.support.system import System  # noqa: E402
+
+TOKEN = "123456789:BENCH-isolation-token-not-a-real-bot-0"
+ADMIN_ID = 1
+LOAD_USERS_FROM = 10_000_000       # /start senders: new users, outside the seeded ones
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def seed(url: str, users: int, recipients: int) -> None:
+    """`users` users; the first `recipients` speak 'en' (the broadcast's audience), the rest 'de'."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            """INSERT INTO users (id, username, first_name, language, referral_code)
+               SELECT g, 'user' || g, 'Name ' || g, CASE WHEN g <= $2 THEN 'en' ELSE 'de' END, 'r' || g
+               FROM generate_series(100, 99 + $1::bigint) g""",
+            users, 99 + recipients)
+    finally:
+        await conn.close()
+
+
+class Load:
+    """New users sending /start at a steady rate; each latency is one sample."""
+
+    def __init__(self, telegram: TelegramControl, rate: float, first_user: int) -> None:
+        self.telegram = telegram
+        self.rate = rate
+        self.next_user = first_user
+        self.timeouts = 0
+
+    async def one(self, user_id: int, samples: list[float]) -> None:
+        started = time.perf_counter()
+        await self.telegram.user_message(user_id, "/start", first_name="Bench", language_code="en")
+        try:
+            await self.telegram.wait_for_message(user_id, timeout=30)
+        except TimeoutError:
+            self.timeouts += 1
+            return
+        samples.append(time.perf_counter() - started)
+
+    async def run(self, seconds: float) -> list[float]:
+        samples: list[float] = []
+        tasks: set[asyncio.Task] = set()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent = 0
+        while loop.time() - start < seconds:
+            # Arrivals on a fixed schedule (open loop): a slow answer never slows the arrivals.
+            due = start + sent / self.rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            task = asyncio.create_task(self.one(self.next_user, samples))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            self.next_user += 1
+            sent += 1
+        if tasks:
+            await asyncio.wait(tasks)
+        return samples
+
+
+async def keep_exporting(client, stop: asyncio.Event, done: list[int]) -> None:
+    """Users exports back to back for as long as phase (b) lasts."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        state = await client.call(START_EXPORT, StartExport(admin_id=ADMIN_ID, request_id=f"bench-{n}", kind="users"))
+        while not stop.is_set():
+            current = await client.call(EXPORT_STATE, ExportQuery(export_id=state.export_id))
+            if current.state in ("done", "failed"):
+                if current.state == "done":
+                    done.append(current.rows or 0)
+                break
+            await asyncio.sleep(0.5)
+
+
+async def add_panel_latency(control_url: str, seconds: float) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{control_url}/_control/faults", json={"route": "*", "kind": "latency", "latency": seconds}) as r:
+            r.raise_for_status()
+
+
+async def main(args: argparse.Namespace) -> int:
+    server = PostgresServer()
+    server.start()
+    telegram_process = StandInProcess("sandbox.telegram", "--port", "0", "--token", TOKEN)
+    panel_process = StandInProcess("sandbox.panels.outline", "--port", "0")
+    system: System | None = None
+    telegram: TelegramControl | None = None
+    try:
+        await prepare_template(server)
+        url = await fresh_database(server)
+        print(f"seeding {args.users} users ({args.recipients} in the broadcast's audience)…", flush=True)
+        await seed(url, args.users, args.recipients)
+        telegram_info = await telegram_process.start()
+        panel_info = await panel_process.start()
+        panel_url, panel_control = panel_info["apiUrl"], panel_info["url"]
+        env = {"ATCS_BOT_TOKEN": TOKEN, "ATCS_TELEGRAM_API_URL": telegram_info["api_url"],
+               "ATCS_ADMIN_IDS": str(ADMIN_ID), "ATCS_BROADCAST_RATE": str(args.broadcast_rate),
+               "ATCS_EXPORT_DIR": str(Path(server.data_dir).parent / "exports"), "ATCS_BACKUP_ENABLED": "false"}
+        for item in args.env:
+            key, _, value = item.partition("=")
+            env[key] = value.replace("{panel_url}", panel_url)
+        if not any(key.startswith("ATCS_VPN") for key in env):
+            print("note: no --env for vpn_gateway's panels: the slow panel is running but nothing points at it")
+        system = System(url, extra_env=env)
+        system.start()
+        telegram = TelegramControl(telegram_info["url"])
+        scheduler = system.client("scheduler")
+        load = Load(telegram, args.rate, LOAD_USERS_FROM)
+
+        probe: list[float] = []
+        await load.one(LOAD_USERS_FROM - 1, probe)
+        if not probe:
+            print("the bot did not answer /start within 30 s: services/bot is not ready to be benchmarked "
+                  f"(bot log: {system.dir / 'var' / 'log' / 'bot.log'})")
+            return 2
+
+        print(f"warm-up {args.warmup:.0f}s, then (a) idle for {args.duration:.0f}s at {args.rate}/s…", flush=True)
+        await load.run(args.warmup)
+        idle = await load.run(args.duration)
+
+        broadcast = await scheduler.call(START_BROADCAST, StartBroadcast(
+            admin_id=ADMIN_ID, request_id="bench", text="Bench broadcast: <b>ATCS</b>", language="en"))
+        while (await scheduler.call(BROADCAST_STATE, BroadcastQuery(broadcast_id=broadcast.broadcast_id))).state == "queued":
+            await asyncio.sleep(0.2)
+        await add_panel_latency(panel_control, 5.0)
+        stop = asyncio.Event()
+        exported: list[int] = []
+        exporter = asyncio.create_task(keep_exporting(scheduler, stop, exported))
+        print(f"(b) broadcast to {args.recipients}, exports of {args.users} users, panel at 5 s: "
+              f"{args.duration:.0f}s at {args.rate}/s…", flush=True)
+        try:
+            busy = await load.run(args.duration)
+        finally:
+            stop.set()
+            await asyncio.gather(exporter, return_exceptions=True)
+        during = await scheduler.call(BROADCAST_STATE, BroadcastQuery(broadcast_id=broadcast.broadcast_id))
+        try:
+            await scheduler.call(CANCEL_BROADCAST, BroadcastControl(admin_id=ADMIN_ID, broadcast_id=broadcast.broadcast_id))
+        except RpcError:
+            pass
+
+        report(idle, busy, load.timeouts, during, exported)
+        return 0
+    finally:
+        if telegram is not None:
+            await telegram.close()
+        if system is not None:
+            system.shutdown()
+            system.cleanup()
+        await telegram_process.stop()
+        await panel_process.stop()
+        server.destroy()
+
+
+def report(idle: list[float], busy: list[float], timeouts: int, broadcast, exported: list[int]) -> None:
+    if not idle or not busy:
+        print("not enough answers to compare")
+        return
+    a50, a99 = percentile(idle, 0.50) * 1000, percentile(idle, 0.99) * 1000
+    b50, b99 = percentile(busy, 0.50) * 1000, percentile(busy, 0.99) * 1000
+    print()
+    print(f"{'':14}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'(a) idle':14}{len(idle):>6}{a50:>10.1f}{a99:>10.1f}")
+    print(f"{'(b) busy':14}{len(busy):>6}{b50:>10.1f}{b99:>10.1f}")
+    print(f"{'(b)/(a)':14}{'':>6}{b50 / a50:>10.2f}{b99 / a99:>10.2f}")
+    print(f"unanswered within 30 s: {timeouts}")
+    print(f"during (b): broadcast sent {broadcast.sent} at {broadcast.rate:.1f}/s (throttled {broadcast.throttled}), "
+          f"{len(exported)} exports of {exported[0] if exported else 0} rows finished")
+    verdict = "PASS" if b99 / a99 <= 1.5 else "FAIL"
+    print(f"goal p99 ratio <= 1.5: {verdict}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=3.0, help="new users sending /start per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of each phase")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of load before phase (a)")
+    parser.add_argument("--users", type=int, default=200_000, help="users in the database (rows of each export)")
+    parser.add_argument("--recipients", type=int, default=50_000, help="recipients of the broadcast")
+    parser.add_argument("--broadcast-rate", type=float, default=25.0, help="the scheduler's broadcast cap")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the services ({panel_url} expands)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(asyncio.run(main(parse_args())))
