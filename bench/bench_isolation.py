@@ -17,9 +17,8 @@ Telegram allows a bot about 30 messages a second; the broadcast takes 25 of them
 (new users per second, each answered by the bot) should stay at a few per second, or the bot
 meets flood control — which is Telegram's doing, not a failure of isolation.
 
-vpn_gateway learns its panels from its own configuration: pass it with --env, where
-{panel_url} is replaced by the Outline stand-in's API URL, e.g.
-    --env 'ATCS_VPN_SERVERS=[{"name": "bench", "backend": "outline", "api_url": "{panel_url}"}]'
+vpn_gateway is pointed at the Outline stand-in (ATCS_VPN_SERVERS below); --env KEY=VALUE sets or
+overrides any variable of the services, with {panel_url} replaced by the stand-in's API URL.
 """
 from __future__ import annotations
 
@@ -45,6 +44,7 @@ from tests.support.postgres import PostgresServer, fresh_database, prepare_templ
 from tests.support.system import System  # noqa: E402
 
 TOKEN = "123456789:BENCH-isolation-token-not-a-real-bot-0"
+VPN_SERVERS = '[{"name": "bench", "backend": "outline", "api_url": "{panel_url}"}]'
 ADMIN_ID = 1
 LOAD_USERS_FROM = 10_000_000       # /start senders: new users, outside the seeded ones
 
@@ -144,12 +144,11 @@ async def main(args: argparse.Namespace) -> int:
         panel_url, panel_control = panel_info["apiUrl"], panel_info["url"]
         env = {"ATCS_BOT_TOKEN": TOKEN, "ATCS_TELEGRAM_API_URL": telegram_info["api_url"],
                "ATCS_ADMIN_IDS": str(ADMIN_ID), "ATCS_BROADCAST_RATE": str(args.broadcast_rate),
-               "ATCS_EXPORT_DIR": str(Path(server.data_dir).parent / "exports"), "ATCS_BACKUP_ENABLED": "false"}
+               "ATCS_EXPORT_DIR": str(Path(server.data_dir).parent / "exports"), "ATCS_BACKUP_ENABLED": "false",
+               "ATCS_VPN_SERVERS": VPN_SERVERS.replace("{panel_url}", panel_url)}
         for item in args.env:
             key, _, value = item.partition("=")
             env[key] = value.replace("{panel_url}", panel_url)
-        if not any(key.startswith("ATCS_VPN") for key in env):
-            print("note: no --env for vpn_gateway's panels: the slow panel is running but nothing points at it")
         system = System(url, extra_env=env)
         system.start()
         telegram = TelegramControl(telegram_info["url"])

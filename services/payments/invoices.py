@@ -53,12 +53,13 @@ class Invoicing:
             raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
 
         purchase, title, description = await self._pending_purchase(request)
+        if purchase.status not in ("pending", "paid"):
+            # A retry of an old request: that invoice can no longer be paid (a paid one is returned).
+            raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}; start a new one")
         if request.method == "stars":
             return Invoice(purchase_id=purchase.id, method="stars", amount=purchase.amount, currency="XTR",
                            stars_payload=payload.encode(purchase.id), title=title, description=description)
         if purchase.invoice_url is None:
-            if purchase.status != "pending":
-                raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}; start a new one")
             purchase = await self._detached(self._issue(purchase, description))
         return Invoice(purchase_id=purchase.id, method="cryptobot", amount=purchase.amount,
                        currency=purchase.currency, invoice_url=purchase.invoice_url)

@@ -12,8 +12,6 @@ from services.payments.repository.purchases import Purchase
 def cryptobot_mismatch(invoice: CryptoInvoice, purchase: Purchase, settings: CryptoPaySettings) -> str | None:
     if invoice.status != "paid":
         return f"invoice status is {invoice.status}"
-    if purchase.provider_invoice_id is not None and purchase.provider_invoice_id != str(invoice.invoice_id):
-        return f"invoice {invoice.invoice_id} is not the one issued for this purchase ({purchase.provider_invoice_id})"
     if invoice.amount != purchase.amount:
         return f"invoice amount {invoice.amount} differs from the price {purchase.amount}"
     if invoice.paid_asset is None or invoice.paid_amount is None:

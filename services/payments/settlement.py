@@ -106,13 +106,19 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
         purchase = await purchases.lock_stars(conn, payment.purchase_hint)
 
     reason: str | None
+    own = True  # does this payment concern the purchase's own invoice (then a mismatch flags it)?
     if purchase is None:
         status: Status = "unknown"
         reason = "no purchase matches this payment"
     elif not purchase.settleable:
         # A second, different payment for one purchase (a second Stars charge, an orphaned
         # invoice): real money, but never a second credit.
-        status, reason = "flagged", f"purchase is already {purchase.status}"
+        status, reason, own = "flagged", f"purchase is already {purchase.status}", False
+    elif payment.provider == "cryptobot" and purchase.provider_invoice_id not in (None, payment.ref):
+        # An orphaned invoice for this purchase (a retried create_invoice): the purchase's own
+        # invoice stays payable, so only this payment goes to the admins.
+        status, own = "flagged", False
+        reason = f"invoice {payment.ref} is not the one issued for this purchase ({purchase.provider_invoice_id})"
     else:
         reason = payment.mismatch(purchase)
         status = "flagged" if reason else "settled"
@@ -139,7 +145,7 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
         await _credit(conn, purchase, referral_bonus_days)
     elif status == "flagged":
         assert purchase is not None and reason is not None
-        await _flag(conn, purchase, payment, reason)
+        await _flag(conn, purchase, payment, reason, mark=own)
     else:
         await enqueue_admin_alert(conn, "payment_unknown", f"{payment.provider} payment {payment.ref}",
                                   {"source": payment.source, "hint": payment.purchase_hint, **payment.detail})
@@ -174,8 +180,8 @@ async def _credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_d
         await credit_referrer(conn, purchase.user_id, purchase.referred_by, purchase.id, referral_bonus_days)
 
 
-async def _flag(conn: asyncpg.Connection, purchase: Purchase, payment: Payment, reason: str) -> None:
-    if purchase.settleable:
+async def _flag(conn: asyncpg.Connection, purchase: Purchase, payment: Payment, reason: str, *, mark: bool) -> None:
+    if mark:
         await purchases.mark_flagged(conn, purchase.id, reason, payment.paid_asset, payment.paid_amount)
     await enqueue_admin_alert(conn, "payment_flagged", f"purchase {purchase.id}", {
         "reason": reason, "provider": payment.provider, "ref": payment.ref, "source": payment.source,

@@ -8,9 +8,12 @@ and changes nothing). Provisioning never happens here: the activation row is vpn
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 
+import aiohttp
 import orjson
 from aiohttp import web
 from pydantic import ValidationError
@@ -37,6 +40,7 @@ class CryptoBotWebhook:
         self.settle = settle
         self.settings = settings
         self.max_body = max_body
+        self._logged: dict[str, tuple[float, int]] = {}
         self.counts = {"accepted": 0, "forged": 0, "malformed": 0, "too_large": 0, "ignored": 0, "unavailable": 0}
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -46,6 +50,8 @@ class CryptoBotWebhook:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._reject("too_large", 413, request)
+        except (ConnectionError, aiohttp.ClientError, asyncio.IncompleteReadError):
+            return self._reject("malformed", 400, request)  # the sender went away mid-body
         if len(body) > self.max_body:
             return self._reject("too_large", 413, request)
 
@@ -79,7 +85,16 @@ class CryptoBotWebhook:
 
     def _reject(self, kind: str, status: int, request: web.Request) -> web.Response:
         self.counts[kind] += 1
-        log.warning("webhook refused", extra={"reason": kind, "status": status, "remote": request.remote})
+        # One line per reason per second at most: a flood of forged requests must not become a
+        # flood of log lines (the totals are in `status`).
+        now = time.monotonic()
+        last, quiet = self._logged.get(kind, (0.0, 0))
+        if now - last >= 1.0:
+            log.warning("webhook refused", extra={"reason": kind, "status": status, "remote": request.remote,
+                                                  "not_logged_since": quiet})
+            self._logged[kind] = (now, 0)
+        else:
+            self._logged[kind] = (last, quiet + 1)
         return _answer(status, ok=False, error=kind)
 
 

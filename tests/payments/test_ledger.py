@@ -106,3 +106,12 @@ async def test_only_paid_purchases_can_be_refunded(payments: Harness):
     with pytest.raises(RpcError) as refused:
         await payments.app.refunds.refund(PurchaseRef(purchase_id=invoice.purchase_id))
     assert refused.value.code == RpcErrorCode.CONFLICT
+
+
+async def test_ledger_rows_cannot_be_edited_or_deleted(payments: Harness):
+    user = await payments.user()
+    await apply(payments, user, "10.00", "admin", "gift:1")
+    for statement in ("UPDATE balance_ledger SET amount = 99", "DELETE FROM balance_ledger"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await payments.fetchval(statement)
+    assert await payments.fetchval("SELECT amount FROM balance_ledger") == Decimal("10.00")

@@ -127,8 +127,12 @@ async def test_sigkill_in_the_middle_of_a_burst_loses_and_doubles_nothing(servic
         async def settled() -> int:
             return await conn.fetchval("SELECT count(*) FROM payment_events WHERE outcome = 'settled'")
 
+        killed = asyncio.Event()
+
         async def burst() -> None:
             for i in range(0, INVOICES, 10):
+                if i == 2 * INVOICES // 3:
+                    await killed.wait()  # the last third is paid while the process is dead or restarting
                 await asyncio.gather(*(cryptopay.pay(n) for n in invoice_ids[i:i + 10]))
                 await asyncio.sleep(0.02)  # pacing of the payers, not synchronisation
 
@@ -137,6 +141,7 @@ async def test_sigkill_in_the_middle_of_a_burst_loses_and_doubles_nothing(servic
                        message="part of the burst settled")
         process.kill()
         killed_at = await settled()
+        killed.set()
         assert not paying.done(), "the burst must still be running when the process dies"
         await asyncio.sleep(0.3)  # payments keep arriving while nobody listens (deliberate downtime)
         process.start()

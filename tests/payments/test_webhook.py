@@ -201,3 +201,18 @@ async def test_a_second_invoice_paid_for_one_purchase_is_flagged_not_credited_tw
     assert (status, answer["status"]) == (200, "flagged")
     counts = await payments.counts()
     assert (counts["paid"], counts["activations"], counts["alerts"]) == (1, 1, 1)
+
+
+async def test_an_orphaned_invoice_paid_before_the_real_one_leaves_the_purchase_payable(payments: Harness):
+    payments.cryptopay.set_webhook(None)
+    user = await payments.user()
+    invoice = await payments.invoice(user)
+    real = await payments.cryptopay.pay(await payments.provider_invoice_id(invoice.purchase_id))
+    orphan = {**real, "invoice_id": real["invoice_id"] + 1000}
+    status, answer = await post(payments.webhook_url, body := update_body(orphan), sign(body))
+    assert (status, answer["status"]) == (200, "flagged")
+    assert await payments.status(invoice.purchase_id) == "pending"
+    status, answer = await post(payments.webhook_url, body := update_body(real), sign(body))
+    assert (status, answer["status"]) == (200, "settled")
+    counts = await payments.counts()
+    assert (counts["paid"], counts["activations"], counts["alerts"]) == (1, 1, 1)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.payments.conftest import CRYPTOPAY_TOKEN, Harness
-from tests.payments.webhooks import HEADER, post, sign, update_body
+from tests.payments.webhooks import post, sign, update_body
 
 EXAMPLES = 2500
 

@@ -8,7 +8,7 @@ import secrets
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from common.config import Settings
 from common.contract.vpn_gateway import UserAction
@@ -26,11 +26,9 @@ from services.bot.repositories.subscriptions import SubscriptionView
 from services.bot.repositories.users import UserRow
 from services.bot.states import Reissue
 from services.bot.telegram.safe_edit import safe_edit, show
+from services.bot.vpn_apps import app_for
 
 log = logging.getLogger(__name__)
-
-# The app people install for each panel backend; instructions name it.
-APPS = {"outline": "Outline", "remnawave": "Hiddify"}
 
 
 def router() -> Router:
@@ -46,7 +44,8 @@ def router() -> Router:
     return r
 
 
-async def render(user: UserRow, t: Translator, db: Database, peers: Peers, settings: Settings) -> tuple[str, object]:
+async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
+                 settings: Settings) -> tuple[str, InlineKeyboardMarkup]:
     async with db.acquire() as conn:
         view = await subscriptions.overview(conn, user.id)
     # The connection is back in the pool before vpn_gateway is asked (never held across I/O).
@@ -115,7 +114,7 @@ async def howto_platform(query: CallbackQuery, callback_data: HowtoCb, bot: Bot,
                          db: Database) -> None:
     async with db.acquire() as conn:
         view = await subscriptions.overview(conn, user.id)
-    app = APPS.get(view.backend or "", "Outline")
+    app = app_for(view.backend)
     texts = {"android": t("howto.android", app=app), "ios": t("howto.ios", app=app),
              "windows": t("howto.windows", app=app), "macos": t("howto.macos", app=app),
              "linux": t("howto.linux", app=app)}

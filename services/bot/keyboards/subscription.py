@@ -24,7 +24,10 @@ def overview(t: Translator, view: SubscriptionView) -> InlineKeyboardMarkup:
     kb.button(text=t("menu.buy_renew"), callback_data=MenuCb(to=Screen.BUY))
     kb.button(text=t("sub.refresh_button"), callback_data=SubCb(action=SubAction.REFRESH))
     kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
-    kb.adjust(2, 1, 1, 2) if view.access_key else kb.adjust(1, 1, 2)
+    if view.access_key:
+        kb.adjust(2, 1, 1, 2)
+    else:
+        kb.adjust(1, 1, 2)
     return kb.as_markup()
 
 

@@ -19,6 +19,7 @@ from services.bot.i18n import Translator
 from services.bot.keyboards.menu import main_menu
 from services.bot.keyboards.subscription import key_message
 from services.bot.repositories.subscriptions import KeyView
+from services.bot.vpn_apps import app_for
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,16 @@ def _key_text(t: Translator, key: KeyView | None) -> str:
 def _key_ready(t: Translator, p: dict[str, Any], key: KeyView | None) -> Rendered:
     head = t("notice.key_ready_trial", date=date(p.get("expires_at") or (key.expires_at if key else None))) \
         if p.get("is_trial") else t("notice.key_ready", date=date(p.get("expires_at") or (key.expires_at if key else None)))
-    return Rendered(head + "\n\n" + _key_text(t, key) + "\n\n" + t("notice.key_howto"), key_message(t))
+    return Rendered(head + "\n\n" + _key_text(t, key) + "\n\n" + _howto(t, key), key_message(t))
 
 
 def _key_reissued(t: Translator, p: dict[str, Any], key: KeyView | None) -> Rendered:
-    return Rendered(t("notice.key_reissued") + "\n\n" + _key_text(t, key) + "\n\n" + t("notice.key_howto"),
+    return Rendered(t("notice.key_reissued") + "\n\n" + _key_text(t, key) + "\n\n" + _howto(t, key),
                     key_message(t))
+
+
+def _howto(t: Translator, key: KeyView | None) -> str:
+    return t("notice.key_howto", app=app_for(key.backend if key else None))
 
 
 def _money(p: dict[str, Any], amount: str = "amount") -> str:
