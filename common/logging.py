@@ -15,7 +15,7 @@ import orjson
 
 _SECRET_PATTERNS = (
     re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}"),                 # Telegram bot token
-    re.compile(r"(?<=/bot)[^/\s]+"),                        # token in a Bot API URL
+    re.compile(r"(?<=/bot)\d+:[^/\s]+"),                    # token in a Bot API URL (not bot.py)
     re.compile(r"(ss|vless|vmess|trojan)://[^\s\"']+"),     # VPN access keys
     re.compile(r"(?i)(crypto-pay-api-token|authorization)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
     re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@"),          # password in a URL

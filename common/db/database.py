@@ -58,7 +58,10 @@ class Database:
             raise DatabaseUnavailable(self.last_error or "database not connected yet")
         try:
             conn = await self.pool.acquire(timeout=timeout or self.acquire_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except TimeoutError:
+            # Every connection is busy: back-pressure, not an outage, so readiness is untouched.
+            raise DatabaseUnavailable("no free database connection in time (pool exhausted)") from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             self._mark_down(exc)
             raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
         try:

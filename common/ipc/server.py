@@ -5,6 +5,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,6 +43,14 @@ class RpcServer:
             self._socket.curve_publickey = curve.server_public
             self._socket.curve_secretkey = curve.server_secret
         self._closed = False
+        # zguide "idempotent services": a retry carries the same request id, so a retry that
+        # arrives while the first attempt is still running joins it, and one that arrives after
+        # gets the stored reply — a handler slower than the client's attempt timeout still answers.
+        self._running: dict[str, asyncio.Future[bytes]] = {}
+        self._replies: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    REPLY_TTL = 60.0
+    MAX_STORED_REPLIES = 10_000
 
     def bind(self) -> None:
         self._socket.bind(self.endpoint)
@@ -74,13 +83,59 @@ class RpcServer:
         self._slots.release()
 
     async def _dispatch(self, identity: bytes, payload: bytes) -> None:
+        try:
+            envelope: dict[str, Any] | None = decode(payload)
+        except ValueError:
+            envelope = None
+        request_id = envelope.get("id") if envelope else None
+        if not isinstance(request_id, str) or not request_id:
+            await self._send(identity, await self._handle(envelope))
+            return
+        stored = self._stored_reply(request_id)
+        if stored is not None:
+            await self._send(identity, stored)
+            return
+        running = self._running.get(request_id)
+        if running is not None:
+            await self._send(identity, await asyncio.shield(running))
+            return
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._running[request_id] = future
+        try:
+            reply = await self._handle(envelope)
+            future.set_result(reply)
+            self._store_reply(request_id, reply)
+        except BaseException:
+            future.cancel()  # joined retries end with this one
+            raise
+        finally:
+            self._running.pop(request_id, None)
+        await self._send(identity, reply)
+
+    def _stored_reply(self, request_id: str) -> bytes | None:
+        now = time.monotonic()
+        while self._replies:
+            stored_at, _ = next(iter(self._replies.values()))
+            if now - stored_at <= self.REPLY_TTL:
+                break
+            self._replies.popitem(last=False)
+        entry = self._replies.get(request_id)
+        return entry[1] if entry else None
+
+    def _store_reply(self, request_id: str, reply: bytes) -> None:
+        self._replies[request_id] = (time.monotonic(), reply)
+        while len(self._replies) > self.MAX_STORED_REPLIES:
+            self._replies.popitem(last=False)
+
+    async def _handle(self, envelope: dict[str, Any] | None) -> bytes:
         started = time.monotonic()
         request_id = None
         name = "?"
         code = "ok"
         try:
             try:
-                envelope = decode(payload)
+                if envelope is None:
+                    raise ValueError("not a JSON object")
                 request_id = envelope.get("id")
                 name = str(envelope.get("method"))
                 deadline = float(envelope["deadline"])
@@ -121,9 +176,9 @@ class RpcServer:
             code = RpcErrorCode.INTERNAL
             log.exception("rpc handler failed", extra={"method": name, "error_id": error_id})
             reply = encode_error(request_id, code, f"internal error {error_id}")
-        await self._send(identity, reply)
         if self._observe is not None:
             self._observe(name, str(code), time.monotonic() - started)
+        return reply
 
     async def _send(self, identity: bytes, reply: bytes) -> None:
         if self._closed:

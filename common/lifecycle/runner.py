@@ -27,6 +27,7 @@ from common.db.migrate import migration_files
 from common.ipc.endpoints import curve_keys, prepare_endpoint, require_curve_for_tcp
 from common.ipc.server import RpcServer
 from common.lifecycle.context import ServiceContext
+from common.lifecycle.entry import stop_requested
 from common.lifecycle.health import health_app
 from common.lifecycle.metrics import Metrics
 from common.lifecycle.supervisor import TaskSupervisor
@@ -59,6 +60,8 @@ async def _main(name: str, settings: Settings, setup: Setup) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if stop_requested.is_set():  # SIGTERM arrived while we were still importing
+        stop.set()
 
     endpoint = prepare_endpoint(settings.ipc.endpoint(name), f"ATCS_ENDPOINT_{name.upper()}")
     keys = curve_keys(settings.ipc)

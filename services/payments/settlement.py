@@ -25,7 +25,7 @@ from common.shop.outbox import enqueue_admin_alert, enqueue_notification
 from services.payments import ledger
 from services.payments.nudges import Nudger
 from services.payments.referral import credit_referrer
-from services.payments.repository import events, purchases, shop
+from services.payments.repository import events, purchases
 from services.payments.repository.purchases import Purchase
 
 log = logging.getLogger(__name__)
@@ -158,13 +158,8 @@ async def _credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_d
     if purchase.kind == "subscription":
         if not purchase.days:
             raise RuntimeError(f"subscription purchase {purchase.id} has no days")
-        # The traffic limit is set beside grant_days, not through it: its `coalesce($3, 0)` types
-        # the limit as int4, and a 100 GB limit does not fit (reported; common/ is not ours).
-        # Same transaction, and the activation reads the row when it runs, so the effect is equal.
         grant = await grant_days(conn, purchase.user_id, purchase.days, key=key, plan_id=purchase.plan_id,
-                                 reason="purchase")
-        if purchase.traffic_limit_bytes is not None:
-            await shop.set_traffic_limit(conn, purchase.user_id, purchase.traffic_limit_bytes)
+                                 traffic_limit_bytes=purchase.traffic_limit_bytes, reason="purchase")
         await enqueue_notification(conn, purchase.user_id, Notice.PAYMENT_RECEIVED, {
             "amount": purchase.amount, "currency": purchase.currency,
             "plan_code": purchase.plan_code, "expires_at": grant.expires_at,

@@ -1,4 +1,3 @@
-from common.lifecycle import run_service
-from services.scheduler.app import setup
+from common.lifecycle.entry import main
 
-run_service("scheduler", setup)
+main("scheduler")

@@ -52,8 +52,10 @@ async def setup(ctx: ServiceContext) -> None:
         ctx.on_drain(broadcasts.drain)
         ctx.on_shutdown(api.close)
 
+    leader_gauge = ctx.metrics.gauge("atcs_scheduler_leader", "1 while this scheduler holds the leader lock")
     lock = LeaderLock(url, retry_interval=config.leader_retry_interval, check_interval=config.leader_check_interval,
-                      connect_timeout=settings.database.db_connect_timeout, on_notify=wakeups.fire)
+                      connect_timeout=settings.database.db_connect_timeout, on_notify=wakeups.fire,
+                      on_change=lambda role: leader_gauge.set(1 if role == "leader" else 0))
     ctx.supervise("leader", lambda: lock.run(work.run))
     ctx.supervise("nudges", nudger.run)
     ctx.add_readiness("leader", lock.readiness)

@@ -28,12 +28,14 @@ _CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Ti
 
 class LeaderLock:
     def __init__(self, url: str, *, retry_interval: float, check_interval: float, connect_timeout: float,
-                 on_notify: Callable[[str], None] | None = None) -> None:
+                 on_notify: Callable[[str], None] | None = None,
+                 on_change: Callable[[str], None] | None = None) -> None:
         self.url = url
         self.retry_interval = retry_interval
         self.check_interval = check_interval
         self.connect_timeout = connect_timeout
         self.on_notify = on_notify
+        self.on_change = on_change
         self.name = f"atcs-scheduler pid={os.getpid()} host={socket.gethostname()}"[:63]
         self.role = "standby"
         self.since = time.time()
@@ -78,6 +80,8 @@ class LeaderLock:
     async def _lead(self, conn: asyncpg.Connection, work: Work) -> None:
         self.role, self.since, self.holder = "leader", time.time(), self.name
         self.elections += 1
+        if self.on_change is not None:
+            self.on_change(self.role)
         log.info("scheduler is leader", extra={"elections": self.elections})
         if self.on_notify is not None:
             callback = self.on_notify
@@ -100,9 +104,12 @@ class LeaderLock:
             await asyncio.gather(task, return_exceptions=True)
 
     def _standby(self, reason: str) -> None:
-        if self.role != "standby":
+        changed = self.role != "standby"
+        if changed:
             self.since = time.time()
         self.role, self.reason = "standby", reason
+        if changed and self.on_change is not None:
+            self.on_change(self.role)
 
 
 async def _close(conn: asyncpg.Connection) -> None:

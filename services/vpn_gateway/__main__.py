@@ -1,4 +1,3 @@
-from common.lifecycle import run_service
-from services.vpn_gateway.app import setup
+from common.lifecycle.entry import main
 
-run_service("vpn_gateway", setup)
+main("vpn_gateway")

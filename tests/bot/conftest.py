@@ -1,4 +1,4 @@
-"""Fixtures for the bot's tests: the Telegram stand-in, the bot as a real process, contract doubles.
+"""Fixtures for the bot's tests: the Telegram stand-in, the bot in-process or as a real process, contract doubles.
 
 Every stand-in a test in tests/bot uses reports its callback queries into one session-wide tally;
 the session ends by asserting that each query the stand-in saw was answered exactly once, error

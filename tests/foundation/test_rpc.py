@@ -166,6 +166,20 @@ async def test_retry_safe_call_survives_server_restart(endpoint: str) -> None:
     harness.context.destroy(0)
 
 
+async def test_slow_retry_safe_handler_runs_once_and_answers_the_retry(endpoint: str) -> None:
+    """Attempts time out at 0.2 s while the handler takes 0.8 s: the retries join the running
+    request instead of starting it again, and the caller gets the one result."""
+    harness = Harness(endpoint)
+    await harness.start()
+    client = harness.client(attempt_timeout=0.2)
+    result = await client.call(ECHO, {"text": "slow", "delay": 0.8}, timeout=3)
+    assert result == EchoResult(text="slow", calls=1)
+    assert harness.calls == 1
+    client.close()
+    await harness.stop()
+    harness.context.destroy(0)
+
+
 async def test_curve_over_tcp() -> None:
     server_public, server_secret = zmq.curve_keypair()
     client_public, client_secret = zmq.curve_keypair()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 
 import asyncpg
+import pytest
 
 from common.contract.scheduler import BROADCAST_STATE, START_BROADCAST, BroadcastQuery, StartBroadcast
 from sandbox.telegram import TelegramStandIn
@@ -33,6 +34,7 @@ async def _wait_done(scheduler, broadcast_id: int, timeout: float):
     return await wait_for(done, timeout=timeout, interval=0.5, message="broadcast done")
 
 
+@pytest.mark.timeout(1200 if FULL else 300)
 async def test_sigkill_half_way_resumes_without_resending_delivered_rows(
         conn: asyncpg.Connection, standin: TelegramStandIn, scheduler_factory) -> None:
     await standin.set_limits(global_rate=STANDIN_LIMIT, global_burst=STANDIN_LIMIT)

@@ -14,6 +14,7 @@ import io
 import time
 
 import asyncpg
+import pytest
 
 from common.contract.core import PING
 from common.contract.scheduler import EXPORT_STATE, START_EXPORT, ExportQuery, MessageRef, StartExport
@@ -41,6 +42,7 @@ async def _export(scheduler, request_id: str, kind: str, progress: MessageRef | 
     return await wait_for(done, timeout=timeout, interval=0.2, message=f"export {kind} done")
 
 
+@pytest.mark.timeout(1200 if FULL else 300)
 async def test_export_streams_bounded_memory_and_keeps_the_loop_free(
         conn: asyncpg.Connection, standin: TelegramStandIn, scheduler_factory) -> None:
     await add_user(conn, 1, first_name="=HYPERLINK(\"http://evil\")", username="@admin")

@@ -95,6 +95,8 @@ async def test_second_process_is_idle_serves_rpc_and_takes_over_after_kill(conn:
     assert status == 503 and body["reasons"]["leader"].startswith("standby: another scheduler is leader")
     assert (await asyncio.to_thread(_readyz, first.health_port))[0] == 200
     assert (await second.status())["details"]["leader"]["tasks"] == []
+    assert "atcs_scheduler_leader 1.0" in await asyncio.to_thread(_metrics, first.health_port)
+    assert "atcs_scheduler_leader 0.0" in await asyncio.to_thread(_metrics, second.health_port)
 
     # A job started through the standby is done by the leader (woken by NOTIFY).
     state = await second.client().call(START_BROADCAST, StartBroadcast(
@@ -108,6 +110,11 @@ async def test_second_process_is_idle_serves_rpc_and_takes_over_after_kill(conn:
     first.kill()
     await wait_for(second.is_leader, timeout=10, message="standby takes over")
     assert (await asyncio.to_thread(_readyz, second.health_port))[0] == 200
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        return response.read().decode()
 
 
 async def _role_is(process, role: str) -> bool:

@@ -1,7 +1,6 @@
 """A real PostgreSQL for tests: the embedded server binaries, one throw-away cluster per need."""
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal

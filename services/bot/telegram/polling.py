@@ -10,6 +10,9 @@ import asyncio
 import logging
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import (
+    TelegramNetworkError, TelegramRetryAfter, TelegramServerError, TelegramUnauthorizedError,
+)
 
 from common.config import Settings
 
@@ -39,13 +42,28 @@ class Polling:
             return True, ""
         return False, self.last_error or "not polling Telegram yet"
 
+    async def _reach_telegram(self) -> None:
+        """getMe until it works: an unreachable API or a refused token is a state to report
+        (readiness, one warning line per try), not a crash with a traceback every few seconds."""
+        pause = 1.0
+        while not self._stopping:
+            try:
+                await self.bot.me()
+                return
+            except TelegramUnauthorizedError:
+                self.last_error = "Telegram refused ATCS_BOT_TOKEN (401 Unauthorized)"
+                pause = 60.0
+            except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as exc:
+                self.last_error = f"Telegram not reachable: {type(exc).__name__}"
+            log.warning("cannot reach Telegram, retrying", extra={"error": self.last_error, "retry_in": pause})
+            await asyncio.sleep(pause)  # a backoff between attempts
+            pause = min(pause * 2, 30.0)
+
     async def run(self) -> None:
         """The supervised task: polls until drained; an unexpected end is a crash (restarted)."""
+        await self._reach_telegram()
         if not self._stopping:
             try:
-                # getMe first: a wrong token or an unreachable API fails here, visibly, and the
-                # supervisor retries with backoff instead of aiogram looping inside.
-                await self.bot.me()
                 await self.dp.start_polling(
                     self.bot,
                     polling_timeout=self.settings.telegram.polling_timeout,

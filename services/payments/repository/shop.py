@@ -49,10 +49,6 @@ async def insert_referral_bonus(conn: asyncpg.Connection, invitee_id: int, refer
     return bool(inserted)
 
 
-async def set_traffic_limit(conn: asyncpg.Connection, user_id: int, limit_bytes: int) -> None:
-    await conn.execute("UPDATE subscriptions SET traffic_limit_bytes = $2 WHERE user_id = $1", user_id, limit_bytes)
-
-
 async def take_back_days(conn: asyncpg.Connection, user_id: int, days: int) -> tuple[datetime, bool] | None:
     """Shortens the subscription by the days a refunded purchase bought; revokes it when nothing
     is left. Returns (new expiry, revoked), or None when the user has no subscription."""

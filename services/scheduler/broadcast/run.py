@@ -72,8 +72,8 @@ class BroadcastRun:
         """Returns the state the broadcast ended in, or 'stopped' when asked to stop."""
         background = [asyncio.create_task(self._flush_loop(), name=f"broadcast-{self.id}-flush"),
                       asyncio.create_task(self._progress_loop(), name=f"broadcast-{self.id}-progress")]
-        await self._show_progress()
         try:
+            await self._show_progress()
             outcome = await self._send_all()
             await self._settle(wait=True)
         except BaseException:
@@ -201,7 +201,8 @@ class BroadcastRun:
             await asyncio.sleep(FLUSH_EVERY)
             try:
                 await self._flush()
-            except DatabaseUnavailable as exc:
+            except (DatabaseUnavailable, asyncpg.PostgresError) as exc:
+                # Kept in memory and written by the next flush.
                 log.warning("broadcast outcomes not written yet", extra={"broadcast_id": self.id, "error": str(exc)})
 
     async def _flush(self) -> None:
@@ -235,7 +236,7 @@ class BroadcastRun:
 
     async def _settle_quickly(self) -> None:
         try:
-            async with asyncio.timeout(3.0):
+            async with asyncio.timeout(1.5):  # inside LeaderWork's stop bound
                 await self._settle(wait=False)
         except (TimeoutError, DatabaseUnavailable, asyncpg.PostgresError, OSError) as exc:
             log.warning("broadcast stopped without recording everything: those rows will be in doubt",

@@ -50,8 +50,9 @@ async def pg_dump(url: str, target: Path, timeout: float) -> int:
     env = dict(os.environ, PGCONNECT_TIMEOUT="10")
     if password is not None:
         env["PGPASSWORD"] = password
+    binary = await asyncio.to_thread(pg_dump_binary)
     process = await asyncio.create_subprocess_exec(
-        pg_dump_binary(), "--format=custom", "--no-password", f"--file={target}", f"--dbname={dsn}",
+        binary, "--format=custom", "--no-password", f"--file={target}", f"--dbname={dsn}",
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         _, errors = await asyncio.wait_for(process.communicate(), timeout)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from common.config import Settings
 from common.contract.base import RpcErrorCode
-from common.contract.scheduler import (BroadcastControl, BroadcastList, BroadcastQuery, BroadcastState,
-                                       ListBroadcasts, StartBroadcast)
+from common.contract.scheduler import (BROADCAST_STATE, CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST,
+                                       RESUME_BROADCAST, START_BROADCAST, BroadcastControl, BroadcastList,
+                                       BroadcastQuery, BroadcastState, ListBroadcasts, StartBroadcast)
 from common.db.database import Database
 from common.ipc import RpcError
 from common.lifecycle import ServiceContext
-from common.contract.scheduler import (BROADCAST_STATE, CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST,
-                                       RESUME_BROADCAST, START_BROADCAST)
 from services.scheduler.broadcast.state import to_state
 from services.scheduler.repositories import audit
 from services.scheduler.repositories import broadcasts as repo
 from services.scheduler.repositories.leader import notify
 from services.scheduler.rpc.admins import require_admin, require_telegram
 
-FINAL = ("cancelled", "done", "failed")
 # action -> (states it applies to, state it leads to)
 _CONTROLS = {
     "pause": (("queued", "running"), "paused"),

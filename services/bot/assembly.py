@@ -1,0 +1,71 @@
+"""Everything that needs aiogram, put together once the token is known: the Bot, the dispatcher,
+polling and the notification sender. app.py imports this module in a worker thread, because
+aiogram builds its hundreds of pydantic types at import (seconds of CPU) and the process must
+answer ping and /healthz from its first second (supervisord and the kill -9 test expect it)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.types import BotCommand
+from aiogram.utils.token import TokenValidationError
+
+from common.lifecycle import ServiceContext
+from services.bot.dispatcher import build_dispatcher
+from services.bot.followups import Followups
+from services.bot.i18n import Translations, Translator
+from services.bot.invoices import InvoicePresenter
+from services.bot.notifications.sender import NotificationSender
+from services.bot.peers import Peers
+from services.bot.telegram.polling import Polling
+from services.bot.telegram.session import build_bot
+
+log = logging.getLogger("atcs.bot")
+
+
+class MalformedToken(Exception):
+    pass
+
+
+@dataclass
+class Assembled:
+    bot: Bot
+    polling: Polling
+    sender: NotificationSender
+    followups: Followups
+
+
+def assemble(ctx: ServiceContext, texts: Translations, token: str) -> Assembled:
+    settings = ctx.settings
+    try:
+        bot = build_bot(settings, token)
+    except TokenValidationError:
+        raise MalformedToken("ATCS_BOT_TOKEN is malformed (expected <digits>:<secret> from @BotFather)") from None
+    peers = Peers(ctx.client, settings.bot)
+    followups = Followups()
+    invoices = InvoicePresenter(bot, peers, followups, settings)
+    dp = build_dispatcher(db=ctx.db, settings=settings, texts=texts, peers=peers, followups=followups,
+                          invoices=invoices)
+    polling = Polling(dp, bot, settings)
+    sender = NotificationSender(ctx.db, bot, texts, settings)
+
+    async def publish_commands() -> None:
+        # Best effort: the command list in the client; failing it must not stop polling.
+        for locale in texts.locales:
+            commands = [BotCommand(command=name, description=text)
+                        for name, text in command_texts(texts.get(locale)).items()]
+            try:
+                await bot.set_my_commands(commands, language_code=None if locale == "en" else locale)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not publish bot commands", extra={"error": type(exc).__name__})
+                return
+
+    dp.startup.register(publish_commands)
+    return Assembled(bot=bot, polling=polling, sender=sender, followups=followups)
+
+
+def command_texts(t: Translator) -> dict[str, str]:
+    return {"start": t("commands.start"), "buy": t("commands.buy"), "subscription": t("commands.subscription"),
+            "trial": t("commands.trial"), "referrals": t("commands.referrals"), "balance": t("commands.balance"),
+            "language": t("commands.language"), "help": t("commands.help")}
