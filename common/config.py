@@ -260,6 +260,8 @@ class BotSettings(_Base):
     bot_notify_interval: float = Field(2.0, gt=0, le=60, description="seconds between scans of the notification outbox")
     bot_notify_concurrency: int = Field(8, ge=1, le=100, description="notifications sent at once")
     bot_retry_after_max: float = Field(30.0, ge=0, le=600, description="longest 429 retry_after a request waits out before giving up")
+    bot_admin_deadline: float = Field(2.0, gt=0, le=30, description="seconds an admin screen waits on a service (status, refund, broadcast, export, bulk reissue)")
+    supervisor_socket: Path = Field(REPO_ROOT / "var" / "run" / "supervisor.sock", description="supervisord's unix socket, read by the admin status screen")
 
 
 class VpnServer(BaseModel):

@@ -11,4 +11,5 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     echo "installing chromium for the browser test..."
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-exec .venv/bin/pytest "$@"
+# Two workers: most tests wait on processes and sockets rather than the CPU.
+exec .venv/bin/pytest -n 2 "$@"

@@ -37,6 +37,7 @@ class Notice(StrEnum):
     AUTO_RENEWED = "auto_renewed"                # {expires_at, amount, currency}
     AUTO_RENEW_FAILED = "auto_renew_failed"      # {needed, balance, currency}
     REFUNDED = "refunded"                        # {amount, currency}
+    ADMIN_GRANT = "admin_grant"                  # {days, expires_at}: days given by an admin
 
 
 # Optional in any params: {"edit": {"chat_id": int, "message_id": int}} — the "working on it"

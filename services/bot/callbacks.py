@@ -76,3 +76,75 @@ class HowtoCb(CallbackData, prefix="h"):
 
 class LangCb(CallbackData, prefix="l"):
     code: str
+
+
+# --- the admin console ---------------------------------------------------------------------------
+# Only ever acted on under the admin router, which is filtered by ATCS_ADMIN_IDS once: the same
+# data sent by anyone else matches no admin handler and is refused by the fallback router.
+# A `nonce` is drawn when a screen is drawn; it makes the request_id of what its buttons start,
+# so a double tap or a replayed tap repeats the same request instead of acting twice.
+
+class AdminScreen(str, Enum):
+    HOME = "home"
+    STATS = "stats"
+    CHART = "chart"
+    USERS = "users"
+    BROADCAST = "bc"
+    EXPORT = "export"
+    BULK = "bulk"
+    STATUS = "status"
+    AUDIT = "audit"
+
+
+class AdminCb(CallbackData, prefix="a"):
+    to: AdminScreen
+
+
+class AdminUserAction(str, Enum):
+    SHOW = "show"
+    GRANT = "grant"            # arg: days
+    GRANT_OTHER = "grantx"     # asks for a number of days
+    BAN = "ban"
+    UNBAN = "unban"
+    REISSUE = "reissue"        # asks to confirm
+    REISSUE_OK = "reissueok"
+    PURCHASES = "buys"
+    REFUND = "refund"          # arg: purchase id; asks to confirm
+    REFUND_OK = "refundok"
+
+
+class AdminUserCb(CallbackData, prefix="au"):
+    action: AdminUserAction
+    user: int
+    nonce: str
+    arg: int = 0
+
+
+class AdminBroadcastAction(str, Enum):
+    AUDIENCE = "aud"
+    SEND = "send"
+    EDIT = "edit"
+    DROP = "drop"
+
+
+class AdminBroadcastCb(CallbackData, prefix="ab"):
+    action: AdminBroadcastAction
+    nonce: str                 # the draft's id (FSM data); also the START_BROADCAST request_id
+    audience: str = ""
+
+
+class AdminExportCb(CallbackData, prefix="ax"):
+    kind: str                  # an ExportKind, checked by the handler
+    nonce: str
+
+
+class AdminBulkAction(str, Enum):
+    START = "start"
+    REFRESH = "refresh"
+    CANCEL = "cancel"
+
+
+class AdminBulkCb(CallbackData, prefix="ar"):
+    action: AdminBulkAction
+    nonce: str = ""
+    job: int = 0

@@ -17,3 +17,10 @@ class Topup(StatesGroup):
 
 class Reissue(StatesGroup):
     confirm = State()
+
+
+class Admin(StatesGroup):
+    lookup = State()            # waiting for a user id or @username
+    grant_days = State()        # waiting for a number of days (target user in FSM data)
+    broadcast_text = State()    # waiting for the broadcast's text
+    broadcast_confirm = State() # draft previewed: audience, send, edit or drop
