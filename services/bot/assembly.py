@@ -12,6 +12,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.token import TokenValidationError
 
 from common.lifecycle import ServiceContext
+from services.bot.admin_peers import AdminPeers
 from services.bot.dispatcher import build_dispatcher
 from services.bot.followups import Followups
 from services.bot.i18n import Translations, Translator
@@ -46,7 +47,7 @@ def assemble(ctx: ServiceContext, texts: Translations, token: str) -> Assembled:
     followups = Followups()
     invoices = InvoicePresenter(bot, peers, followups, settings)
     dp = build_dispatcher(db=ctx.db, settings=settings, texts=texts, peers=peers, followups=followups,
-                          invoices=invoices)
+                          invoices=invoices, admin_peers=AdminPeers(ctx.client, settings.bot))
     polling = Polling(dp, bot, settings)
     sender = NotificationSender(ctx.db, bot, texts, settings)
 

@@ -56,3 +56,19 @@ def traffic(value: int | None) -> str:
 def key_block(access_key: str) -> Raw:
     """Monospace: one tap copies it in every Telegram client."""
     return Raw(f"<code>{html.escape(access_key)}</code>")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

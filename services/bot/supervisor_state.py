@@ -40,7 +40,7 @@ class _TimedUnixConnection(UnixStreamHTTPConnection):
 def read_processes(path: Path, timeout: float) -> list[ProcessInfo]:
     """Blocking: getAllProcessInfo over the socket at `path`."""
     transport = SupervisorTransport(None, None, f"unix://{path}")
-    transport._get_connection = lambda: _TimedUnixConnection(str(path), timeout)  # noqa: SLF001 - adds a timeout
+    transport._get_connection = lambda: _TimedUnixConnection(str(path), timeout)  # adds a socket timeout
     proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
     try:
         infos = proxy.supervisor.getAllProcessInfo()

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from sandbox.telegram.server import TelegramStandIn
-from tests.bot.fakes import FakePayments, FakeVpnGateway
+from tests.bot.fakes import FakePayments, FakeScheduler, FakeVpnGateway
 from tests.bot.processes import ServiceProcess, service_env
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
@@ -154,6 +154,14 @@ async def vpn(database_url: str, run_dir: Path) -> AsyncIterator[FakeVpnGateway]
 @pytest.fixture
 async def payments(database_url: str, run_dir: Path) -> AsyncIterator[FakePayments]:
     fake = FakePayments(database_url, run_dir)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def scheduler(database_url: str, run_dir: Path) -> AsyncIterator[FakeScheduler]:
+    fake = FakeScheduler(database_url, run_dir)
     await fake.start()
     yield fake
     await fake.stop()

@@ -1,4 +1,4 @@
-"""Contract doubles of payments and vpn_gateway for the bot's tests.
+"""Contract doubles of payments, vpn_gateway and scheduler for the bot's tests.
 
 They serve the real RPC methods (common/contract) on the real sockets, and write the same rows
 the real services do (purchases, grants, activations, vpn_accounts, notifications), so the bot is
@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import orjson
 import zmq.asyncio
 
 from common.contract.base import RpcErrorCode
 from common.contract.bot import NUDGE_NOTIFICATIONS
 from common.contract.outbox import Activation, Notice
 from common.contract.payments import (
-    CREATE_INVOICE, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
-    StarsPaid, StarsPreCheckout,
+    CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict,
+    PurchaseRef, PurchaseState, Settlement, StarsPaid, StarsPreCheckout,
+)
+from common.contract.scheduler import (
+    CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST, RESUME_BROADCAST, START_BROADCAST, START_EXPORT,
+    BroadcastControl, BroadcastList, BroadcastState, ExportState, ListBroadcasts, StartBroadcast, StartExport,
 )
 from common.contract.vpn_gateway import (
-    NUDGE_ACTIVATIONS, REISSUE, USAGE, Enqueued, Nudged, Usage, UsageQuery, UserAction,
+    BULK_REISSUE, BULK_REISSUE_CANCEL, BULK_REISSUE_STATE, NUDGE_ACTIVATIONS, REISSUE, USAGE, BulkReissue, Enqueued,
+    JobRef, JobState, Nudged, Usage, UsageQuery, UserAction,
 )
 from common.ipc import RpcClient, RpcError, RpcServer
 from common.shop.access import grant_days
@@ -43,6 +50,13 @@ class _Fake:
         self.pool: asyncpg.Pool | None = None
         self._task: asyncio.Task | None = None
         self.calls: list[str] = []
+        self.requests: list[tuple[str, object]] = []   # (method, request body) of the admin methods
+
+    async def audit(self, admin_id: int, action: str, target: str, detail: dict | None = None) -> None:
+        """The admin_audit row the real service writes for an admin's request."""
+        async with self.pool.acquire() as conn:
+            await conn.execute("INSERT INTO admin_audit (admin_id, action, target, detail) VALUES ($1, $2, $3, $4::jsonb)",
+                               admin_id, action, target, orjson.dumps(detail or {}, default=str).decode())
 
     def endpoint(self, service: str) -> str:
         return f"ipc://{self.run_dir}/{service}.ipc"
@@ -88,6 +102,7 @@ class FakeVpnGateway(_Fake):
         super().__init__(database_url, run_dir)
         self.usage_delay = usage_delay
         self.used_bytes = used_bytes
+        self.bulk_jobs: dict[int, dict] = {}
         self._serial = itertools.count(1)
         self._lock = asyncio.Lock()
 
@@ -95,6 +110,9 @@ class FakeVpnGateway(_Fake):
         server.handle(NUDGE_ACTIVATIONS, self._nudge)
         server.handle(USAGE, self._usage)
         server.handle(REISSUE, self._reissue)
+        server.handle(BULK_REISSUE, self._bulk)
+        server.handle(BULK_REISSUE_STATE, self._bulk_state)
+        server.handle(BULK_REISSUE_CANCEL, self._bulk_cancel)
 
     async def start(self) -> None:
         await super().start()
@@ -120,6 +138,41 @@ class FakeVpnGateway(_Fake):
                                                     request.request_id)
         asyncio.create_task(self.process())
         return Enqueued(activation_id=activation_id, state="pending")
+
+    # Bulk reissue, as a job the test moves along itself (`bulk_jobs[job_id]`): the bot only
+    # starts, reads and cancels it.
+    async def _bulk(self, request: BulkReissue) -> JobRef:
+        self.calls.append("bulk_reissue")
+        self.requests.append(("bulk_reissue", request))
+        for job_id, job in self.bulk_jobs.items():
+            if job["request_id"] == request.request_id:
+                return JobRef(job_id=job_id)
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval(
+                """SELECT count(*) FROM subscriptions s JOIN vpn_accounts v ON v.user_id = s.user_id
+                   WHERE s.status = 'active' AND s.expires_at > now() AND v.status = 'active'""")
+        job_id = len(self.bulk_jobs) + 1
+        self.bulk_jobs[job_id] = {"request_id": request.request_id, "state": "running", "total": total,
+                                  "done": 0, "failed": 0}
+        await self.audit(request.admin_id, "bulk_reissue", f"job:{job_id}", {"scope": request.scope, "total": total})
+        return JobRef(job_id=job_id)
+
+    def _job(self, job_id: int) -> JobState:
+        job = self.bulk_jobs.get(job_id)
+        if job is None:
+            raise RpcError(RpcErrorCode.NOT_FOUND, "no such job")
+        return JobState(job_id=job_id, state=job["state"], total=job["total"], done=job["done"], failed=job["failed"])
+
+    async def _bulk_state(self, request: JobRef) -> JobState:
+        self.calls.append("bulk_reissue_state")
+        return self._job(request.job_id)
+
+    async def _bulk_cancel(self, request: JobRef) -> JobState:
+        self.calls.append("bulk_reissue_cancel")
+        state = self._job(request.job_id)
+        if state.state == "running":
+            self.bulk_jobs[request.job_id]["state"] = "cancelled"
+        return self._job(request.job_id)
 
     def new_key(self, user_id: int) -> str:
         return f"ss://ZmFrZTpzZWNyZXQ{user_id}x{next(self._serial)}@127.0.0.1:8388/?outline=1"
@@ -169,6 +222,30 @@ class FakePayments(_Fake):
         server.handle(CREATE_INVOICE, self._create)
         server.handle(STARS_PRE_CHECKOUT, self._pre_checkout)
         server.handle(STARS_PAID, self._paid)
+        server.handle(REFUND, self._refund)
+
+    async def _refund(self, request: PurchaseRef) -> PurchaseState:
+        """What payments' REFUND does, in short: the purchase refunded once, the user told, audited."""
+        self.calls.append("refund")
+        self.requests.append(("refund", request))
+        async with self._lock, self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await conn.fetchrow("SELECT user_id, status, amount, currency FROM purchases WHERE id = $1",
+                                          request.purchase_id)
+                if row is None:
+                    raise RpcError(RpcErrorCode.NOT_FOUND, f"no purchase {request.purchase_id}")
+                if row["status"] == "refunded":
+                    return PurchaseState(purchase_id=request.purchase_id, status="refunded")
+                if row["status"] != "paid":
+                    raise RpcError(RpcErrorCode.CONFLICT, f"purchase {request.purchase_id} is {row['status']}, not paid")
+                await conn.execute("UPDATE purchases SET status = 'refunded' WHERE id = $1", request.purchase_id)
+                await enqueue_notification(conn, row["user_id"], Notice.REFUNDED,
+                                           {"amount": row["amount"], "currency": row["currency"]},
+                                           key=f"refund:{request.purchase_id}")
+        if request.admin_id is not None:
+            await self.audit(request.admin_id, "refund", f"purchase:{request.purchase_id}")
+        await self.nudge_bot()
+        return PurchaseState(purchase_id=request.purchase_id, status="refunded")
 
     async def _create(self, request: CreateInvoice) -> Invoice:
         """The same request_id gets the same invoice; a repeat while the first is still being made
@@ -251,3 +328,74 @@ class FakePayments(_Fake):
             vpn.close()
         await self.nudge_bot()
         return Settlement(purchase_id=purchase_id, status="settled")
+
+
+class FakeScheduler(_Fake):
+    """The scheduler's admin jobs as its contract describes them: a start returns at once (the
+    same request_id the same job), controls move the state, each admin request is audited. Sending
+    is not simulated: the test reads `requests` and moves `broadcasts` along itself."""
+    service = "scheduler"
+
+    def __init__(self, database_url: str, run_dir: Path) -> None:
+        super().__init__(database_url, run_dir)
+        self.broadcasts: dict[int, dict] = {}
+        self.exports: dict[int, StartExport] = {}
+
+    def register(self, server: RpcServer) -> None:
+        server.handle(START_BROADCAST, self._start_broadcast)
+        server.handle(LIST_BROADCASTS, self._list)
+        server.handle(PAUSE_BROADCAST, lambda r: self._control(r, "pause"))
+        server.handle(RESUME_BROADCAST, lambda r: self._control(r, "resume"))
+        server.handle(CANCEL_BROADCAST, lambda r: self._control(r, "cancel"))
+        server.handle(START_EXPORT, self._start_export)
+
+    def _state(self, broadcast_id: int) -> BroadcastState:
+        b = self.broadcasts[broadcast_id]
+        return BroadcastState(broadcast_id=broadcast_id, state=b["state"], audience=b["request"].audience,
+                              language=None, total=b["total"], sent=b["sent"], failed=0, blocked=0,
+                              remaining=b["total"] - b["sent"], in_doubt=0, throttled=0, rate=0.0, eta_seconds=None,
+                              error=None, created_at=b["created_at"], started_at=None, finished_at=None)
+
+    async def _start_broadcast(self, request: StartBroadcast) -> BroadcastState:
+        self.calls.append("start_broadcast")
+        self.requests.append(("start_broadcast", request))
+        for broadcast_id, b in self.broadcasts.items():
+            if b["request"].request_id == request.request_id:
+                return self._state(broadcast_id)
+        broadcast_id = len(self.broadcasts) + 1
+        self.broadcasts[broadcast_id] = {"request": request, "state": "queued", "total": 0, "sent": 0,
+                                         "created_at": datetime.now(UTC)}
+        await self.audit(request.admin_id, "broadcast_start", f"broadcast:{broadcast_id}",
+                         {"audience": request.audience})
+        return self._state(broadcast_id)
+
+    async def _list(self, request: ListBroadcasts) -> BroadcastList:
+        self.calls.append("list_broadcasts")
+        ids = sorted(self.broadcasts, reverse=True)[:request.limit]
+        return BroadcastList(broadcasts=[self._state(i) for i in ids])
+
+    async def _control(self, request: BroadcastControl, action: str) -> BroadcastState:
+        self.calls.append(f"{action}_broadcast")
+        self.requests.append((f"{action}_broadcast", request))
+        b = self.broadcasts.get(request.broadcast_id)
+        if b is None:
+            raise RpcError(RpcErrorCode.NOT_FOUND, f"no broadcast {request.broadcast_id}")
+        allowed, target = {"pause": (("queued", "running"), "paused"), "resume": (("paused",), "running"),
+                           "cancel": (("queued", "running", "paused"), "cancelled")}[action]
+        if b["state"] != target:
+            if b["state"] not in allowed:
+                raise RpcError(RpcErrorCode.CONFLICT, f"broadcast {request.broadcast_id} is {b['state']}")
+            b["state"] = target
+            await self.audit(request.admin_id, f"broadcast_{action}", f"broadcast:{request.broadcast_id}")
+        return self._state(request.broadcast_id)
+
+    async def _start_export(self, request: StartExport) -> ExportState:
+        self.calls.append("start_export")
+        self.requests.append(("start_export", request))
+        export_id = next((i for i, r in self.exports.items() if r.request_id == request.request_id), None)
+        if export_id is None:
+            export_id = len(self.exports) + 1
+            self.exports[export_id] = request
+            await self.audit(request.admin_id, "export_start", f"export:{export_id}", {"kind": request.kind})
+        return ExportState(export_id=export_id, kind=request.kind, state="queued", rows=None, bytes=None,
+                           file_name=None, error=None, created_at=datetime.now(UTC), finished_at=None)

@@ -18,6 +18,7 @@ from services.bot.formatting import date, key_block, money
 from services.bot.i18n import Translator
 from services.bot.keyboards.menu import main_menu
 from services.bot.keyboards.subscription import key_message
+from services.bot.repositories.notifications import Alert
 from services.bot.repositories.subscriptions import KeyView
 from services.bot.vpn_apps import app_for
 
@@ -78,6 +79,8 @@ RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rend
     Notice.AUTO_RENEW_FAILED: lambda t, p, k: Rendered(
         t("notice.auto_renew_failed", needed=_money(p, "needed"), balance=_money(p, "balance")), main_menu(t)),
     Notice.REFUNDED: lambda t, p, k: Rendered(t("notice.refunded", amount=_money(p))),
+    Notice.ADMIN_GRANT: lambda t, p, k: Rendered(
+        t("notice.admin_grant", days=p.get("days", "—"), date=date(p.get("expires_at"))), key_message(t)),
 }
 
 # Kinds whose message shows the key: the sender loads vpn_accounts for these only.
@@ -90,9 +93,20 @@ def render(kind: str, params: dict[str, Any], t: Translator, key: KeyView | None
     return renderer(t, params, key) if renderer else None
 
 
-def render_alert(t: Translator, kind: str, subject: str, detail: dict[str, Any]) -> str:
-    shown = orjson.dumps(detail, option=orjson.OPT_INDENT_2, default=str).decode() if detail else ""
-    text = t("admin.alert", kind=kind, subject=subject)
-    if shown:
+# ops/fatal_listener.py: subject "group:process", detail supervisord's event payload.
+PROCESS_FATAL = "process_fatal"
+
+
+def render_alert(t: Translator, alert: Alert) -> str:
+    """An alert for the admins: what happened, to what, and when; the raw detail below."""
+    detail = dict(alert.detail)
+    if alert.kind == PROCESS_FATAL:
+        text = t("admin.alert_fatal", program=alert.subject, date=date(alert.created_at),
+                 state=str(detail.pop("from_state", None) or "—"))
+        detail = {k: v for k, v in detail.items() if k not in ("processname", "groupname")}
+    else:
+        text = t("admin.alert", kind=alert.kind, subject=alert.subject, date=date(alert.created_at))
+    if detail:
+        shown = orjson.dumps(detail, option=orjson.OPT_INDENT_2, default=str).decode()
         text += "\n<pre>" + html.escape(shown[:3000]) + "</pre>"
     return text

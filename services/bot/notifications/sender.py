@@ -154,7 +154,7 @@ class NotificationSender:
         """True when the alert reached an admin or cannot reach any (then it is not retried)."""
         delivered, transient = 0, 0
         for admin_id in self.admin_ids:
-            text = render_alert(self.texts.get(languages.get(admin_id)), alert.kind, alert.subject, alert.detail)
+            text = render_alert(self.texts.get(languages.get(admin_id)), alert)
             try:
                 await self.bot.send_message(admin_id, text)
                 delivered += 1

@@ -6,6 +6,7 @@ transaction (no connection held across a Telegram call) and a crash mid-send ret
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -69,12 +70,15 @@ class Alert:
     kind: str
     subject: str
     detail: dict[str, Any]
+    created_at: datetime | None = None
 
 
 async def unsent_alerts(conn: asyncpg.Connection, limit: int) -> list[Alert]:
     rows = await conn.fetch(
-        "SELECT id, kind, subject, detail FROM admin_alerts WHERE sent_at IS NULL ORDER BY id LIMIT $1", limit)
-    return [Alert(r["id"], r["kind"], r["subject"], orjson.loads(r["detail"]) if r["detail"] else {}) for r in rows]
+        "SELECT id, kind, subject, detail, created_at FROM admin_alerts WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        limit)
+    return [Alert(r["id"], r["kind"], r["subject"], orjson.loads(r["detail"]) if r["detail"] else {}, r["created_at"])
+            for r in rows]
 
 
 async def mark_alert_sent(conn: asyncpg.Connection, alert_id: int) -> None:

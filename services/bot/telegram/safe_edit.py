@@ -39,3 +39,14 @@ async def show(bot: Bot, chat_id: int, origin: MaybeInaccessibleMessageUnion | N
         return await safe_edit(bot, chat_id, origin.message_id, text, markup)
     sent = await bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
     return sent.message_id
+
+
+async def safe_markup(bot: Bot, chat_id: int, message_id: int, markup: InlineKeyboardMarkup | None) -> None:
+    """Replaces only a message's buttons (its text may belong to another process, e.g. the
+    scheduler's progress message); an unchanged or vanished message is left as it is."""
+    try:
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=markup)
+    except TelegramBadRequest as exc:
+        description = exc.message.lower()
+        if "message is not modified" not in description and not any(marker in description for marker in _GONE):
+            raise
