@@ -167,12 +167,16 @@ async def main(args: argparse.Namespace) -> int:
         idle = await load.run(args.duration)
 
         broadcast = await scheduler.call(START_BROADCAST, StartBroadcast(
-            admin_id=ADMIN_ID, request_id="bench", text="Bench broadcast: <b>ATCS</b>", language="en"))
+            admin_id=ADMIN_ID, request_id="bench", text="Bench broadcast: <b>ATCS</b>",
+            language="en" if "broadcast" not in args.skip else "none"))
         while (await scheduler.call(BROADCAST_STATE, BroadcastQuery(broadcast_id=broadcast.broadcast_id))).state == "queued":
             await asyncio.sleep(0.2)
-        await add_panel_latency(panel_control, 5.0)
+        if "panel" not in args.skip:
+            await add_panel_latency(panel_control, 5.0)
         stop = asyncio.Event()
         exported: list[int] = []
+        if "export" in args.skip:
+            stop.set()
         exporter = asyncio.create_task(keep_exporting(scheduler, stop, exported))
         print(f"(b) broadcast to {args.recipients}, exports of {args.users} users, panel at 5 s: "
               f"{args.duration:.0f}s at {args.rate}/s…", flush=True)
@@ -227,6 +231,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--recipients", type=int, default=50_000, help="recipients of the broadcast")
     parser.add_argument("--broadcast-rate", type=float, default=25.0, help="the scheduler's broadcast cap")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the services ({panel_url} expands)")
+    parser.add_argument("--skip", action="append", default=[], choices=("broadcast", "export", "panel"),
+                        help="leave one load out of phase (b), to see what each costs")
     return parser.parse_args()
 
 

@@ -359,6 +359,7 @@ class SchedulerSettings(_Base):
     export_dir: Path = Field(REPO_ROOT / "var" / "exports", description="folder of CSV exports (mode 0700)")
     export_keep_hours: float = Field(24.0, gt=0, description="hours an export file is kept after it was made")
     export_timeout: float = Field(1800.0, gt=0, description="seconds one export may stream from the database")
+    export_rate_mb: float = Field(8.0, ge=0, description="MB per second an export reads from the database (0 = as fast as it can): keeps PostgreSQL's CPU for the bot")
     export_max_upload_mb: int = Field(50, ge=1, le=2000, description="largest document the Bot API accepts, MB: bigger CSVs are gzipped first")
     export_upload_timeout: float = Field(300.0, gt=0, description="seconds to upload one export to Telegram")
     backup_enabled: bool = Field(True, description="make a daily pg_dump backup")
@@ -366,6 +367,7 @@ class SchedulerSettings(_Base):
     backup_keep: int = Field(7, ge=1, le=1000, description="backups kept: older ones are deleted")
     backup_hour: int = Field(3, ge=0, le=23, description="UTC hour from which the day's backup is made")
     backup_timeout: float = Field(1800.0, gt=0, description="seconds one pg_dump may run")
+    scheduler_nice: int = Field(10, ge=0, le=19, description="OS niceness the scheduler process adds to itself: its batch work yields the CPU to the bot")
 
     @field_validator("reminder_days", mode="before")
     @classmethod

@@ -22,7 +22,8 @@ class Granted:
     repeated: bool        # this request had been carried out already: nothing changed now
 
 
-async def grant(db: Database, admin_id: int, user_id: int, days: int, request_id: str) -> Granted:
+async def grant(db: Database, admin_id: int, user_id: int, days: int, request_id: str) -> Granted | None:
+    """None when there is no such user."""
     if not 0 < days <= MAX_DAYS:
         raise ValueError(f"days must be 1..{MAX_DAYS}")
     key = f"admin_grant:{request_id}"
@@ -30,6 +31,8 @@ async def grant(db: Database, admin_id: int, user_id: int, days: int, request_id
         await admin_users.lock_key(conn, key)
         if await admin_users.activation_exists(conn, key):
             return Granted(expires_at=None, repeated=True)
+        if not await admin_users.exists(conn, user_id):
+            return None
         granted = await grant_days(conn, user_id, days, key=key, reason="admin")
         await admin_audit.record(conn, admin_id, "grant_days", f"user:{user_id}",
                                  {"days": days, "expires_at": granted.expires_at}, request_id=request_id)

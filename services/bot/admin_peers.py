@@ -74,4 +74,4 @@ class AdminPeers:
                 return exc
 
         results = await asyncio.gather(*(one(service) for service in SERVICES))
-        return dict(zip(SERVICES, results))
+        return dict(zip(SERVICES, results, strict=True))

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from aiogram import Bot
-from aiogram.types import BotCommand
+from aiogram.types import BotCommand, BotCommandScopeChat
 from aiogram.utils.token import TokenValidationError
 
 from common.lifecycle import ServiceContext
@@ -54,13 +54,23 @@ def assemble(ctx: ServiceContext, texts: Translations, token: str) -> Assembled:
     async def publish_commands() -> None:
         # Best effort: the command list in the client; failing it must not stop polling.
         for locale in texts.locales:
-            commands = [BotCommand(command=name, description=text)
-                        for name, text in command_texts(texts.get(locale)).items()]
+            t = texts.get(locale)
+            commands = [BotCommand(command=name, description=text) for name, text in command_texts(t).items()]
+            language = None if locale == "en" else locale
             try:
-                await bot.set_my_commands(commands, language_code=None if locale == "en" else locale)
+                await bot.set_my_commands(commands, language_code=language)
             except Exception as exc:  # noqa: BLE001
                 log.warning("could not publish bot commands", extra={"error": type(exc).__name__})
                 return
+            # Admins also see /admin, in their own chat only (refused for an admin who never wrote to the bot).
+            commands.append(BotCommand(command="admin", description=t("commands.admin")))
+            for admin_id in settings.telegram.admin_ids:
+                try:
+                    await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=admin_id),
+                                              language_code=language)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("could not publish admin commands", extra={"error": type(exc).__name__,
+                                                                           "admin_id": admin_id})
 
     dp.startup.register(publish_commands)
     return Assembled(bot=bot, polling=polling, sender=sender, followups=followups)

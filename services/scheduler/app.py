@@ -5,6 +5,8 @@ lock runs the timed jobs, the backup, and the broadcast and export workers.
 """
 from __future__ import annotations
 
+import os
+
 from common.lifecycle import ServiceContext
 from services.scheduler.broadcast.worker import BroadcastWorker
 from services.scheduler.export.worker import ExportWorker
@@ -26,6 +28,10 @@ from services.scheduler.wakeups import Wakeups
 async def setup(ctx: ServiceContext) -> None:
     settings = ctx.settings
     config = settings.scheduler
+    if config.scheduler_nice:
+        # Broadcasts, exports and dumps are batch work on a box shared with the bot (and often
+        # PostgreSQL): when the CPU is contended, the chat goes first. pg_dump inherits it.
+        os.nice(config.scheduler_nice)
     url = settings.database.url()
     wakeups = Wakeups()
     nudger = Nudger(ctx.client, config.scheduler_nudge_timeout)

@@ -64,7 +64,7 @@ async def test_non_admin_reaches_no_admin_handler(bot, standin, db, vpn, payment
         return found if all(q["answers"] for q in found) else []
 
     answered = await wait_for(all_answered, timeout=15, message="every forged tap answered")
-    for data, query in zip(forged, answered):
+    for data, query in zip(forged, answered, strict=True):
         assert query["answered"] == 1 and query["answer_attempts"] == 1, (data, query)
         assert query["answers"][0]["text"] == STALE, (data, query["answers"])
     assert await snapshot(db) == before
@@ -72,3 +72,14 @@ async def test_non_admin_reaches_no_admin_handler(bot, standin, db, vpn, payment
     assert scheduler.requests == [] and payments.requests == [] and vpn.requests == []
     assert "reissue" not in vpn.calls and scheduler.calls == []
     assert await db.fetchval("SELECT count(*) FROM admin_audit") == 0
+
+
+async def test_admin_command_is_listed_in_admin_chats_only(bot, standin):
+    def published() -> dict:
+        return standin.world.commands if len(standin.world.commands) >= 4 else {}
+
+    commands = await wait_for(published, message="commands published")
+    names = {key: [c["command"] for c in value] for key, value in commands.items()}
+    admin_scope = '{"chat_id": 999001, "type": "chat"}|'
+    assert "admin" in names[admin_scope] and "admin" in names[admin_scope + "ru"]
+    assert "admin" not in names['{"type": "default"}|'] and "admin" not in names['{"type": "default"}|ru']

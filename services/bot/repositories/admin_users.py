@@ -101,6 +101,10 @@ async def set_banned(conn: asyncpg.Connection, user_id: int, banned: bool) -> bo
     return changed is not None
 
 
+async def exists(conn: asyncpg.Connection, user_id: int) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
+
+
 async def lock_key(conn: asyncpg.Connection, key: str) -> None:
     """Serialises transactions working on the same idempotency key (until commit)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)

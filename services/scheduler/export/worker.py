@@ -109,7 +109,8 @@ class ExportWorker:
         name = f"{job['kind']}-{job['id']}-{stamp}.csv"
         path = self.settings.export_dir / name
         try:
-            rows, size = await write_export(self.db, job["kind"], path, self.settings.export_timeout)
+            rows, size = await write_export(self.db, job["kind"], path, self.settings.export_timeout,
+                                            self.settings.export_rate_mb)
         except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
             # DatabaseUnavailable passes through: the job is retried once the database is back.
             async with self.db.transaction() as conn:

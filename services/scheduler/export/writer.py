@@ -1,11 +1,16 @@
 """Writes an export's CSV to a file as PostgreSQL streams it: bytes are gathered into blocks of
 BLOCK and each block is written by a worker thread, so the event loop never waits on the disk
 and memory holds at most one block plus what asyncpg has read (it stops reading while we write).
+
+The sink also paces the stream (ATCS_EXPORT_RATE_MB): while it waits, asyncpg stops reading and
+the PostgreSQL backend producing the CSV waits on its socket, so a big export spreads its CPU
+over a few more seconds instead of taking a core from the bot's queries.
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,14 +21,17 @@ BLOCK = 1 << 20
 
 
 class FileSink:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, rate: float = 0.0) -> None:
         self.path = path
+        self.rate = rate               # bytes per second; 0 = unpaced
         self.bytes = 0
         self._buffer = bytearray()
         self._file: BinaryIO | None = None
+        self._started = 0.0
 
     async def open(self) -> None:
         self._file = await asyncio.to_thread(_create_private, self.path)
+        self._started = time.monotonic()
 
     async def write(self, chunk: bytes) -> None:
         self._buffer += chunk
@@ -49,6 +57,10 @@ class FileSink:
             block = bytes(self._buffer)
             self._buffer.clear()
             await asyncio.to_thread(self._file.write, block)
+            if self.rate:
+                ahead = self.bytes / self.rate - (time.monotonic() - self._started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
 
 
 def _create_private(path: Path) -> BinaryIO:
@@ -64,9 +76,11 @@ def _close(handle: BinaryIO) -> None:
     handle.close()
 
 
-async def write_export(db: Database, kind: str, path: Path, timeout: float) -> tuple[int, int]:
-    """Streams the export of `kind` into `path`; returns (rows, bytes). No file is left on failure."""
-    sink = FileSink(path)
+async def write_export(db: Database, kind: str, path: Path, timeout: float,
+                       rate_mb: float = 0.0) -> tuple[int, int]:
+    """Streams the export of `kind` into `path` at up to `rate_mb` MB/s; returns (rows, bytes).
+    No file is left on failure."""
+    sink = FileSink(path, rate_mb * 1024 * 1024)
     await sink.open()
     try:
         async with db.acquire() as conn:

@@ -3,6 +3,7 @@ supervisord's process states over its XML-RPC socket (in a worker thread, bounde
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery
@@ -49,7 +50,7 @@ async def status_screen(query: CallbackQuery, bot: Bot, t: Translator, settings:
     await show(bot, query.from_user.id, query.message, "\n".join(lines), kb.refreshable(t, AdminScreen.STATUS))
 
 
-async def _processes(socket) -> list[ProcessInfo] | SupervisorUnreachable:
+async def _processes(socket: Path) -> list[ProcessInfo] | SupervisorUnreachable:
     try:
         return await supervisor_processes(socket, SUPERVISOR_DEADLINE)
     except SupervisorUnreachable as exc:

@@ -142,11 +142,7 @@ async def grant_button(query: CallbackQuery, callback_data: AdminUserCb, bot: Bo
         answer.set(t("stale"))
         return
     request_id = f"{callback_data.user}:{callback_data.nonce}:{days}"
-    text = await _grant(query.from_user.id, callback_data.user, days, request_id, t, db, peers)
-    if text is None:
-        answer.set(t("admin.already_done"))
-        return
-    answer.set(text)
+    answer.set(await _grant(query.from_user.id, callback_data.user, days, request_id, t, db, peers))
     await _show_card(bot, query.from_user.id, query.message, callback_data.user, t, db, settings)
 
 
@@ -171,9 +167,8 @@ async def grant_typed(message: Message, t: Translator, db: Database, settings: S
         return
     # The admin's message is the request: a redelivered update grants nothing twice.
     request_id = f"{target}:msg{message.message_id}"
-    result = await _grant(message.from_user.id, target, int(text), request_id, t, db, peers)
     await state.clear()
-    await message.answer(result or t("admin.already_done"))
+    await message.answer(await _grant(message.from_user.id, target, int(text), request_id, t, db, peers))
     async with db.acquire() as conn:
         card = await admin_users.card(conn, target)
     if card is not None:
@@ -181,11 +176,13 @@ async def grant_typed(message: Message, t: Translator, db: Database, settings: S
 
 
 async def _grant(admin_id: int, user_id: int, days: int, request_id: str, t: Translator, db: Database,
-                 peers: Peers) -> str | None:
-    """The toast to show, or None when this request had been carried out already."""
+                 peers: Peers) -> str:
+    """Grants and returns what to tell the admin."""
     granted = await grant(db, admin_id, user_id, days, request_id)
+    if granted is None:
+        return t("admin.user_gone")
     if granted.repeated:
-        return None
+        return t("admin.already_done")
     # Committed: the activation row is the truth; the nudge only makes vpn_gateway look now.
     await peers.nudge_activations()
     return t("admin.granted", days=days, date=date(granted.expires_at))
