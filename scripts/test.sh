@@ -11,5 +11,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     echo "installing chromium for the browser test..."
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-# Two workers: most tests wait on processes and sockets rather than the CPU.
-exec .venv/bin/pytest -n 2 "$@"
+# Two workers: most tests wait on processes and sockets rather than the CPU. The outer bound
+# turns a hang (pytest-timeout covers single tests, not the exit) into a prompt failure.
+exec timeout --kill-after=30 1800 .venv/bin/pytest -n 2 "$@"

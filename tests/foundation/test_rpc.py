@@ -36,6 +36,25 @@ def endpoint(tmp_path: Path) -> str:
     return f"ipc://{tmp_path}/t.ipc"
 
 
+@pytest.fixture
+async def harnesses():
+    """Every harness a test makes is stopped and its context destroyed, even after a failed
+    assertion: a ZeroMQ context left with open sockets can hang the interpreter at exit."""
+    made: list["Harness"] = []
+
+    def make(endpoint: str, curve: CurveKeys | None = None, context: zmq.asyncio.Context | None = None) -> "Harness":
+        harness = Harness(endpoint, curve)
+        if context is not None:
+            harness.context = context
+        made.append(harness)
+        return harness
+    yield make
+    for harness in made:
+        await harness.stop()
+    for harness in made:
+        harness.context.destroy(0)
+
+
 class Harness:
     def __init__(self, endpoint: str, curve: CurveKeys | None = None) -> None:
         self.context = zmq.asyncio.Context()
@@ -44,6 +63,7 @@ class Harness:
         self.calls = 0
         self.server: RpcServer | None = None
         self.task: asyncio.Task | None = None
+        self.clients: list[RpcClient] = []
 
     async def start(self) -> None:
         self.server = RpcServer(self.context, self.endpoint, "testsvc", curve=self.curve)
@@ -68,18 +88,26 @@ class Harness:
         self.task = asyncio.create_task(self.server.serve())
 
     async def stop(self) -> None:
-        assert self.server and self.task
+        for client in self.clients:
+            client.close()
+        await self.stop_server()
+
+    async def stop_server(self) -> None:
+        if self.server is None or self.task is None or self.task.done():
+            return
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
         await self.server.drain(1)
         self.server.close()
 
     def client(self, **kwargs) -> RpcClient:
-        return RpcClient(self.context, self.endpoint, curve=self.curve, **kwargs)
+        client = RpcClient(self.context, self.endpoint, curve=self.curve, **kwargs)
+        self.clients.append(client)
+        return client
 
 
-async def test_call_ok_and_typed_errors(endpoint: str) -> None:
-    harness = Harness(endpoint)
+async def test_call_ok_and_typed_errors(endpoint: str, harnesses) -> None:
+    harness = harnesses(endpoint)
     await harness.start()
     client = harness.client()
     result = await client.call(ECHO, EchoBody(text="hi"))
@@ -94,13 +122,10 @@ async def test_call_ok_and_typed_errors(endpoint: str) -> None:
     with pytest.raises(RpcError) as not_there:
         await client.call(unknown, {"text": "x"})
     assert not_there.value.code == RpcErrorCode.UNKNOWN_METHOD
-    client.close()
-    await harness.stop()
-    harness.context.destroy(0)
 
 
-async def test_bad_body_and_raw_garbage_get_typed_errors(endpoint: str) -> None:
-    harness = Harness(endpoint)
+async def test_bad_body_and_raw_garbage_get_typed_errors(endpoint: str, harnesses) -> None:
+    harness = harnesses(endpoint)
     await harness.start()
     raw = harness.context.socket(zmq.DEALER)
     raw.setsockopt(zmq.LINGER, 0)
@@ -112,12 +137,10 @@ async def test_bad_body_and_raw_garbage_get_typed_errors(endpoint: str) -> None:
         reply = __import__("orjson").loads(await raw.recv())
         assert reply["ok"] is False and reply["error"]["code"] == "bad_request"
     raw.close()
-    await harness.stop()
-    harness.context.destroy(0)
 
 
-async def test_deadline_is_enforced_on_both_sides(endpoint: str) -> None:
-    harness = Harness(endpoint)
+async def test_deadline_is_enforced_on_both_sides(endpoint: str, harnesses) -> None:
+    harness = harnesses(endpoint)
     await harness.start()
     client = harness.client()
     started = time.monotonic()
@@ -128,31 +151,25 @@ async def test_deadline_is_enforced_on_both_sides(endpoint: str) -> None:
     # The server stops the handler at the deadline instead of letting it run on.
     assert harness.server is not None
     await asyncio.wait_for(_until(lambda: harness.server.inflight == 0), 2)
-    client.close()
-    await harness.stop()
-    harness.context.destroy(0)
 
 
-async def test_no_server_means_timeout_not_hang(endpoint: str) -> None:
-    context = zmq.asyncio.Context()
-    client = RpcClient(context, endpoint)
+async def test_no_server_means_timeout_not_hang(endpoint: str, harnesses) -> None:
+    harness = harnesses(endpoint)   # never started: nobody listens
+    client = harness.client()
     started = time.monotonic()
     with pytest.raises(RpcTimeout):
         await client.call(PING, timeout=0.4)
     assert time.monotonic() - started < 1.5
-    client.close()
-    context.destroy(0)
 
 
-async def test_retry_safe_call_survives_server_restart(endpoint: str) -> None:
+async def test_retry_safe_call_survives_server_restart(endpoint: str, harnesses) -> None:
     """Lazy Pirate: the first attempt is lost with the dead server; the retry reaches the new one."""
-    harness = Harness(endpoint)
+    harness = harnesses(endpoint)
     await harness.start()
     client = harness.client(attempt_timeout=0.2)
     assert (await client.call(ECHO, {"text": "a"})).text == "a"
-    await harness.stop()
-    restarted = Harness(endpoint)
-    restarted.context = harness.context
+    await harness.stop_server()
+    restarted = harnesses(endpoint, context=harness.context)
 
     async def restart_later() -> None:
         await asyncio.sleep(0.5)  # keep the server away across a few of the client's attempts
@@ -161,31 +178,25 @@ async def test_retry_safe_call_survives_server_restart(endpoint: str) -> None:
     result = await client.call(ECHO, {"text": "after"}, timeout=5)
     assert result.text == "after"
     await restarter
-    client.close()
-    await restarted.stop()
-    harness.context.destroy(0)
 
 
-async def test_slow_retry_safe_handler_runs_once_and_answers_the_retry(endpoint: str) -> None:
+async def test_slow_retry_safe_handler_runs_once_and_answers_the_retry(endpoint: str, harnesses) -> None:
     """Attempts time out at 0.2 s while the handler takes 0.8 s: the retries join the running
     request instead of starting it again, and the caller gets the one result."""
-    harness = Harness(endpoint)
+    harness = harnesses(endpoint)
     await harness.start()
     client = harness.client(attempt_timeout=0.2)
     result = await client.call(ECHO, {"text": "slow", "delay": 0.8}, timeout=3)
     assert result == EchoResult(text="slow", calls=1)
     assert harness.calls == 1
-    client.close()
-    await harness.stop()
-    harness.context.destroy(0)
 
 
-async def test_curve_over_tcp() -> None:
+async def test_curve_over_tcp(harnesses) -> None:
     server_public, server_secret = zmq.curve_keypair()
     client_public, client_secret = zmq.curve_keypair()
     keys = CurveKeys(server_public, server_secret, client_public, client_secret)
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    harness = Harness(endpoint, curve=keys)
+    harness = harnesses(endpoint, curve=keys)
     await harness.start()
     assert (await harness.client().call(ECHO, {"text": "secure"})).text == "secure"
     # A client that does not know the server's key cannot talk to it.
@@ -194,8 +205,6 @@ async def test_curve_over_tcp() -> None:
     with pytest.raises(RpcTimeout):
         await stranger.call(ECHO, {"text": "x"}, timeout=0.5)
     stranger.close()
-    await harness.stop()
-    harness.context.destroy(0)
 
 
 async def _until(predicate) -> None:
