@@ -9,6 +9,6 @@ The dedupe key is the provider's payment id (payment_events primary key): Crypto
 Telegram telegram_payment_charge_id. Outbox rows (activation, notification, referral bonus) are
 written in the same transaction; nudges.py tells vpn_gateway and bot after the commit.
 
-Also: invoices.py (CREATE_INVOICE), refunds.py (REFUND), ledger.py (balance ledger rule),
+Also: invoices.py (CREATE_INVOICE), refunds.py (REFUND), the balance ledger rule in common/shop/ledger.py,
 matching.py (does the payment match the purchase), repository/ (all SQL), app.py (wiring).
 """

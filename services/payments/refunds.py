@@ -19,7 +19,7 @@ from common.contract.payments import PurchaseRef, PurchaseState
 from common.db.database import Database
 from common.ipc.errors import RpcError
 from common.shop.outbox import enqueue_activation, enqueue_notification
-from services.payments import ledger
+from common.shop import ledger
 from services.payments.botapi_client import BotApi, BotApiError, BotApiUnavailable
 from services.payments.nudges import Nudger
 from services.payments.repository import purchases, shop

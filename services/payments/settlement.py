@@ -22,7 +22,7 @@ from common.contract.outbox import Notice
 from common.db.database import Database
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
-from services.payments import ledger
+from common.shop import ledger
 from services.payments.nudges import Nudger
 from services.payments.referral import credit_referrer
 from services.payments.repository import events, purchases

@@ -10,7 +10,7 @@ import pytest
 from common.contract.base import RpcErrorCode
 from common.contract.payments import PurchaseRef
 from common.ipc.errors import RpcError
-from services.payments import ledger
+from common.shop import ledger
 from tests.payments.conftest import Harness
 from tests.support.wait import wait_for
 
