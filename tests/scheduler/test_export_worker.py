@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import os
+import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ import pytest
 from common.contract.scheduler import ExportQuery, MessageRef, StartExport
 from common.ipc import RpcError
 from services.scheduler.export.worker import ExportWorker
+from services.scheduler.export.writer import FileSink
 from services.scheduler.jobs.export_cleanup import delete_old_exports
 from services.scheduler.rpc.exports import ExportHandlers
 from services.scheduler.telegram.botapi import BotApi
@@ -141,3 +143,14 @@ async def test_export_requests_are_checked(db, settings) -> None:
     with pytest.raises(RpcError) as forbidden:
         await handlers.start(StartExport(admin_id=7, request_id="y", kind="users"))
     assert forbidden.value.code == "forbidden"
+
+
+async def test_the_stream_is_paced(tmp_path) -> None:
+    sink = FileSink(tmp_path / "paced.csv", rate=4 * 1024 * 1024)
+    await sink.open()
+    started = time.monotonic()
+    for _ in range(8):
+        await sink.write(b"x" * (256 * 1024))                     # 2 MiB at 4 MiB/s
+    await sink.close()
+    assert time.monotonic() - started >= 0.45
+    assert (tmp_path / "paced.csv").stat().st_size == 2 * 1024 * 1024

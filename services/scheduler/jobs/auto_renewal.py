@@ -10,6 +10,7 @@ from datetime import datetime
 
 from common.contract.outbox import Notice
 from common.db.database import Database
+from common.shop import ledger
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_notification
 from services.scheduler.jobs.outcome import Outcome
@@ -42,7 +43,9 @@ async def renew_one(db: Database, user_id: int, expires_at: datetime, currency: 
                 conn, user_id, Notice.AUTO_RENEW_FAILED,
                 {"needed": price, "balance": sub["balance"], "currency": currency}, sub["failed_key"])
             return Outcome(notifications=int(notice is not None))
-        if await repo.debit_renewal(conn, user_id, price, sub["ledger_reference"]) is None:
+        # The balance was checked under the row lock; the ledger rule (shared with payments) keeps
+        # the debit once per period and the balance never below zero.
+        if await ledger.apply(conn, user_id, -price, "renewal", sub["ledger_reference"]) is None:
             return Outcome()  # this period was paid already
         grant = await grant_days(conn, user_id, sub["days"], key=sub["activation_key"], plan_id=sub["plan_id"],
                                  reason="auto_renewal")

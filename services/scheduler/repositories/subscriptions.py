@@ -19,7 +19,6 @@ even when some rows are skipped.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 import asyncpg
 
@@ -121,17 +120,3 @@ async def lock_for_renewal(conn: asyncpg.Connection, user_id: int) -> asyncpg.Re
             WHERE s.user_id = $1
             FOR UPDATE OF s, u""",
         user_id)
-
-
-async def debit_renewal(conn: asyncpg.Connection, user_id: int, price: Decimal, reference: str) -> Decimal | None:
-    """Ledger row and balance move together: the new balance, or None if this period was already
-    paid (the ledger's unique (kind, reference)). The caller checked the balance under the row
-    lock; CHECK (balance >= 0) would refuse anything else, rolling the whole renewal back."""
-    inserted = await conn.fetchval(
-        """INSERT INTO balance_ledger (user_id, amount, kind, reference) VALUES ($1, $2, 'renewal', $3)
-           ON CONFLICT (kind, reference) DO NOTHING RETURNING true""",
-        user_id, -price, reference)
-    if not inserted:
-        return None
-    return await conn.fetchval("UPDATE users SET balance = balance - $2 WHERE id = $1 RETURNING balance",
-                               user_id, price)
