@@ -1,17 +1,20 @@
 """Isolation benchmark: does admin work slow down the people using the bot?
 
-    python bench/bench_isolation.py [--rate 3] [--duration 60] [--users 200000] [--recipients 50000]
+    python bench/bench_isolation.py [--rate 3] [--duration 120] [--rounds 4] [--users 200000] [--recipients 50000]
 
 Starts the real system (supervisord with all four services, a throw-away PostgreSQL, the
 Telegram and Outline stand-ins as separate processes) and measures /start latency — from the
 user's message reaching the Telegram stand-in to the bot's answer appearing there — at a steady
-rate of new users, in two phases:
+rate of new users, in two conditions:
 
   (a) idle;
   (b) during a broadcast to --recipients users (scheduler, 25/s), CSV exports of all --users
       users back to back (scheduler), and the VPN panel stand-in answering after 5 s.
 
-Prints p50/p99 of both and the (b)/(a) ratios; the goal is a p99 ratio of at most 1.5.
+The conditions alternate in --rounds rounds (a b, b a, a b, ...) of --duration/--rounds seconds
+each, switching (b) on and off with the scheduler's own PAUSE/RESUME_BROADCAST, so that noise
+from the machine (other processes, PostgreSQL's background work) lands on both alike. Prints
+p50/p99 of each condition and the (b)/(a) ratios; the goal is a p99 ratio of at most 1.5.
 
 Telegram allows a bot about 30 messages a second; the broadcast takes 25 of them, so --rate
 (new users per second, each answered by the bot) should stay at a few per second, or the bot
@@ -34,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
-from common.contract.scheduler import (BROADCAST_STATE, CANCEL_BROADCAST, EXPORT_STATE, START_BROADCAST,  # noqa: E402
-                                       START_EXPORT, BroadcastControl, BroadcastQuery, ExportQuery,
-                                       StartBroadcast, StartExport)
+from common.contract.scheduler import (BROADCAST_STATE, CANCEL_BROADCAST, EXPORT_STATE,  # noqa: E402
+                                       PAUSE_BROADCAST, RESUME_BROADCAST, START_BROADCAST, START_EXPORT,
+                                       BroadcastControl, BroadcastQuery, ExportQuery, StartBroadcast,
+                                       StartExport)
 from common.ipc import RpcError  # noqa: E402
 from sandbox.kit.process import StandInProcess  # noqa: E402
 from sandbox.telegram import TelegramControl  # noqa: E402
@@ -47,6 +51,7 @@ TOKEN = "123456789:BENCH-isolation-token-not-a-real-bot-0"
 VPN_SERVERS = '[{"name": "bench", "backend": "outline", "api_url": "{panel_url}"}]'
 ADMIN_ID = 1
 LOAD_USERS_FROM = 10_000_000       # /start senders: new users, outside the seeded ones
+SETTLE = 2.0                       # seconds after switching (b) on or off before measuring
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -106,25 +111,77 @@ class Load:
         return samples
 
 
-async def keep_exporting(client, stop: asyncio.Event, done: list[int]) -> None:
-    """Users exports back to back for as long as phase (b) lasts."""
-    n = 0
+async def keep_exporting(client, stop: asyncio.Event, done: list[int], first: int) -> int:
+    """Users exports back to back until `stop`; the last one is waited for. Returns the next number."""
+    n = first
     while not stop.is_set():
-        n += 1
         state = await client.call(START_EXPORT, StartExport(admin_id=ADMIN_ID, request_id=f"bench-{n}", kind="users"))
-        while not stop.is_set():
+        n += 1
+        while True:
             current = await client.call(EXPORT_STATE, ExportQuery(export_id=state.export_id))
             if current.state in ("done", "failed"):
                 if current.state == "done":
                     done.append(current.rows or 0)
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.2)
+    return n
 
 
-async def add_panel_latency(control_url: str, seconds: float) -> None:
+class Busy:
+    """Condition (b) switched on and off: broadcast resumed/paused, exports running/stopped,
+    the panel slow/normal."""
+
+    def __init__(self, scheduler, panel_control: str, broadcast_id: int, skip: list[str]) -> None:
+        self.scheduler = scheduler
+        self.panel_control = panel_control
+        self.broadcast_id = broadcast_id
+        self.skip = skip
+        self.exported: list[int] = []
+        self._next_export = 1
+        self._stop = asyncio.Event()
+        self._exporter: asyncio.Task | None = None
+
+    async def on(self) -> None:
+        control = BroadcastControl(admin_id=ADMIN_ID, broadcast_id=self.broadcast_id)
+        if "broadcast" not in self.skip:
+            await self.scheduler.call(RESUME_BROADCAST, control)
+            await self._broadcast_is("running")
+        if "export" not in self.skip:
+            self._stop = asyncio.Event()
+            self._exporter = asyncio.create_task(keep_exporting(self.scheduler, self._stop, self.exported,
+                                                                self._next_export))
+        if "panel" not in self.skip:
+            await panel_faults(self.panel_control, latency=5.0)
+        await asyncio.sleep(SETTLE)
+
+    async def off(self) -> None:
+        self._stop.set()
+        if self._exporter is not None:
+            self._next_export = await self._exporter
+            self._exporter = None
+        control = BroadcastControl(admin_id=ADMIN_ID, broadcast_id=self.broadcast_id)
+        state = await self.scheduler.call(BROADCAST_STATE, BroadcastQuery(broadcast_id=self.broadcast_id))
+        if state.state == "running":
+            await self.scheduler.call(PAUSE_BROADCAST, control)
+            # Paused means the run has settled: nothing of the broadcast is in flight any more.
+            await self._broadcast_is("paused")
+        await panel_faults(self.panel_control, latency=None)
+        await asyncio.sleep(SETTLE)
+
+    async def _broadcast_is(self, wanted: str) -> None:
+        while (await self.scheduler.call(BROADCAST_STATE, BroadcastQuery(broadcast_id=self.broadcast_id))).state != wanted:
+            await asyncio.sleep(0.1)
+
+
+async def panel_faults(control_url: str, latency: float | None) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{control_url}/_control/faults", json={"route": "*", "kind": "latency", "latency": seconds}) as r:
-            r.raise_for_status()
+        if latency is None:
+            async with http.delete(f"{control_url}/_control/faults") as r:
+                r.raise_for_status()
+        else:
+            async with http.post(f"{control_url}/_control/faults",
+                                 json={"route": "*", "kind": "latency", "latency": latency}) as r:
+                r.raise_for_status()
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -162,30 +219,30 @@ async def main(args: argparse.Namespace) -> int:
                   f"(bot log: {system.dir / 'var' / 'log' / 'bot.log'})")
             return 2
 
-        print(f"warm-up {args.warmup:.0f}s, then (a) idle for {args.duration:.0f}s at {args.rate}/s…", flush=True)
-        await load.run(args.warmup)
-        idle = await load.run(args.duration)
-
         broadcast = await scheduler.call(START_BROADCAST, StartBroadcast(
-            admin_id=ADMIN_ID, request_id="bench", text="Bench broadcast: <b>ATCS</b>",
-            language="en" if "broadcast" not in args.skip else "none"))
+            admin_id=ADMIN_ID, request_id="bench", text="Bench broadcast: <b>ATCS</b>", language="en"))
+        busy_switch = Busy(scheduler, panel_control, broadcast.broadcast_id, args.skip)
         while (await scheduler.call(BROADCAST_STATE, BroadcastQuery(broadcast_id=broadcast.broadcast_id))).state == "queued":
             await asyncio.sleep(0.2)
-        if "panel" not in args.skip:
-            await add_panel_latency(panel_control, 5.0)
-        stop = asyncio.Event()
-        exported: list[int] = []
-        if "export" in args.skip:
-            stop.set()
-        exporter = asyncio.create_task(keep_exporting(scheduler, stop, exported))
-        print(f"(b) broadcast to {args.recipients}, exports of {args.users} users, panel at 5 s: "
-              f"{args.duration:.0f}s at {args.rate}/s…", flush=True)
-        try:
-            busy = await load.run(args.duration)
-        finally:
-            stop.set()
-            await asyncio.gather(exporter, return_exceptions=True)
+        await busy_switch.off()
+        print(f"warm-up {args.warmup:.0f}s, then {args.rounds} rounds of (a) and (b), "
+              f"{args.duration / args.rounds:.0f}s each, at {args.rate}/s…", flush=True)
+        await load.run(args.warmup)
+        idle: list[float] = []
+        busy: list[float] = []
+        started = time.monotonic()
+        for round_no in range(args.rounds):
+            order = ("a", "b") if round_no % 2 == 0 else ("b", "a")
+            for condition in order:
+                if condition == "b":
+                    await busy_switch.on()
+                    busy += await load.run(args.duration / args.rounds)
+                    await busy_switch.off()
+                else:
+                    idle += await load.run(args.duration / args.rounds)
+            print(f"  round {round_no + 1}/{args.rounds} done ({time.monotonic() - started:.0f}s)", flush=True)
         during = await scheduler.call(BROADCAST_STATE, BroadcastQuery(broadcast_id=broadcast.broadcast_id))
+        exported = busy_switch.exported
         try:
             await scheduler.call(CANCEL_BROADCAST, BroadcastControl(admin_id=ADMIN_ID, broadcast_id=broadcast.broadcast_id))
         except RpcError:
@@ -216,7 +273,7 @@ def report(idle: list[float], busy: list[float], timeouts: int, broadcast, expor
     print(f"{'(b) busy':14}{len(busy):>6}{b50:>10.1f}{b99:>10.1f}")
     print(f"{'(b)/(a)':14}{'':>6}{b50 / a50:>10.2f}{b99 / a99:>10.2f}")
     print(f"unanswered within 30 s: {timeouts}")
-    print(f"during (b): broadcast sent {broadcast.sent} at {broadcast.rate:.1f}/s (throttled {broadcast.throttled}), "
+    print(f"during (b): broadcast sent {broadcast.sent} (throttled {broadcast.throttled}), "
           f"{len(exported)} exports of {exported[0] if exported else 0} rows finished")
     verdict = "PASS" if b99 / a99 <= 1.5 else "FAIL"
     print(f"goal p99 ratio <= 1.5: {verdict}")
@@ -225,7 +282,8 @@ def report(idle: list[float], busy: list[float], timeouts: int, broadcast, expor
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=3.0, help="new users sending /start per second")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of each phase")
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of each condition, over all rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of (a) and (b), alternating")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of load before phase (a)")
     parser.add_argument("--users", type=int, default=200_000, help="users in the database (rows of each export)")
     parser.add_argument("--recipients", type=int, default=50_000, help="recipients of the broadcast")

@@ -50,8 +50,9 @@ async def test_sigkill_half_way_resumes_without_resending_delivered_rows(
     await wait_for(half_way, timeout=RECIPIENTS / CAP + 30, interval=0.05, message="half the broadcast sent")
     first.kill()
     delivered_before = collections.Counter(int(c["params"]["chat_id"]) for c in deliveries(await standin.calls()))
-    in_flight_at_kill = await conn.fetchval(
-        "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = $1 AND state = 'sending'", broadcast_id)
+    in_flight_rows = {r["user_id"] for r in await conn.fetch(
+        "SELECT user_id FROM broadcast_recipients WHERE broadcast_id = $1 AND state = 'sending'", broadcast_id)}
+    in_flight_at_kill = len(in_flight_rows)
     recorded_sent = await conn.fetchval(
         "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = $1 AND state = 'sent'", broadcast_id)
 
@@ -71,7 +72,9 @@ async def test_sigkill_half_way_resumes_without_resending_delivered_rows(
     assert final.in_doubt == in_flight_at_kill
     # Only rows in flight at the kill can be duplicates: everything recorded as sent was not resent.
     assert len(duplicates) <= in_flight_at_kill
-    assert all(delivered_before[chat] == 1 for chat in duplicates)
+    # A request the killed process had already sent may reach the stand-in after the snapshot
+    # above, so the exact property is on the rows: every duplicate was a row in flight at the kill.
+    assert set(duplicates) <= in_flight_rows
     assert final.sent == RECIPIENTS and final.remaining == 0
     assert not [c for c in calls if c["status"] == 429]
 
