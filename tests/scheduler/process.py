@@ -3,6 +3,7 @@ tests and for measuring its memory."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ ADMIN_ID = 900001
 class SchedulerProcess:
     def __init__(self, database_url: str, telegram_url: str, token: str, *, run_dir: Path | None = None,
                  env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+        self._own_dir = run_dir is None
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="s", dir="/tmp"))
         os.chmod(self.run_dir, 0o700)
         self.health_port = free_port()
@@ -119,3 +121,7 @@ class SchedulerProcess:
         if self._client is not None:
             self._client.close()
         self._zmq.destroy(linger=0)
+
+    def remove_run_dir(self) -> None:
+        if self._own_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
