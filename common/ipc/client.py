@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from common.contract.base import Method
 from common.ipc.endpoints import CurveKeys
 from common.ipc.envelope import decode, encode_request
-from common.ipc.errors import RpcError, RpcTimeout
+from common.ipc.errors import RpcError, RpcTimeout, error_from_reply
 
 Res = TypeVar("Res", bound=BaseModel)
 
@@ -87,8 +87,7 @@ class RpcClient:
             self._give_back(socket)
             if reply.get("ok"):
                 return method.result.model_validate(reply.get("result") or {})
-            error = reply.get("error") or {}
-            raise RpcError(error.get("code", "internal"), error.get("message", ""))
+            raise error_from_reply(reply.get("error") or {})
 
     async def _attempt(self, socket: zmq.asyncio.Socket, frame: bytes, request_id: str,
                        timeout: float) -> dict[str, Any] | None:

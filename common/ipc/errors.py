@@ -17,3 +17,16 @@ class RpcTimeout(RpcError):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(RpcErrorCode.DEADLINE_EXCEEDED, message)
+
+
+def error_from_reply(error: dict) -> RpcError:
+    """The exception a caller sees for an error reply.
+
+    A server that stops a handler at the deadline answers `deadline_exceeded`; for the caller that is the
+    same event as its own clock running out, so both arrive as RpcTimeout.
+    """
+    code = error.get("code", RpcErrorCode.INTERNAL)
+    message = error.get("message", "")
+    if code == RpcErrorCode.DEADLINE_EXCEEDED:
+        return RpcTimeout(message)
+    return RpcError(code, message)

@@ -76,6 +76,8 @@ class Harness:
                 raise ValueError("secret internals")
             if body.text == "missing":
                 raise RpcError(RpcErrorCode.NOT_FOUND, "no such thing")
+            if body.text == "downstream late":
+                raise RpcTimeout("the service this one called did not answer")
             return EchoResult(text=body.text, calls=self.calls)
 
         async def ping(_: object) -> PingResult:
@@ -151,6 +153,18 @@ async def test_deadline_is_enforced_on_both_sides(endpoint: str, harnesses) -> N
     # The server stops the handler at the deadline instead of letting it run on.
     assert harness.server is not None
     await asyncio.wait_for(_until(lambda: harness.server.inflight == 0), 2)
+
+
+async def test_server_deadline_answer_reaches_caller_as_timeout(endpoint: str, harnesses) -> None:
+    """Whichever clock runs out first, the caller's or the server's, the caller sees one exception type."""
+    harness = harnesses(endpoint)
+    await harness.start()
+    client = harness.client()
+    with pytest.raises(RpcTimeout) as late:
+        await client.call(UNSAFE, {"text": "downstream late"}, timeout=5)
+    assert late.value.code == RpcErrorCode.DEADLINE_EXCEEDED
+    assert "did not answer" in late.value.message
+    assert harness.calls == 1
 
 
 async def test_no_server_means_timeout_not_hang(endpoint: str, harnesses) -> None:
