@@ -62,6 +62,22 @@ class Person:
             shown = (await self.screen(message_id))["text"]
             raise AssertionError(f"{exc}; it shows {shown!r}") from None
 
+    async def wait_buttons(self, message_id: int, expect: list[str], *, by: str = "text",
+                           timeout: float = 5.0) -> dict[str, Any]:
+        """Waits for `message_id` to carry exactly these buttons (labels, or `by="callback_data"`).
+
+        Text and keyboard may arrive in separate edits, so seeing the text is no sign the buttons are there."""
+        from tests.support.wait import wait_for
+
+        async def carries() -> dict[str, Any] | None:
+            entry = await self.screen(message_id)
+            return entry if [b.get(by) for b in buttons(entry)] == expect else None
+        try:
+            return await wait_for(carries, timeout=timeout, message=f"message {message_id} to carry {expect!r}")
+        except AssertionError as exc:
+            shown = [b.get(by) for b in buttons(await self.screen(message_id))]
+            raise AssertionError(f"{exc}; it carries {shown!r}") from None
+
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     markup = message.get("reply_markup") or {}
