@@ -31,6 +31,16 @@ class Person:
                   message_id: int | None = None) -> dict[str, Any]:
         return await self.standin.tap(self.id, label, data=data, message_id=message_id)
 
+    async def shown_after(self, since: float, expect: str) -> float:
+        """Seconds from `since` (time.time()) until the bot's first call showing `expect` to this person
+        reached Telegram, by the stand-in's clock: what the person waited, not when a test noticed it."""
+        for call in await self.standin.calls():
+            params = call["params"]
+            if (call["time"] >= since and str(params.get("chat_id")) == str(self.id)
+                    and call["method"] in ("sendMessage", "editMessageText") and expect in str(params.get("text", ""))):
+                return call["time"] - since
+        raise AssertionError(f"the bot never showed {expect!r} to {self.id} after {since}")
+
     async def answer_of(self, tap: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """The answerCallbackQuery a tap got (waits for it)."""
         query_id = tap["callback_query_id"]
