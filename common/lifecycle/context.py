@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import zmq.asyncio
 
 from common.config import Settings
@@ -22,6 +23,7 @@ from common.lifecycle.supervisor import TaskFactory, TaskSupervisor
 
 ReadinessCheck = Callable[[], "tuple[bool, str] | Awaitable[tuple[bool, str]]"]
 QueueDepth = Callable[[], "int | Awaitable[int]"]
+QueueCount = Callable[[asyncpg.Connection], Awaitable[int]]
 
 
 @dataclass
@@ -63,6 +65,13 @@ class ServiceContext:
 
     def add_queue(self, name: str, depth: QueueDepth) -> None:
         self._queues[name] = depth
+
+    def add_db_queue(self, name: str, count: QueueCount) -> None:
+        """A queue whose depth is one query (a repository's `count(conn)`) on this service's pool."""
+        async def depth() -> int:
+            async with self.db.acquire() as conn:
+                return await count(conn)
+        self.add_queue(name, depth)
 
     def add_detail(self, name: str, value: Callable[[], Any]) -> None:
         self._details[name] = value

@@ -13,7 +13,7 @@ from common.contract.payments import CHECK_PAYMENT, CREATE_INVOICE, REFUND, STAR
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.client import RpcClient
 from common.lifecycle import ServiceContext
-from services.payments.botapi_client import BotApi, BotApiError, BotApiUnavailable
+from common.telegram.bot_api import BotApi, BotApiError
 from services.payments.checks import PaymentChecks
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.invoices import Invoicing
@@ -24,6 +24,7 @@ from services.payments.repository import purchases
 from services.payments.settlement import Overloaded, Settlement
 from services.payments.signature import SignatureVerifier
 from services.payments.stars import Stars
+from services.payments.stars_api import StarsApi
 from services.payments.webhook import CryptoBotWebhook, webhook_app
 from services.payments.webhook_server import WebhookServer
 
@@ -44,7 +45,7 @@ class Payments:
     refunds: Refunds
     checks: PaymentChecks
     cryptopay: CryptoPayClient | None
-    bot_api: BotApi | None
+    bot_api: StarsApi | None
 
     async def reconcile_once(self) -> None:
         """One pass over both providers; a provider that is down does not stop the other."""
@@ -56,7 +57,7 @@ class Payments:
                 log.warning("crypto pay reconciliation incomplete", extra={"error": str(exc)})
         try:
             await self.stars.reconcile()
-        except (BotApiUnavailable, BotApiError, DatabaseUnavailable, Overloaded) as exc:
+        except (BotApiError, DatabaseUnavailable, Overloaded) as exc:
             log.warning("stars reconciliation incomplete", extra={"error": str(exc)})
 
     async def reconcile_forever(self) -> None:
@@ -86,8 +87,8 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
     cryptopay = CryptoPayClient(cp.cryptopay_api_url, token, timeout=cp.cryptopay_timeout,
                                 read_attempts=cp.cryptopay_read_attempts) if token else None
     bot_token = settings.telegram.bot_token.get_secret_value() if settings.telegram.bot_token else ""
-    bot_api = BotApi(settings.telegram.telegram_api_url, bot_token,
-                     timeout=settings.telegram.request_timeout) if bot_token else None
+    bot_api = StarsApi(BotApi(settings.telegram.telegram_api_url, bot_token,
+                              timeout=settings.telegram.request_timeout)) if bot_token else None
 
     nudger = Nudger(client_for, settings.payments.nudge_timeout)
     # One connection stays free of settlements for RPCs and reconciliation's reads.

@@ -8,9 +8,10 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import PurchaseRef, PurchaseState
 from common.db.database import Database
 from common.ipc.errors import RpcError
+from common.telegram.bot_api import BotApiError
 from services.payments.cryptobot_payment import cryptobot_payment
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
-from services.payments.botapi_client import BotApiError, BotApiUnavailable
+from services.payments.purchase_ref import named_purchase
 from services.payments.repository import purchases
 from services.payments.settlement import Overloaded, Settle
 from services.payments.stars import Stars
@@ -26,10 +27,7 @@ class PaymentChecks:
         self.settings = settings
 
     async def check(self, ref: PurchaseRef) -> PurchaseState:
-        async with self.db.acquire() as conn:
-            purchase = await purchases.get(conn, ref.purchase_id) if 0 < ref.purchase_id < 2**63 else None
-        if purchase is None:
-            raise RpcError(RpcErrorCode.NOT_FOUND, f"no purchase {ref.purchase_id}")
+        purchase = await named_purchase(self.db, ref)
         if purchase.status == "pending":
             try:
                 if purchase.method == "cryptobot" and purchase.provider_invoice_id and self.cryptopay:
@@ -41,13 +39,17 @@ class PaymentChecks:
                                 await purchases.expire(conn, purchase.id)
                 elif purchase.method == "stars":
                     await self.stars.reconcile()
-            except (CryptoPayUnavailable, BotApiUnavailable):
-                raise RpcError(RpcErrorCode.UNAVAILABLE, "the payment provider is not answering; try again") from None
             except Overloaded:
                 raise RpcError(RpcErrorCode.OVERLOADED, "settlement queue is full; retry") from None
-            except (CryptoPayError, BotApiError) as exc:
-                raise RpcError(RpcErrorCode.UNAVAILABLE, f"the payment provider refused the check: {exc}") from None
+            except (CryptoPayUnavailable, CryptoPayError, BotApiError) as exc:
+                raise _provider_failed(exc) from None
             async with self.db.acquire() as conn:
                 purchase = await purchases.get(conn, ref.purchase_id)
             assert purchase is not None
         return PurchaseState(purchase_id=purchase.id, status=purchase.status)
+
+
+def _provider_failed(exc: CryptoPayUnavailable | CryptoPayError | BotApiError) -> RpcError:
+    if isinstance(exc, CryptoPayUnavailable) or (isinstance(exc, BotApiError) and exc.transient):
+        return RpcError(RpcErrorCode.UNAVAILABLE, "the payment provider is not answering; try again")
+    return RpcError(RpcErrorCode.UNAVAILABLE, f"the payment provider refused the check: {exc}")

@@ -8,17 +8,16 @@ make a second invoice. The token never reaches a log line or an exception messag
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import orjson
 from pydantic import ValidationError
 
+from common.http_session import HttpSession, Unreachable
 from services.payments.provider_models import CryptoInvoice
+from services.payments.read_retry import read_with_retries
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "Crypto-Pay-API-Token"
@@ -43,28 +42,18 @@ class CryptoPayClient:
                  backoff: float = 0.2) -> None:
         self._api = f"{base_url.rstrip('/')}/api/"
         self._headers = {TOKEN_HEADER: token}
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
+        self._http = HttpSession(timeout=timeout)
         self._read_attempts = read_attempts
         self._backoff = backoff
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, json_serialize=lambda v: orjson.dumps(v).decode())
-        return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def _once(self, method: str, params: dict[str, Any]) -> Any:
         try:
-            async with self._client().post(self._api + method, json=params, headers=self._headers) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise CryptoPayUnavailable(f"Crypto Pay {method}: {type(exc).__name__}") from None
+            status, raw = await self._http.post(self._api + method, json=params, headers=self._headers)
+        except Unreachable as exc:
+            raise CryptoPayUnavailable(f"Crypto Pay {method}: {exc}") from None
         if status == 429 or status >= 500:
             raise CryptoPayUnavailable(f"Crypto Pay {method}: HTTP {status}")
         try:
@@ -81,18 +70,9 @@ class CryptoPayClient:
         raise CryptoPayError(code, name, method)
 
     async def _read(self, method: str, params: dict[str, Any]) -> Any:
-        delay = self._backoff
-        for attempt in range(1, self._read_attempts + 1):
-            try:
-                return await self._once(method, params)
-            except CryptoPayUnavailable as exc:
-                if attempt == self._read_attempts:
-                    raise
-                log.info("Crypto Pay read failed, retrying", extra={"method": method, "error": str(exc),
-                                                                    "attempt": attempt})
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay *= 2
-        raise AssertionError("unreachable")
+        return await read_with_retries(lambda: self._once(method, params), name=method,
+                                       attempts=self._read_attempts, backoff=self._backoff,
+                                       retryable=lambda exc: isinstance(exc, CryptoPayUnavailable))
 
     # ---- methods ---------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice
 from common.db.database import Database
 from common.ipc.errors import RpcError
+from common.shop import plans
 from services.payments import payload
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.repository import purchases, shop
@@ -72,8 +73,8 @@ class Invoicing:
             if customer.is_banned:
                 raise RpcError(RpcErrorCode.FORBIDDEN, "user is banned")
             if request.plan_id is not None:
-                plan = await shop.plan(conn, request.plan_id)
-                if plan is None or not plan.is_active:
+                plan = await plans.get_active(conn, request.plan_id)
+                if plan is None:
                     raise RpcError(RpcErrorCode.NOT_FOUND, f"no active plan {request.plan_id}")
                 kind, days, plan_id = "subscription", plan.days, plan.id
                 traffic = plan.traffic_gb * 1024**3 if plan.traffic_gb else 0

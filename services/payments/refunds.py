@@ -20,25 +20,24 @@ from common.db.database import Database
 from common.ipc.errors import RpcError
 from common.shop.outbox import enqueue_activation, enqueue_notification
 from common.shop import ledger
-from services.payments.botapi_client import BotApi, BotApiError, BotApiUnavailable
+from common.telegram.bot_api import BotApiError
 from services.payments.nudges import Nudger
+from services.payments.purchase_ref import named_purchase
 from services.payments.repository import purchases, shop
 from services.payments.repository.purchases import Purchase
+from services.payments.stars_api import StarsApi
 
 log = logging.getLogger(__name__)
 
 
 class Refunds:
-    def __init__(self, db: Database, bot_api: BotApi | None, nudger: Nudger) -> None:
+    def __init__(self, db: Database, bot_api: StarsApi | None, nudger: Nudger) -> None:
         self.db = db
         self.bot_api = bot_api
         self.nudger = nudger
 
     async def refund(self, ref: PurchaseRef) -> PurchaseState:
-        async with self.db.acquire() as conn:
-            purchase = await purchases.get(conn, ref.purchase_id) if 0 < ref.purchase_id < 2**63 else None
-        if purchase is None:
-            raise RpcError(RpcErrorCode.NOT_FOUND, f"no purchase {ref.purchase_id}")
+        purchase = await named_purchase(self.db, ref)
         if purchase.status == "refunded":
             return PurchaseState(purchase_id=purchase.id, status="refunded")
         if purchase.status != "paid":
@@ -60,9 +59,9 @@ class Refunds:
             raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} has no Stars charge")
         try:
             await self.bot_api.refund_star_payment(purchase.user_id, purchase.provider_charge_id)
-        except BotApiUnavailable:
-            raise RpcError(RpcErrorCode.UNAVAILABLE, "Telegram is not answering; try again") from None
         except BotApiError as exc:
+            if exc.transient:
+                raise RpcError(RpcErrorCode.UNAVAILABLE, "Telegram is not answering; try again") from None
             if "CHARGE_ALREADY_REFUNDED" not in exc.description:
                 log.warning("refundStarPayment refused", extra={"purchase_id": purchase.id, "error": exc.description})
                 raise RpcError(RpcErrorCode.CONFLICT, f"Telegram refused the refund: {exc.description}") from None

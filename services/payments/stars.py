@@ -16,10 +16,10 @@ from common.contract.base import RpcErrorCode
 from common.db.database import Database
 from common.ipc.errors import RpcError
 from services.payments import payload
-from services.payments.botapi_client import BotApi
 from services.payments.matching import stars_mismatch
 from services.payments.repository import cursors, events, purchases
 from services.payments.settlement import Overloaded, Payment, Settle, Source
+from services.payments.stars_api import StarsApi
 
 log = logging.getLogger(__name__)
 CURSOR = "stars_transactions"
@@ -40,7 +40,7 @@ def stars_payment(*, charge_id: str, source: Source, user_id: int | None, curren
 
 
 class Stars:
-    def __init__(self, db: Database, settle: Settle, bot_api: BotApi | None, expiry_grace: float) -> None:
+    def __init__(self, db: Database, settle: Settle, bot_api: StarsApi | None, expiry_grace: float) -> None:
         self.db = db
         self.settle = settle
         self.bot_api = bot_api

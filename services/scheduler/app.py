@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from common.lifecycle import ServiceContext
+from common.telegram.bot_api import BotApi
 from services.scheduler.broadcast.worker import BroadcastWorker
 from services.scheduler.export.worker import ExportWorker
 from services.scheduler.jobs.backup import BackupJob
@@ -20,7 +21,6 @@ from services.scheduler.repositories import exports as exports_sql
 from services.scheduler.rpc.backups import BackupHandlers
 from services.scheduler.rpc.broadcasts import BroadcastHandlers
 from services.scheduler.rpc.exports import ExportHandlers
-from services.scheduler.telegram.botapi import BotApi
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
 
@@ -71,13 +71,5 @@ async def setup(ctx: ServiceContext) -> None:
     ExportHandlers(ctx.db, settings).register(ctx)
     BackupHandlers(ctx.db, settings).register(ctx)
 
-    async def recipients_left() -> int:
-        async with ctx.db.acquire() as conn:
-            return await broadcasts_sql.remaining(conn)
-
-    async def exports_open() -> int:
-        async with ctx.db.acquire() as conn:
-            return await exports_sql.open_count(conn)
-
-    ctx.add_queue("broadcast_recipients", recipients_left)
-    ctx.add_queue("exports", exports_open)
+    ctx.add_db_queue("broadcast_recipients", broadcasts_sql.remaining)
+    ctx.add_db_queue("exports", exports_sql.open_count)

@@ -50,22 +50,10 @@ async def setup(ctx: ServiceContext) -> None:
             return False, "no VPN panel answers"
         return True, ""
 
-    async def pending() -> int:
-        async with ctx.db.acquire() as conn:
-            return await activations_repo.pending_count(conn)
-
-    async def delayed() -> int:
-        async with ctx.db.acquire() as conn:
-            return await activations_repo.delayed_count(conn)
-
-    async def bulk_items() -> int:
-        async with ctx.db.acquire() as conn:
-            return await bulk_repo.open_items(conn)
-
     ctx.add_readiness("panels", panels_ready)
-    ctx.add_queue("activations", pending)
-    ctx.add_queue("activations_delayed", delayed)
-    ctx.add_queue("bulk_reissue_items", bulk_items)
+    ctx.add_db_queue("activations", activations_repo.pending_count)
+    ctx.add_db_queue("activations_delayed", activations_repo.delayed_count)
+    ctx.add_db_queue("bulk_reissue_items", bulk_repo.open_items)
     ctx.add_detail("panels", pool.describe)
     ctx.add_detail("activation_worker", lambda: {"in_flight": worker.in_flight, "done": worker.done_count,
                                                  "failed_attempts": worker.failed_attempts})

@@ -11,9 +11,9 @@ import pytest
 from common.contract.scheduler import (BroadcastControl, BroadcastQuery, ListBroadcasts, MessageRef,
                                        StartBroadcast, parse_broadcast_callback)
 from common.ipc import RpcError
+from common.telegram.bot_api import BotApi
 from services.scheduler.broadcast.worker import BroadcastWorker
 from services.scheduler.rpc.broadcasts import BroadcastHandlers
-from services.scheduler.telegram.botapi import BotApi
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
 from tests.scheduler.conftest import TOKEN

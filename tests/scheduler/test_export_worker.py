@@ -15,11 +15,11 @@ import pytest
 
 from common.contract.scheduler import ExportQuery, MessageRef, StartExport
 from common.ipc import RpcError
+from common.telegram.bot_api import BotApi
 from services.scheduler.export.worker import ExportWorker
 from services.scheduler.export.writer import FileSink
 from services.scheduler.jobs.export_cleanup import delete_old_exports
 from services.scheduler.rpc.exports import ExportHandlers
-from services.scheduler.telegram.botapi import BotApi
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
 from tests.scheduler.conftest import TOKEN

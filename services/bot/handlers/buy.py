@@ -13,6 +13,8 @@ from aiogram.types import CallbackQuery, Message
 from common.config import Settings
 from common.contract.payments import CreateInvoice
 from common.db.database import Database
+from common.shop import plans
+from common.shop.plans import Plan
 from services.bot.callbacks import MenuCb, PayCb, PayMethod, PlanCb, Screen
 from services.bot.followups import Followups
 from services.bot.formatting import money, traffic
@@ -21,8 +23,6 @@ from services.bot.invoices import InvoicePresenter, InvoiceScreen
 from services.bot.keyboards import buy as kb
 from services.bot.keyboards.menu import back_to_menu
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.repositories import plans
-from services.bot.repositories.plans import Plan
 from services.bot.repositories.users import UserRow
 from services.bot.states import Buy
 from services.bot.telegram.safe_edit import show

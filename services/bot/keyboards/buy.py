@@ -3,10 +3,10 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from common.shop.plans import Plan
 from services.bot.callbacks import MenuCb, PayCb, PayMethod, PlanCb, Screen, TopupCb
 from services.bot.formatting import money
 from services.bot.i18n import Translator
-from services.bot.repositories.plans import Plan
 
 
 def plans(t: Translator, flow: str, items: list[Plan], fiat: str) -> InlineKeyboardMarkup:

@@ -1,10 +1,10 @@
-"""What payments reads from the shop's core tables: users and plans; and the one change it makes
-to a subscription outside common.shop.access (taking back the days a refund returns)."""
+"""What payments reads from the shop's core tables (users; plans are read through
+common.shop.plans); and the one change it makes to a subscription outside common.shop.access
+(taking back the days a refund returns)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import asyncpg
 import orjson
@@ -17,26 +17,9 @@ class Customer:
     referred_by: int | None
 
 
-@dataclass(frozen=True)
-class Plan:
-    id: int
-    code: str
-    days: int
-    price: Decimal
-    stars_price: int
-    traffic_gb: int
-    is_active: bool
-
-
 async def customer(conn: asyncpg.Connection, user_id: int) -> Customer | None:
     row = await conn.fetchrow("SELECT id, is_banned, referred_by FROM users WHERE id = $1", user_id)
     return None if row is None else Customer(**dict(row))
-
-
-async def plan(conn: asyncpg.Connection, plan_id: int) -> Plan | None:
-    row = await conn.fetchrow(
-        "SELECT id, code, days, price, stars_price, traffic_gb, is_active FROM plans WHERE id = $1", plan_id)
-    return None if row is None else Plan(**dict(row))
 
 
 async def insert_referral_bonus(conn: asyncpg.Connection, invitee_id: int, referrer_id: int,

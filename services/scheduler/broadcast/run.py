@@ -18,12 +18,12 @@ import asyncpg
 
 from common.config import SchedulerSettings
 from common.db.database import Database, DatabaseUnavailable
+from common.telegram.bot_api import BotApi, BotApiError
 from services.scheduler.broadcast.meter import RateMeter
 from services.scheduler.broadcast.state import to_state
 from services.scheduler.broadcast.view import render
 from services.scheduler.repositories import broadcasts as repo
 from services.scheduler.repositories.broadcasts import Result
-from services.scheduler.telegram.botapi import BotApi, BotApiError
 from services.scheduler.telegram.progress import ProgressMessage
 from services.scheduler.telegram.ratelimit import RateLimiter
 

@@ -8,13 +8,16 @@ import asyncio
 import logging
 from typing import Any
 
+import asyncpg
+
 from common.config import SchedulerSettings
-from common.db.database import Database, DatabaseUnavailable
+from common.db.database import Database
+from common.telegram.bot_api import BotApi
 from services.scheduler.broadcast.run import BroadcastRun
 from services.scheduler.broadcast.state import to_state
 from services.scheduler.broadcast.view import render
+from services.scheduler.claim_loop import claim_and_process
 from services.scheduler.repositories import broadcasts as repo
-from services.scheduler.telegram.botapi import BotApi
 from services.scheduler.telegram.progress import ProgressMessage
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
@@ -46,23 +49,8 @@ class BroadcastWorker:
     async def run(self) -> None:
         await self.db.wait_ready()
         await self._recover()
-        while not self._draining:
-            try:
-                await self._refresh_progress()
-                row = await self._next()
-                if row is None:
-                    await self.wakeups.wait("broadcast", RESCAN)
-                    continue
-                self._idle.clear()
-                self.current = BroadcastRun(self.db, self.api, self.limiter, self.settings, row)
-                await self.current.run()
-            except DatabaseUnavailable as exc:
-                log.warning("broadcast worker waits for the database", extra={"error": str(exc)})
-                await self.db.wait_ready()
-                await asyncio.sleep(0.5)
-            finally:
-                self.current = None
-                self._idle.set()
+        await claim_and_process(self.db, self.wakeups, "broadcast", RESCAN, self._next, self._send,
+                                keep_going=lambda: not self._draining)
         await asyncio.Event().wait()  # drained: stay idle until the service stops us
 
     async def drain(self) -> None:
@@ -82,7 +70,8 @@ class BroadcastWorker:
                 log.warning("broadcast resumed after a crash: rows in doubt will be sent again",
                             extra={"broadcast_id": row["id"], "in_doubt": row["n"]})
 
-    async def _next(self):
+    async def _next(self) -> asyncpg.Record | None:
+        await self._refresh_progress()
         async with self.db.acquire() as conn:
             row = await repo.next_to_run(conn)
         if row is None or row["state"] != "queued":
@@ -92,6 +81,15 @@ class BroadcastWorker:
         log.info("broadcast started", extra={"broadcast_id": row["id"], "recipients": total})
         async with self.db.acquire() as conn:
             return await repo.get(conn, row["id"])
+
+    async def _send(self, row: asyncpg.Record) -> None:
+        self._idle.clear()
+        self.current = BroadcastRun(self.db, self.api, self.limiter, self.settings, row)
+        try:
+            await self.current.run()
+        finally:
+            self.current = None
+            self._idle.set()
 
     async def _refresh_progress(self) -> None:
         """Progress messages of broadcasts paused or cancelled while no run was showing them."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from services.scheduler.telegram.botapi import BotApi
+from common.telegram.bot_api import BotApi
 from services.scheduler.telegram.ratelimit import RateLimiter
 
 

@@ -15,12 +15,13 @@ from typing import Any
 import asyncpg
 
 from common.config import SchedulerSettings
-from common.db.database import Database, DatabaseUnavailable
+from common.db.database import Database
+from common.telegram.bot_api import BotApi, BotApiError
+from services.scheduler.claim_loop import claim_and_process
 from services.scheduler.export.compress import gzip_file
 from services.scheduler.export.document import send_document
 from services.scheduler.export.writer import write_export
 from services.scheduler.repositories import exports as repo
-from services.scheduler.telegram.botapi import BotApi, BotApiError
 from services.scheduler.telegram.progress import ProgressMessage
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.texts import text
@@ -56,21 +57,18 @@ class ExportWorker:
             restarted = await repo.recover(conn)
         if restarted:
             log.warning("exports cut off by a restart start over", extra={"exports": restarted})
-        while True:
-            try:
-                async with self.db.transaction() as conn:
-                    job = await repo.claim(conn)
-                if job is None:
-                    await self.wakeups.wait("export", RESCAN)
-                    continue
-                self.current = job["id"]
-                await self._process(job)
-            except DatabaseUnavailable as exc:
-                log.warning("export worker waits for the database", extra={"error": str(exc)})
-                await self.db.wait_ready()
-                await asyncio.sleep(0.5)
-            finally:
-                self.current = None
+        await claim_and_process(self.db, self.wakeups, "export", RESCAN, self._claim, self._work_on)
+
+    async def _claim(self) -> asyncpg.Record | None:
+        async with self.db.transaction() as conn:
+            return await repo.claim(conn)
+
+    async def _work_on(self, job: asyncpg.Record) -> None:
+        self.current = job["id"]
+        try:
+            await self._process(job)
+        finally:
+            self.current = None
 
     async def _process(self, job: asyncpg.Record) -> None:
         progress = None

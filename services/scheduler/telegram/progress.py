@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.scheduler.telegram.botapi import BotApi, BotApiError
+from common.telegram.bot_api import BotApi, BotApiError
 from services.scheduler.telegram.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Plans on sale (seeded by migration 0001, edited by admins later)."""
+"""Plans on sale (seeded by migration 0001, edited by admins later): the bot lists them, payments
+prices a purchase from one. A plan that is not active is, to both, not there."""
 from __future__ import annotations
 
 from dataclasses import dataclass
