@@ -10,6 +10,7 @@ class Outcome:
     activations: int = 0      # activation rows written (vpn_gateway applies them)
     renewed: int = 0
     deleted_files: int = 0
+    deleted_fsm_rows: int = 0
 
     def __iadd__(self, other: Outcome) -> Outcome:
         for key, value in asdict(other).items():

@@ -1,6 +1,7 @@
 """The leader's periodic pass over subscriptions, every ATCS_SCHEDULER_TICK seconds:
 auto-renewal first (a renewed subscription needs no reminder and must not expire), then trial
-notices, reminders, expiry cleanup, and the deletion of old export files.
+notices, reminders, expiry cleanup, the deletion of old export files, and the deletion of the
+bot's FSM state of abandoned flows.
 
 A job that fails is logged and the others still run; the next pass retries it. After a pass
 that wrote rows, the bot and vpn_gateway are nudged (best effort).
@@ -21,6 +22,7 @@ from common.db.database import Database, DatabaseUnavailable
 from services.scheduler.jobs.auto_renewal import renew_from_balance
 from services.scheduler.jobs.expiry_cleanup import expire_subscriptions
 from services.scheduler.jobs.export_cleanup import delete_old_exports
+from services.scheduler.jobs.fsm_cleanup import delete_idle_flows
 from services.scheduler.jobs.outcome import Outcome
 from services.scheduler.jobs.reminders import send_reminders
 from services.scheduler.jobs.trial_ending import send_trial_notices
@@ -59,6 +61,7 @@ class TimedJobs:
                                                      batch=s.scheduler_batch)),
             ("expiry_cleanup", lambda now: expire_subscriptions(self.db, now, batch=s.scheduler_batch)),
             ("export_cleanup", lambda now: delete_old_exports(self.db, keep_hours=s.export_keep_hours)),
+            ("fsm_cleanup", lambda now: delete_idle_flows(self.db, now, idle_days=s.fsm_idle_days)),
         ]
 
     async def run(self) -> None:
