@@ -48,7 +48,7 @@ async def test_broadcast_cancel_and_export_through_the_real_scheduler(stack, sta
 
     progress = await admin.wait_screen(confirm["message_id"], "Broadcast #1: sending", timeout=15)
     assert "bcast:cancel:1" in [b["callback_data"] for b in buttons(progress)]
-    toast = await admin.toast("✖️ Cancel", message_id=confirm["message_id"])
+    toast = await admin.toast("✖️ Cancel broadcast", message_id=confirm["message_id"])
     assert toast == "Broadcast #1: cancelled"
     final = await admin.wait_screen(confirm["message_id"], "Broadcast #1: cancelled", timeout=15)
     assert buttons(final) == []

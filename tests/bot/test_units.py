@@ -54,6 +54,18 @@ def test_placeholders_agree_across_locales():
             assert set(fields.findall(table[key])) == set(fields.findall(english)), (locale, key)
 
 
+def test_bot_and_scheduler_label_broadcast_controls_alike():
+    """The bot puts the controls on the progress message at once and the scheduler redraws them with every
+    progress edit: whichever edit lands last, the admin must see the same buttons."""
+    from services.scheduler.texts import text as scheduler_text
+
+    for path in LOCALES_DIR.glob("*.json"):
+        bot_texts = json.loads(path.read_text(encoding="utf-8"))
+        for action in ("pause", "resume", "cancel"):
+            assert bot_texts[f"admin.broadcast_{action}"] == scheduler_text(path.stem, f"broadcast.{action}"), \
+                (path.stem, action)
+
+
 def test_every_notice_kind_has_a_renderer():
     assert {str(kind) for kind in Notice} == {str(kind) for kind in RENDERERS}
 
