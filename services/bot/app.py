@@ -34,11 +34,7 @@ async def setup(ctx: ServiceContext) -> None:
 
     ctx.add_readiness("telegram", telegram_configured)
 
-    async def pending_notifications() -> int:
-        async with ctx.db.acquire() as conn:
-            return await outbox.pending_count(conn)
-
-    ctx.add_queue("notifications", pending_notifications)
+    ctx.add_db_queue("notifications", outbox.pending_count)
 
     async def nudge(_: NudgeNotifications) -> NotificationsPending:
         if "sender" in state:

@@ -117,11 +117,7 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.supervise("nudger", payments.nudger.run)
     ctx.supervise("reconcile", payments.reconcile_forever)
 
-    async def pending() -> int:
-        async with ctx.db.acquire() as conn:
-            return await purchases.pending_count(conn)
-
-    ctx.add_queue("pending_purchases", pending)
+    ctx.add_db_queue("pending_purchases", purchases.pending_count)
     ctx.add_detail("payments", payments.details)
     ctx.add_readiness("webhook", lambda: (payments.server.listening, "webhook listener is not running"))
     ctx.on_drain(payments.drain)
