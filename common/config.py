@@ -270,8 +270,8 @@ class VpnServer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="our name for it; stored in vpn_accounts.server")
-    backend: Literal["outline", "remnawave"] = Field(description="panel kind (marzban, 3x-ui: later)")
-    api_url: SecretStr = Field(description="Outline: the apiUrl the server printed; Remnawave: the panel's base URL")
+    backend: Literal["outline", "remnawave", "marzban", "3x-ui"] = Field(description="panel kind")
+    api_url: SecretStr = Field(description="Outline: the apiUrl the server printed; Remnawave, Marzban, 3x-ui: the panel's base URL (3x-ui: with its web base path)")
     token: SecretStr | None = Field(None, description="Remnawave API token (Bearer)")
     capacity: int = Field(1000, ge=1, description="most active accounts the server takes")
     weight: float = Field(1.0, gt=0, le=100, description="preference among servers of equal load")
@@ -281,6 +281,12 @@ class VpnServer(BaseModel):
     request_timeout: float = Field(10.0, gt=0, le=300, description="seconds for one panel request")
     retries: int = Field(2, ge=0, le=10, description="extra attempts of one request on 5xx, 429 and network errors")
     squads: list[str] = Field(default_factory=list, description="Remnawave internal squad UUIDs given to new users")
+    admin_username: SecretStr | None = Field(None, description="Marzban admin username (POST /api/admin/token); 3x-ui panel login username (POST /login)")
+    admin_password: SecretStr | None = Field(None, description="Marzban admin password; 3x-ui panel login password")
+    inbound_id: int | None = Field(None, ge=1, description="3x-ui: id of the inbound new clients are added to")
+    proxies: list[Literal["vless", "vmess", "trojan", "shadowsocks"]] = Field(
+        default_factory=lambda: ["vless"], min_length=1,
+        description="Marzban protocols a new user gets (all inbounds of each)")
 
     @model_validator(mode="after")
     def _check(self) -> "VpnServer":
@@ -289,6 +295,14 @@ class VpnServer(BaseModel):
             raise ValueError("api_url must be an http(s) URL")
         if self.backend == "remnawave" and not (self.token and self.token.get_secret_value()):
             raise ValueError("a remnawave server needs a token")
+        if self.backend == "marzban" and not all(s and s.get_secret_value()
+                                                 for s in (self.admin_username, self.admin_password)):
+            raise ValueError("a marzban server needs admin_username and admin_password")
+        if self.backend == "3x-ui" and not all(s and s.get_secret_value()
+                                               for s in (self.admin_username, self.admin_password)):
+            raise ValueError("a 3x-ui server needs admin_username and admin_password")
+        if self.backend == "3x-ui" and self.inbound_id is None:
+            raise ValueError("a 3x-ui server needs inbound_id")
         return self
 
 

@@ -72,7 +72,7 @@ class Provisioner:
             return Outcome(note="no active subscription")
         server, account = await self._place(job.user_id, account)
         spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.traffic_limit_bytes)
-        panel = await self._ensure(server, account.external_id, spec)
+        panel = await self._ensure(server, account.external_id, spec, account.access_key)
         delivered = panel.access_key != account.access_key or account.status != "active"
         expires = sub.expires_at.isoformat()
         if action is Activation.ISSUE or delivered:
@@ -90,11 +90,13 @@ class Provisioner:
         server, account = await self._place(job.user_id, account)
         spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.traffic_limit_bytes)
         panel = await server.backend.find(account.external_id)
+        if panel is not None:
+            panel = await server.backend.keep_key(panel, account.access_key)
         if panel is None or panel.access_key != account.access_key:
             # No account, or its key is not the one we hold: an earlier attempt of this row
             # already rotated it (and died before recording), or the old key never reached the
             # user. Either way the key now on the panel is new to them: no second rotation.
-            panel = await self._ensure(server, account.external_id, spec)
+            panel = await self._ensure(server, account.external_id, spec, account.access_key)
         else:
             panel = await server.backend.reissue(panel)
         return Outcome(active=(server, panel, spec), notice=Notice.KEY_REISSUED, params={})
@@ -162,8 +164,10 @@ class Provisioner:
         # Another row may have placed the user first: the recorded server wins.
         return self._server_of(placed), placed
 
-    async def _ensure(self, server: Server, external_id: str, spec: AccessSpec) -> PanelAccount:
-        """Find-or-create, then bring expiry, limit and on/off in line with the spec."""
+    async def _ensure(self, server: Server, external_id: str, spec: AccessSpec,
+                      known_key: str | None) -> PanelAccount:
+        """Find-or-create, then bring expiry, limit and on/off in line with the spec; the key we
+        hold is kept where it still works (backend.keep_key)."""
         backend = server.backend
         panel = await backend.find(external_id)
         if panel is None:
@@ -183,7 +187,7 @@ class Provisioner:
             changes["enabled"] = True
         if changes:
             panel = await backend.update(panel, **changes)
-        return panel
+        return await backend.keep_key(panel, known_key)
 
 
 def _now() -> datetime:

@@ -1,4 +1,4 @@
-"""Both panel stand-ins: latency, 5xx, 429 with Retry-After and outages, per
+"""Every panel stand-in: latency, 5xx, 429 with Retry-After and outages, per
 route or global, driven through the control API; attempts are counted."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Callable
 import aiohttp
 import pytest
 
+from sandbox.panels.marzban import MarzbanStandIn
 from sandbox.panels.outline import OutlineStandIn
 from sandbox.panels.remnawave import RemnawaveStandIn
 
@@ -24,6 +25,7 @@ class Panel:
     read: Callable
     create_route: str
     read_route: str
+    created: int = 201      # the status of a successful create
 
 
 def _expire() -> str:
@@ -35,7 +37,7 @@ async def _request(session, method, url, **kwargs):
         return response.status, response.headers, await response.read()
 
 
-@pytest.fixture(params=["outline", "remnawave"])
+@pytest.fixture(params=["outline", "remnawave", "marzban"])
 async def panel(request):
     if request.param == "outline":
         standin = OutlineStandIn()
@@ -46,6 +48,22 @@ async def panel(request):
                 read=lambda s: _request(s, "GET", f"{standin.api_url}/server"),
                 create_route="POST /access-keys",
                 read_route="GET /server",
+            )
+    elif request.param == "marzban":
+        standin = MarzbanStandIn()
+        counter = iter(range(10**6))
+        async with standin:
+            auth = {"Authorization": f"Bearer {standin.issue_token()}"}
+            yield Panel(
+                standin,
+                create=lambda s: _request(
+                    s, "POST", f"{standin.url}/api/user", headers=auth,
+                    json={"username": f"user{next(counter)}", "proxies": {"vless": {}}},
+                ),
+                read=lambda s: _request(s, "GET", f"{standin.url}/api/users", headers=auth),
+                create_route="POST /api/user",
+                read_route="GET /api/users",
+                created=200,
             )
     else:
         standin = RemnawaveStandIn(token=TOKEN)
@@ -88,7 +106,7 @@ async def test_rate_limit_with_retry_after_then_recovery(panel, session):
         assert status == 429 and headers["Retry-After"] == "3"
         assert headers["Content-Type"].startswith("application/json") and b"Too Many Requests" in body
     status, _, _ = await panel.create(session)
-    assert status == 201
+    assert status == panel.created
     counts = await stats(session, panel)
     assert (counts["accounts"], counts["create_attempts"], counts["creates_succeeded"]) == (1, 3, 1)
 
@@ -97,7 +115,8 @@ async def test_server_error_in_the_panels_own_format(panel, session):
     await add_fault(session, panel, route=panel.create_route, kind="error", status=500, times=1)
     status, headers, body = await panel.create(session)
     assert status == 500 and headers["Content-Type"].startswith("application/json")
-    assert (b'"errorCode":"A001"' in body) if isinstance(panel.standin, RemnawaveStandIn) else (b"InternalServer" in body)
+    own = {RemnawaveStandIn: b'"errorCode":"A001"', MarzbanStandIn: b'"detail":"Internal Server Error"'}
+    assert own.get(type(panel.standin), b"InternalServer") in body
     status, _, _ = await panel.read(session)  # another route is unaffected
     assert status == 200
 
@@ -117,7 +136,7 @@ async def test_outage_drops_connections_until_lifted(panel, session):
     async with session.delete(f"{panel.standin.url}/_control/faults/{fault['id']}") as response:
         assert response.status == 200
     status, _, _ = await panel.create(session)
-    assert status == 201
+    assert status == panel.created
     counts = await stats(session, panel)
     assert (counts["accounts"], counts["create_attempts"]) == (1, 2)
 
@@ -125,7 +144,7 @@ async def test_outage_drops_connections_until_lifted(panel, session):
 async def test_outage_on_one_route_only(panel, session):
     await add_fault(session, panel, route=panel.read_route, kind="outage")
     status, _, _ = await panel.create(session)
-    assert status == 201
+    assert status == panel.created
     with pytest.raises(aiohttp.ClientError):
         await panel.read(session)
 
@@ -159,7 +178,7 @@ async def test_control_endpoints_list_clear_and_reset(panel, session):
     async with session.post(f"{panel.standin.url}/_control/reset") as response:
         assert response.status == 200
     status, _, _ = await panel.create(session)
-    assert status == 201
+    assert status == panel.created
     counts = await stats(session, panel)
     assert counts["accounts"] == 1 and counts["create_attempts"] == 1
     assert counts["requests"] == {panel.create_route: 1}

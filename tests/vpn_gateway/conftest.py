@@ -8,8 +8,13 @@ import pytest
 
 from common.db.database import Database
 from sandbox.panels.outline import OutlineStandIn
+from sandbox.panels.marzban import MarzbanStandIn
 from sandbox.panels.remnawave import RemnawaveStandIn
-from tests.vpn_gateway.support import REMNAWAVE_TOKEN, InProcessGateway
+from sandbox.panels.xui import XuiStandIn
+from tests.vpn_gateway.support import (
+    MARZBAN_ADMIN, MARZBAN_PASSWORD, REMNAWAVE_TOKEN, InProcessGateway, marzban_server, outline_server,
+    XUI_ADMIN, XUI_PASSWORD, remnawave_server, xui_server,
+)
 
 
 @pytest.fixture
@@ -26,6 +31,31 @@ async def remnawave() -> AsyncIterator[RemnawaveStandIn]:
     await standin.start()
     yield standin
     await standin.stop()
+
+
+@pytest.fixture
+async def marzban() -> AsyncIterator[MarzbanStandIn]:
+    standin = MarzbanStandIn(admin_username=MARZBAN_ADMIN, admin_password=MARZBAN_PASSWORD)
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+async def xui() -> AsyncIterator[XuiStandIn]:
+    standin = XuiStandIn(XUI_ADMIN, XUI_PASSWORD, inbound_id=3)
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture(params=["outline", "remnawave", "marzban", "xui"])
+def panel(request):
+    """(stand-in, server config) for each panel kind."""
+    standin = request.getfixturevalue(request.param)
+    make = {"outline": outline_server, "remnawave": remnawave_server, "marzban": marzban_server,
+            "xui": xui_server}[request.param]
+    return standin, make(standin)
 
 
 @pytest.fixture

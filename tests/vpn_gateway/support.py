@@ -30,6 +30,10 @@ from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
 REMNAWAVE_TOKEN = "rw-test-token-5f1c2a9e"
+MARZBAN_ADMIN = "atcs_admin"
+MARZBAN_PASSWORD = "mz-test-password-7c1d0b"
+XUI_ADMIN = "xui-admin"
+XUI_PASSWORD = "xui-test-password-3b9e41"
 GB = 1024 ** 3
 
 # Quick retries and probes so the tests take seconds, not minutes.
@@ -44,6 +48,23 @@ def outline_server(standin: Any, name: str = "ol-1", **extra: Any) -> dict[str, 
 def remnawave_server(standin: Any, name: str = "rw-1", **extra: Any) -> dict[str, Any]:
     return {"name": name, "backend": "remnawave", "api_url": standin.url, "token": REMNAWAVE_TOKEN,
             "request_timeout": 2.0, **extra}
+
+
+def marzban_server(standin: Any, name: str = "mz-1", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "backend": "marzban", "api_url": standin.url, "admin_username": MARZBAN_ADMIN,
+            "admin_password": MARZBAN_PASSWORD, "request_timeout": 2.0, **extra}
+
+
+def xui_server(standin: Any, name: str = "xui-1", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "backend": "3x-ui", "api_url": standin.url, "admin_username": XUI_ADMIN,
+            "admin_password": XUI_PASSWORD, "inbound_id": standin.inbound_id, "request_timeout": 2.0, **extra}
+
+
+async def current(backend: Any, external_id: str, known_key: str | None) -> Any:
+    """The panel account as the gateway sees it: found, carrying the key we hold if it still
+    works (Marzban prints a new subscription URL on every read)."""
+    found = await backend.find(external_id)
+    return None if found is None else await backend.keep_key(found, known_key)
 
 
 def servers_json(servers: list[dict[str, Any]]) -> str:

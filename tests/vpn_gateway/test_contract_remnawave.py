@@ -4,21 +4,17 @@ against the panel's full spec) and, where the shared folder is present, against 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import orjson
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import ValidationError
 
 from common.config import REPO_ROOT
-from common.contract.outbox import Activation
-from common.shop.outbox import enqueue_activation
 from sandbox.panels.remnawave import RemnawaveStandIn
-from services.vpn_gateway.panels.base import AccessSpec, AccountExists
-from tests.vpn_gateway.recording import Recorder, Sent, template_for, validate_oas_body
+from tests.vpn_gateway.recording import Fixtures, Recorder, Sent, check_request
+from tests.vpn_gateway.scenario import every_operation
 from tests.vpn_gateway.support import (
-    GB, REMNAWAVE_TOKEN, InProcessGateway, buy, remnawave_server, value, vpn_settings,
+    REMNAWAVE_TOKEN, InProcessGateway, remnawave_server, value, vpn_settings,
 )
 
 FIXTURES = REPO_ROOT / "contracts" / "remnawave" / "v3.2.3"
@@ -30,57 +26,16 @@ EXPECTED_OPERATIONS = {
 }
 
 
-class Fixtures:
-    def __init__(self, folder: Path) -> None:
-        self.operations: set[tuple[str, str]] = set()
-        self.requests: dict[tuple[str, str], dict] = {}
-        self.queries: dict[tuple[str, str], dict] = {}
-        for path in sorted(folder.glob("*.json")):
-            fixture = json.loads(path.read_text(encoding="utf-8"))
-            for op in fixture.get("x-operations", []):
-                key = (op["method"].upper(), op["path"])
-                self.operations.add(key)
-                if op["part"] == "request":
-                    self.requests[key] = fixture
-                if "x-query" in fixture:
-                    self.queries[key] = fixture["x-query"]
-
-
 FIX = Fixtures(FIXTURES)
 SPEC = json.loads(FULL_SPEC.read_text(encoding="utf-8")) if FULL_SPEC.exists() else None
 
 
 def check(sent: Sent) -> str:
-    path = sent.url.raw_path
-    template = template_for(sorted({p for _, p in FIX.operations}), path)
-    assert template is not None, f"{sent.method} {path}: no fixture names this path"
-    key = (sent.method, template)
-    assert key in FIX.operations, f"{sent.method} {template}: no fixture names this operation"
+    template = check_request(FIX, SPEC, sent)
     if "{userId}" in template:
-        user_id = path.split("/")[3]
+        user_id = sent.url.raw_path.split("/")[3]
         assert user_id.isdigit() and int(user_id) > 0, "v3 addresses users by a positive numeric id"
     assert sent.headers.get("Authorization") == f"Bearer {REMNAWAVE_TOKEN}"
-    query = dict(sent.url.query)
-    if query:
-        schema = FIX.queries.get(key)
-        assert schema is not None, f"{sent.method} {template}: query string not in the fixtures"
-        for name, raw in query.items():
-            assert name in schema, f"query parameter {name} not in the fixtures"
-            Draft202012Validator(schema[name]).validate(int(raw) if raw.lstrip("-").isdigit() else raw)
-    body = sent.json()
-    fixture = FIX.requests.get(key)
-    if fixture is None:
-        assert body is None, f"{sent.method} {template}: body sent where the fixtures have none"
-    else:
-        assert body is not None, f"{sent.method} {template}: the fixtures require a body"
-        assert sent.headers.get("Content-Type") == "application/json"
-        Draft202012Validator(fixture, format_checker=FormatChecker()).validate(body)
-    if SPEC is not None:
-        operation = SPEC["paths"][template][sent.method.lower()]
-        if body is not None:
-            validate_oas_body(SPEC, operation["requestBody"]["content"]["application/json"], body)
-        else:
-            assert not (operation.get("requestBody") or {}).get("required"), "the spec requires a body"
     return f"{sent.method} {template}"
 
 
@@ -92,31 +47,10 @@ async def test_every_request_the_remnawave_client_sends_is_in_the_contract(db, g
                           trace_configs=[recorder.trace_config()])
     gateways.append(gw)
     gw.start()
-    await buy(db, 7001, 3, is_trial=True, traffic_gb=10)
-    await buy(db, 7002, 30, traffic_gb=0)
-    await gw.settle()
-    await buy(db, 7001, 30, traffic_gb=0)          # renewal: expiry and limit change
-    await gw.settle()
-    panel_id = await value(db, "SELECT panel_id FROM vpn_accounts WHERE user_id = 7001")
-    remnawave.add_traffic(int(panel_id), 3 * GB)
-    assert (await gw.usage.get(7001)).used_bytes == 3 * GB
-    async with db.transaction() as conn:
-        await enqueue_activation(conn, 7001, Activation.REISSUE, "c:reissue")
-        await conn.execute("UPDATE subscriptions SET status = 'revoked', updated_at = now() WHERE user_id = 7002")
-        await enqueue_activation(conn, 7002, Activation.REVOKE, "c:revoke")
-    await gw.settle()
-    async with db.transaction() as conn:       # expiry switches the user off; renewal on again
-        await conn.execute("UPDATE subscriptions SET expires_at = now() - interval '1 day' WHERE user_id = 7001")
-        await enqueue_activation(conn, 7001, Activation.EXPIRE, "c:expire")
-    await gw.settle()
-    await buy(db, 7001, 30)
-    await gw.settle()
-    backend = gw.pool.get("rw-1").backend
-    spec = AccessSpec(datetime.now(timezone.utc) + timedelta(days=1), 0)
-    await backend.create("atcs-7003", spec)
-    with pytest.raises(AccountExists):
-        await backend.create("atcs-7003", spec)
-    assert (await backend.health()).ok
+
+    async def add_traffic(used: int) -> None:
+        remnawave.add_traffic(int(await value(db, "SELECT panel_id FROM vpn_accounts WHERE user_id = 7001")), used)
+    await every_operation(db, gw, "rw-1", 7001, add_traffic=add_traffic)
 
     seen = {check(sent) for sent in recorder.sent}
     assert seen == EXPECTED_OPERATIONS

@@ -12,7 +12,8 @@ from common.shop.outbox import enqueue_activation
 from services.vpn_gateway.accounts_repo import get_account
 from services.vpn_gateway.panels.base import PanelAccount
 from tests.vpn_gateway.support import (
-    REMNAWAVE_TOKEN, InProcessGateway, buy, fetch, outline_server, remnawave_server, vpn_settings,
+    MARZBAN_ADMIN, MARZBAN_PASSWORD, REMNAWAVE_TOKEN, InProcessGateway, buy, fetch, marzban_server, outline_server,
+    XUI_ADMIN, XUI_PASSWORD, remnawave_server, vpn_settings, xui_server,
 )
 
 
@@ -24,26 +25,38 @@ def everything_logged(records: list[logging.LogRecord]) -> str:
     return "\n".join(parts)
 
 
-async def test_keys_and_credentials_stay_where_they_belong(db, gateways, outline, remnawave, caplog) -> None:
+async def test_keys_and_credentials_stay_where_they_belong(db, gateways, outline, remnawave, marzban, xui,
+                                                         caplog) -> None:
     caplog.set_level(logging.DEBUG)
-    gw = InProcessGateway(db, vpn_settings([outline_server(outline, capacity=3), remnawave_server(remnawave)],
+    gw = InProcessGateway(db, vpn_settings([outline_server(outline, capacity=3), remnawave_server(remnawave, capacity=3),
+                                            marzban_server(marzban, capacity=3), xui_server(xui)],
                                            vpn_max_attempts=1)).start()
     gateways.append(gw)
-    for user_id in range(10_000, 10_006):
+    for user_id in range(10_000, 10_012):
         await buy(db, user_id, 30)
     await gw.settle()
     outline.add_fault(route="*", kind="error", status=500, times=4)
     remnawave.add_fault(route="*", kind="error", status=500, times=4)
+    marzban.add_fault(route="*", kind="error", status=500, times=4)
+    marzban.expire_tokens()                    # a new login, amid the failures
+    xui.add_fault(route="*", kind="error", status=500, times=4)
+    xui.expire_sessions()                      # a new login session, amid the failures
     async with db.transaction() as conn:
-        for user_id in range(10_000, 10_006):
+        for user_id in range(10_000, 10_012):
             await enqueue_activation(conn, user_id, Activation.REISSUE, f"s:{user_id}")
     await gw.settle(timeout=30)
-    for user_id in range(10_000, 10_006):
+    for user_id in range(10_000, 10_012):
         await gw.usage.get(user_id)
 
     keys = [r["access_key"] for r in await fetch(db, "SELECT access_key FROM vpn_accounts")]
-    assert len(keys) == 6 and all(keys)
-    secrets = [*keys, REMNAWAVE_TOKEN, outline.api_prefix]
+    assert len(keys) == 12 and all(keys)
+    assert marzban.logins >= 2
+    tokens = marzban.issued_tokens                 # what the panel issued since the expiry
+    assert xui.stats()["requests"]["POST /login"] >= 2
+    secrets = [*keys, REMNAWAVE_TOKEN, outline.api_prefix, MARZBAN_PASSWORD, *tokens, XUI_PASSWORD,
+               *xui.issued_secrets]                # session cookies and CSRF tokens
+    secrets += [key.split("://", 1)[1].split("@", 1)[0] for key in keys if key.startswith("vless://")]   # a UUID alone
+    secrets += [key.rsplit("/", 1)[-1] for key in keys if "/sub/" in key]     # a subscription token alone, too
     logged = everything_logged(caplog.records)
     assert "activation done" in logged
     elsewhere = orjson.dumps([
@@ -64,10 +77,8 @@ async def test_keys_and_credentials_stay_where_they_belong(db, gateways, outline
     assert "ss://" not in repr(panel)
 
 
-@pytest.mark.parametrize("backend", ["outline", "remnawave"])
-async def test_panel_errors_name_route_and_status_not_urls(db, gateways, outline, remnawave, backend) -> None:
-    server = outline_server(outline) if backend == "outline" else remnawave_server(remnawave)
-    standin = outline if backend == "outline" else remnawave
+async def test_panel_errors_name_route_and_status_not_urls(db, gateways, panel) -> None:
+    standin, server = panel
     gw = InProcessGateway(db, vpn_settings([{**server, "retries": 0}]), health=False)
     gateways.append(gw)
     standin.add_fault(route="*", kind="error", status=503)
@@ -78,3 +89,5 @@ async def test_panel_errors_name_route_and_status_not_urls(db, gateways, outline
     text = str(error.value)
     assert "503" in text and server["name"] in text
     assert standin.url.split("//")[1] not in text and REMNAWAVE_TOKEN not in text
+    assert MARZBAN_PASSWORD not in text and MARZBAN_ADMIN not in text
+    assert XUI_PASSWORD not in text and XUI_ADMIN not in text

@@ -4,7 +4,8 @@ The gateway's logic (activations, usage, bulk reissue) sees only this; a new pan
 3x-ui) is one more module implementing `PanelBackend` plus a line in registry.py.
 
 Accounts are found by our external id (`atcs-<user id>`), which each backend stores where its
-panel keeps a unique name (Outline: the key id; Remnawave: the username). That is what lets a
+panel keeps a unique name (Outline: the key id; Remnawave: the username; Marzban: the username
+`atcs_<user id>`, its charset having no hyphen; 3x-ui: the client's email). That is what lets a
 retry after a timeout find the account the first attempt made instead of making a second.
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ class AccessSpec:
 
 @dataclass(frozen=True)
 class PanelAccount:
-    panel_id: str                     # the panel's own id (Outline key id, Remnawave numeric id)
+    panel_id: str                     # the panel's own id (Outline key id, Remnawave numeric id, Marzban username,
+                                      # 3x-ui client email)
     external_id: str
     access_key: str = field(repr=False)   # a secret: never in a repr, a log line or an error
     expires_at: datetime | None       # None where the panel has no expiry (Outline)
@@ -96,6 +98,13 @@ class PanelBackend(ABC):
 
     async def set_traffic_limit(self, account: PanelAccount, traffic_limit_bytes: int) -> PanelAccount:
         return await self.update(account, traffic_limit_bytes=traffic_limit_bytes)
+
+    async def keep_key(self, account: PanelAccount, known_key: str | None) -> PanelAccount:
+        """The account carrying `known_key` (the key we hold) when that key still grants it.
+        Where a panel prints the same key on every read (Outline, Remnawave) there is nothing to
+        do; Marzban prints a new, equally valid subscription URL on every read, so without this
+        every read would look like a rotated key."""
+        return account
 
     @abstractmethod
     async def revoke(self, account: PanelAccount) -> None:

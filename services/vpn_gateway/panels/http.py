@@ -4,6 +4,9 @@ Retry-After), and the server's circuit breaker.
 
 Errors carry the server name, the route template and the status, never the URL (Outline's URL
 holds its secret path) nor a response body (it may hold a key).
+
+Panels that log in (Marzban's OAuth2 password flow) pass a `PanelAuth`: its header goes on every
+request, and a 401 makes it log in again once per call (the token expired or was revoked).
 """
 from __future__ import annotations
 
@@ -11,15 +14,18 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 
 from services.vpn_gateway.breaker import BreakerState, CircuitBreaker
-from services.vpn_gateway.panels.base import PanelRateLimited, PanelRejected, PanelUnavailable
+from services.vpn_gateway.panels.base import (
+    PanelError, PanelHealth, PanelRateLimited, PanelRejected, PanelUnavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -28,11 +34,47 @@ class Reply:
     body: Any          # parsed JSON, or None for an empty or non-JSON body
 
 
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class PanelAuth:
+    """A bearer token got by logging in, shared by all requests to one server. `login(probe)`
+    returns a new token (a probe's login is a probe too, so an open breaker can still close);
+    concurrent requests wait for one login instead of each logging in.
+
+    A panel with a cookie session (3x-ui) passes `cookies=True` (the session keeps the cookie
+    in its jar and does not follow redirects, which is how some panels say "log in"), its own
+    `header` for the token (a CSRF token) and the statuses that mean the session is gone."""
+
+    def __init__(self, login: Callable[[bool], Awaitable[str]], *,
+                 header: Callable[[str], dict[str, str]] = _bearer, expired_statuses: Iterable[int] = (401,),
+                 cookies: bool = False) -> None:
+        self._login = login
+        self._header = header
+        self.expired_statuses = frozenset(expired_statuses)
+        self.cookies = cookies
+        self._token: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def header(self, probe: bool = False) -> dict[str, str]:
+        async with self._lock:
+            if self._token is None:
+                self._token = await self._login(probe)
+            return self._header(self._token)
+
+    def expired(self, header: Mapping[str, str]) -> None:
+        """The panel refused this header (401): forget its token unless another request
+        already replaced it."""
+        if self._token is not None and dict(header) == self._header(self._token):
+            self._token = None
+
+
 class PanelHttp:
     def __init__(self, *, server: str, base_url: str, headers: Mapping[str, str] | None = None,
                  connect_timeout: float = 3.0, request_timeout: float = 10.0, retries: int = 2,
                  max_concurrency: int = 4, breaker: CircuitBreaker | None = None,
-                 inline_retry_after: float = 5.0,
+                 inline_retry_after: float = 5.0, auth: PanelAuth | None = None,
                  trace_configs: list[aiohttp.TraceConfig] | None = None) -> None:
         self.server = server
         self._base = base_url.rstrip("/")
@@ -44,6 +86,7 @@ class PanelHttp:
         self.max_concurrency = max_concurrency
         self._inline_retry_after = inline_retry_after
         self._trace_configs = trace_configs
+        self.auth = auth
         self._session: aiohttp.ClientSession | None = None
         self.in_flight = 0
         self.last_error: str | None = None
@@ -52,10 +95,20 @@ class PanelHttp:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.max_concurrency + 2)
+            # unsafe=True: panels are often addressed by IP, where the default jar drops cookies.
+            jar = aiohttp.CookieJar(unsafe=True) if self._cookies() else aiohttp.DummyCookieJar()
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers=self._headers,
+                connector=connector, timeout=self._timeout, headers=self._headers, cookie_jar=jar,
                 trace_configs=self._trace_configs, raise_for_status=False)
         return self._session
+
+    def _cookies(self) -> bool:
+        return self.auth is not None and self.auth.cookies
+
+    def forget_cookies(self) -> None:
+        """Drop the session cookie (before logging in again)."""
+        if self._session is not None:
+            self._session.cookie_jar.clear()
 
     async def close(self) -> None:
         if self._session is not None:
@@ -63,20 +116,24 @@ class PanelHttp:
             self._session = None
 
     async def request(self, method: str, path: str, *, route: str, json: Any = None,
+                      form: Mapping[str, str] | None = None,
                       params: Mapping[str, str] | None = None, expect: Iterable[int] = (200,),
-                      tolerate: Iterable[int] = (), probe: bool = False) -> Reply:
+                      tolerate: Iterable[int] = (), probe: bool = False, authenticate: bool = True) -> Reply:
         """One logical call. `expect`: success statuses; `tolerate`: statuses handed back for the
         caller to interpret (404 = absent, 409 = taken). A probe (health check) skips the
         concurrency limit and the breaker's gate, so a busy or open server can still be seen to
-        be back, and its verdict closes or re-opens the breaker."""
+        be back, and its verdict closes or re-opens the breaker. `form` sends a urlencoded body
+        instead of JSON; `authenticate=False` leaves out the PanelAuth header (the login itself)."""
         expected, tolerated = set(expect), set(tolerate)
         where = f"{self.server}: {method} {route}"
         attempt = 0
+        relogged = False
         while True:
             if not probe and not self.breaker.allow():
                 raise PanelUnavailable(f"{self.server}: circuit open", retry_after=self.breaker.retry_in())
+            auth = await self.auth.header(probe) if self.auth is not None and authenticate else None
             try:
-                reply = await self._attempt(method, path, json, params, probe)
+                reply = await self._attempt(method, path, json, form, params, auth, probe)
             except asyncio.CancelledError:
                 self.breaker.release_trial()
                 raise
@@ -90,6 +147,13 @@ class PanelHttp:
                 await asyncio.sleep(_backoff(attempt))
                 continue
             status = reply.status
+            if auth is not None and self.auth is not None and status in self.auth.expired_statuses and not relogged:
+                # The token expired (or the panel restarted with a new secret): log in once more.
+                assert self.auth is not None
+                self.breaker.record_success()       # it answered: alive
+                self.auth.expired(auth)
+                relogged = True
+                continue
             if status in expected or status in tolerated:
                 self.breaker.record_success()
                 self.last_error = None
@@ -121,25 +185,29 @@ class PanelHttp:
         # A probe asks once; a call stops early when its failures opened the breaker.
         return probe or attempt >= self.retries or self.breaker.state is not BreakerState.CLOSED
 
-    async def _attempt(self, method: str, path: str, json: Any, params: Mapping[str, str] | None,
-                       probe: bool) -> "_Raw":
+    async def _attempt(self, method: str, path: str, json: Any, form: Mapping[str, str] | None,
+                       params: Mapping[str, str] | None, auth: Mapping[str, str] | None, probe: bool) -> "_Raw":
         if probe:
-            return await self._send(method, path, json, params)
+            return await self._send(method, path, json, form, params, auth)
         async with self.slots:
-            return await self._send(method, path, json, params)
+            return await self._send(method, path, json, form, params, auth)
 
-    async def _send(self, method: str, path: str, json: Any, params: Mapping[str, str] | None) -> "_Raw":
+    async def _send(self, method: str, path: str, json: Any, form: Mapping[str, str] | None,
+                    params: Mapping[str, str] | None, auth: Mapping[str, str] | None) -> "_Raw":
         session = self._get_session()
-        data = None
-        headers = None
+        data: Any = None
+        headers: dict[str, str] = dict(auth or {})
         if json is not None:
             data = orjson.dumps(json)
-            headers = {"Content-Type": "application/json"}
+            headers["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urlencode(dict(form)).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.monotonic()
         self.in_flight += 1
         try:
             async with session.request(method, self._base + path, data=data, params=params,
-                                       headers=headers) as response:
+                                       headers=headers or None, allow_redirects=not self._cookies()) as response:
                 raw = await response.read()
                 body: Any = None
                 if raw and "json" in (response.content_type or ""):
@@ -191,3 +259,20 @@ def panel_code(reply: Reply) -> str | None:
         code = reply.body.get("errorCode") or reply.body.get("code")
         return code if isinstance(code, str) else None
     return None
+
+
+async def probe_health(http: PanelHttp, path: str, *, params: Mapping[str, str],
+                       page: Callable[[Any], Any]) -> PanelHealth:
+    """A health probe that reads one page of users: `page` picks the object holding `total`
+    out of the answer (None when the answer is not the panel's)."""
+    try:
+        reply = await http.request("GET", path, route=path, params=params, expect=(200,), probe=True)
+    except PanelRateLimited:
+        return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
+    except PanelError as exc:
+        return PanelHealth(ok=False, detail=str(exc))
+    found = page(reply.body)
+    if not isinstance(found, dict):
+        return PanelHealth(ok=False, detail=f"unexpected {path} answer")
+    total = found.get("total")
+    return PanelHealth(ok=True, accounts=int(total) if isinstance(total, (int, float)) else None)

@@ -1,7 +1,9 @@
 """Which backend class serves which `backend` value of ATCS_VPN_SERVERS.
 
-Marzban and 3x-ui (specs in ../shared/specs/) come later: one module each implementing
-PanelBackend, one line here, and their name added to VpnServer.backend in common/config.py.
+Outline, Remnawave, Marzban (admin login per server, see panels/marzban.py) and 3x-ui (cookie
+session login, clients of one inbound, see panels/xui.py). A new panel is one module
+implementing PanelBackend, one line here, and its name added to VpnServer.backend in
+common/config.py.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from common.config import VpnServer
 from services.vpn_gateway.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import PanelBackend
 from services.vpn_gateway.panels.http import PanelHttp
+from services.vpn_gateway.panels.marzban import MarzbanBackend
 from services.vpn_gateway.panels.outline import OutlineBackend
 from services.vpn_gateway.panels.remnawave import RemnawaveBackend
+from services.vpn_gateway.panels.xui import XuiBackend
 
 
 def build_backend(server: VpnServer, breaker: CircuitBreaker,
@@ -28,4 +32,11 @@ def build_backend(server: VpnServer, breaker: CircuitBreaker,
         return OutlineBackend(http)
     if server.backend == "remnawave":
         return RemnawaveBackend(http, squads=server.squads)
+    if server.backend == "marzban" and server.admin_username is not None and server.admin_password is not None:
+        return MarzbanBackend(http, admin_username=server.admin_username.get_secret_value(),
+                              admin_password=server.admin_password.get_secret_value(), proxies=list(server.proxies),
+                              base_url=server.api_url.get_secret_value())
+    if server.backend == "3x-ui" and server.admin_username and server.admin_password and server.inbound_id:
+        return XuiBackend(http, username=server.admin_username.get_secret_value(),
+                          password=server.admin_password.get_secret_value(), inbound_id=server.inbound_id)
     raise ValueError(f"backend {server.backend!r} is not implemented")

@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from services.vpn_gateway.panels.base import (
-    AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelError, PanelHealth,
-    PanelRateLimited, PanelRejected, PanelUnavailable,
+    AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelHealth, PanelRejected,
+    PanelUnavailable,
 )
-from services.vpn_gateway.panels.http import PanelHttp, panel_code
+from services.vpn_gateway.panels.http import PanelHttp, panel_code, probe_health
 
 USERNAME_TAKEN = "A019"
 PANEL_VERSION = "3.2.3"
@@ -89,18 +89,8 @@ class RemnawaveBackend(PanelBackend):
     async def health(self) -> PanelHealth:
         # GET /api/system/health needs more than a user API token on some installs; one page of
         # users proves the panel, its database and our token, and says how many users it holds.
-        try:
-            reply = await self.http.request("GET", "/api/users", route="/api/users",
-                                            params={"start": "0", "size": "1"}, expect=(200,), probe=True)
-        except PanelRateLimited:
-            return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
-        except PanelError as exc:
-            return PanelHealth(ok=False, detail=str(exc))
-        response = (reply.body or {}).get("response") if isinstance(reply.body, dict) else None
-        if not isinstance(response, dict):
-            return PanelHealth(ok=False, detail="unexpected /api/users answer")
-        total = response.get("total")
-        return PanelHealth(ok=True, accounts=int(total) if isinstance(total, (int, float)) else None)
+        return await probe_health(self.http, "/api/users", params={"start": "0", "size": "1"},
+                                  page=lambda body: body.get("response") if isinstance(body, dict) else None)
 
     async def close(self) -> None:
         await self.http.close()
