@@ -284,6 +284,8 @@ class VpnServer(BaseModel):
     admin_username: SecretStr | None = Field(None, description="Marzban admin username (POST /api/admin/token); 3x-ui panel login username (POST /login)")
     admin_password: SecretStr | None = Field(None, description="Marzban admin password; 3x-ui panel login password")
     inbound_id: int | None = Field(None, ge=1, description="3x-ui: id of the inbound new clients are added to")
+    flow: Literal["", "xtls-rprx-vision"] = Field(
+        "", description="3x-ui: XTLS flow of new VLESS clients (xtls-rprx-vision for a VLESS Reality/TLS inbound)")
     proxies: list[Literal["vless", "vmess", "trojan", "shadowsocks"]] = Field(
         default_factory=lambda: ["vless"], min_length=1,
         description="Marzban protocols a new user gets (all inbounds of each)")

@@ -149,3 +149,29 @@ async def test_a_client_the_panel_switched_off_at_expiry_is_switched_on_by_renew
     record = xui.client("atcs-7202")
     assert record["enable"] is True and record["expiryTime"] > xui.clients.now_ms()
     assert await value(db, "SELECT access_key FROM vpn_accounts WHERE user_id = 7202") == key
+
+
+async def test_a_vision_flow_reaches_the_client_and_its_link(xui: XuiStandIn) -> None:
+    """A VLESS Reality inbound wants its clients on xtls-rprx-vision; the server's `flow` gives it to every
+    new client, and the link the user imports carries it."""
+    backend = backend_for(xui, flow="xtls-rprx-vision")
+    try:
+        made = await backend.create("atcs-7", spec())
+        assert xui.client("atcs-7")["flow"] == "xtls-rprx-vision"
+        assert "flow=xtls-rprx-vision" in made.access_key
+        rotated = await backend.reissue(made)
+        assert xui.client("atcs-7")["flow"] == "xtls-rprx-vision" and rotated.access_key != made.access_key
+    finally:
+        await backend.close()
+    plain = backend_for(xui)
+    try:
+        await plain.create("atcs-8", spec())
+        assert xui.client("atcs-8")["flow"] == ""
+    finally:
+        await plain.close()
+
+
+def test_flow_is_one_of_the_panels_values() -> None:
+    with pytest.raises(ValueError):
+        VpnServer.model_validate({"name": "x", "backend": "3x-ui", "api_url": "http://panel", "admin_username": "a",
+                                  "admin_password": "b", "inbound_id": 1, "flow": "xtls-rprx-direct"})

@@ -38,5 +38,6 @@ def build_backend(server: VpnServer, breaker: CircuitBreaker,
                               base_url=server.api_url.get_secret_value())
     if server.backend == "3x-ui" and server.admin_username and server.admin_password and server.inbound_id:
         return XuiBackend(http, username=server.admin_username.get_secret_value(),
-                          password=server.admin_password.get_secret_value(), inbound_id=server.inbound_id)
+                          password=server.admin_password.get_secret_value(), inbound_id=server.inbound_id,
+                          flow=server.flow)
     raise ValueError(f"backend {server.backend!r} is not implemented")

@@ -59,9 +59,10 @@ class XuiBackend(PanelBackend):
     kind = "3x-ui"
     capabilities = Capabilities(enforces_expiry=True, can_disable=True)
 
-    def __init__(self, http: PanelHttp, *, username: str, password: str, inbound_id: int) -> None:
+    def __init__(self, http: PanelHttp, *, username: str, password: str, inbound_id: int, flow: str = "") -> None:
         self.http = http
         self.inbound_id = inbound_id
+        self.flow = flow
         # twoFactorCode is required by the spec; empty when the panel has no 2FA (it must not).
         self._credentials = {"username": username, "password": password, "twoFactorCode": ""}
         http.auth = PanelAuth(self._login, header=csrf_header, expired_statuses=SESSION_GONE, cookies=True)
@@ -136,6 +137,8 @@ class XuiBackend(PanelBackend):
             "expiryTime": unix_ms(spec.expires_at), "totalGB": spec.traffic_limit_bytes,   # bytes, despite the name
             "limitIp": 0, "subId": new_sub_id(), "tgId": 0, "comment": "", "reset": 0, "security": "",
         }
+        if self.flow:
+            client["flow"] = self.flow
         route = CLIENTS + "/add"
         envelope = await self._call("POST", route, route, json={"client": client, "inboundIds": [self.inbound_id]})
         if not envelope["success"]:
