@@ -1,15 +1,18 @@
 """Demo mode: without ATCS_BOT_TOKEN the system talks to the local stand-ins in sandbox/.
 
 `atcs up` then adds the `sandbox` program (`python -m sandbox.demo`: the Telegram stand-in with
-the web chat, Crypto Pay, an Outline and a Remnawave panel, in one process) and starts supervisord
-with `environment()` added, which points every service at those stand-ins and tells the sandbox
-the same tokens and ports. This module only writes configuration: it never imports the sandbox.
+the web chat, Crypto Pay, and an Outline, a Remnawave, a Marzban and a 3x-ui panel, in one
+process) and starts supervisord with `environment()` added, which points every service at those
+stand-ins and tells the sandbox the same tokens, credentials and ports. This module only writes
+configuration: it never imports the sandbox.
 
 Ports (127.0.0.1; override by environment variable, read by both sides):
     ATCS_SANDBOX_PORT            8090  Telegram Bot API, its control API and the web chat (/chat)
     ATCS_SANDBOX_CRYPTOPAY_PORT  8091  Crypto Pay API and the invoices' pay pages
     ATCS_SANDBOX_OUTLINE_PORT    8092  Outline management API
     ATCS_SANDBOX_REMNAWAVE_PORT  8093  Remnawave panel API
+    ATCS_SANDBOX_MARZBAN_PORT    8094  Marzban panel API
+    ATCS_SANDBOX_XUI_PORT        8095  3x-ui panel (login and API)
 """
 from __future__ import annotations
 
@@ -25,6 +28,14 @@ DEMO_CRYPTOPAY_TOKEN = "12345:DEMOsandboxCryptoPayToken"
 # A real Outline server's secret path prefix is 16 random bytes in base64url (22 characters).
 DEMO_OUTLINE_API_PREFIX = "DEMOsandboxOutlineKey0"
 DEMO_REMNAWAVE_TOKEN = "demo-sandbox-remnawave-api-token"
+DEMO_MARZBAN_USERNAME = "atcs_demo"
+DEMO_MARZBAN_PASSWORD = "demo-sandbox-marzban-password"
+DEMO_XUI_USERNAME = "atcs-demo"
+DEMO_XUI_PASSWORD = "demo-sandbox-xui-password"
+# The 3x-ui stand-in starts with one VLESS Reality inbound; new clients go there, with the XTLS
+# flow such an inbound wants.
+DEMO_XUI_INBOUND_ID = 1
+DEMO_XUI_FLOW = "xtls-rprx-vision"
 # Made an admin in demo mode when ATCS_ADMIN_IDS is empty, so the web chat can show the admin side.
 DEMO_ADMIN_ID = 1_000_001
 DEMO_BOT_USERNAME = "atcs_demo_bot"
@@ -35,9 +46,13 @@ PORT_DEFAULTS = {
     "ATCS_SANDBOX_CRYPTOPAY_PORT": 8091,
     "ATCS_SANDBOX_OUTLINE_PORT": 8092,
     "ATCS_SANDBOX_REMNAWAVE_PORT": 8093,
+    "ATCS_SANDBOX_MARZBAN_PORT": 8094,
+    "ATCS_SANDBOX_XUI_PORT": 8095,
 }
 OUTLINE_SERVER = "demo-outline"
 REMNAWAVE_SERVER = "demo-remnawave"
+MARZBAN_SERVER = "demo-marzban"
+XUI_SERVER = "demo-3x-ui"
 
 SANDBOX_PROGRAM = """[program:sandbox]
 command={python} -m sandbox.demo
@@ -61,7 +76,7 @@ def enabled(settings: Settings) -> bool:
 
 
 def ports(environ: Mapping[str, str] | None = None) -> dict[str, int]:
-    """The four sandbox ports by variable name, from the environment or the defaults."""
+    """The sandbox ports by variable name, from the environment or the defaults."""
     environ = os.environ if environ is None else environ
     found: dict[str, int] = {}
     for name, default in PORT_DEFAULTS.items():
@@ -86,16 +101,24 @@ def urls(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         "cryptopay": f"http://{SANDBOX_HOST}:{p['ATCS_SANDBOX_CRYPTOPAY_PORT']}",
         "outline": f"http://{SANDBOX_HOST}:{p['ATCS_SANDBOX_OUTLINE_PORT']}/{DEMO_OUTLINE_API_PREFIX}",
         "remnawave": f"http://{SANDBOX_HOST}:{p['ATCS_SANDBOX_REMNAWAVE_PORT']}",
+        "marzban": f"http://{SANDBOX_HOST}:{p['ATCS_SANDBOX_MARZBAN_PORT']}",
+        "xui": f"http://{SANDBOX_HOST}:{p['ATCS_SANDBOX_XUI_PORT']}",
     }
 
 
 def vpn_servers(environ: Mapping[str, str] | None = None) -> list[dict]:
-    """ATCS_VPN_SERVERS for the demo: one Outline and one Remnawave server, both stand-ins."""
+    """ATCS_VPN_SERVERS for the demo: one server of each backend (Outline, Remnawave, Marzban, 3x-ui),
+    all stand-ins."""
     where = urls(environ)
     servers = [
         {"name": OUTLINE_SERVER, "backend": "outline", "api_url": where["outline"], "capacity": 1000},
         {"name": REMNAWAVE_SERVER, "backend": "remnawave", "api_url": where["remnawave"],
          "token": DEMO_REMNAWAVE_TOKEN, "capacity": 1000},
+        {"name": MARZBAN_SERVER, "backend": "marzban", "api_url": where["marzban"],
+         "admin_username": DEMO_MARZBAN_USERNAME, "admin_password": DEMO_MARZBAN_PASSWORD, "capacity": 1000},
+        {"name": XUI_SERVER, "backend": "3x-ui", "api_url": where["xui"], "admin_username": DEMO_XUI_USERNAME,
+         "admin_password": DEMO_XUI_PASSWORD, "inbound_id": DEMO_XUI_INBOUND_ID, "flow": DEMO_XUI_FLOW,
+         "capacity": 1000},
     ]
     for server in servers:  # fail here, not in vpn_gateway, if the schema moved on
         VpnServer.model_validate(server)
@@ -128,6 +151,10 @@ def environment(settings: Settings | None = None, environ: Mapping[str, str] | N
         # What only the sandbox reads: the panels' credentials, the webhook target, the web chat's users.
         "ATCS_SANDBOX_OUTLINE_API_PREFIX": DEMO_OUTLINE_API_PREFIX,
         "ATCS_SANDBOX_REMNAWAVE_TOKEN": DEMO_REMNAWAVE_TOKEN,
+        "ATCS_SANDBOX_MARZBAN_USERNAME": DEMO_MARZBAN_USERNAME,
+        "ATCS_SANDBOX_MARZBAN_PASSWORD": DEMO_MARZBAN_PASSWORD,
+        "ATCS_SANDBOX_XUI_USERNAME": DEMO_XUI_USERNAME,
+        "ATCS_SANDBOX_XUI_PASSWORD": DEMO_XUI_PASSWORD,
         "ATCS_SANDBOX_CRYPTOPAY_WEBHOOK_URL": webhook_url(settings),
         "ATCS_SANDBOX_ADMIN_IDS": ",".join(str(i) for i in admins or [DEMO_ADMIN_ID]),
     }
@@ -146,7 +173,8 @@ def banner(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
     admins = list(settings.telegram.admin_ids) or [DEMO_ADMIN_ID]
     return "\n".join([
         f"Demo mode (no ATCS_BOT_TOKEN): open the web chat at {where['web_chat']}",
-        f"  stand-ins: Telegram {where['telegram']}, Crypto Pay {where['cryptopay']}, "
-        f"Outline {where['outline'].rsplit('/', 1)[0]}, Remnawave {where['remnawave']} (log: var/log/sandbox.log)",
+        f"  stand-ins: Telegram {where['telegram']}, Crypto Pay {where['cryptopay']} (log: var/log/sandbox.log)",
+        (f"  VPN panels: Outline {where['outline'].rsplit('/', 1)[0]}, Remnawave {where['remnawave']}, "
+         f"Marzban {where['marzban']}, 3x-ui {where['xui']}"),
         f"  admin user id: {', '.join(map(str, admins))} (\"Act as another user\" in the web chat)",
     ])

@@ -7,6 +7,9 @@ environment ops/demo.py writes (the services get the same one, so both sides agr
     ATCS_SANDBOX_CRYPTOPAY_PORT (8091)  Crypto Pay stand-in (API under /api, pay pages under /pay)
     ATCS_SANDBOX_OUTLINE_PORT (8092)    Outline stand-in, API under /<ATCS_SANDBOX_OUTLINE_API_PREFIX>
     ATCS_SANDBOX_REMNAWAVE_PORT (8093)  Remnawave stand-in, Bearer ATCS_SANDBOX_REMNAWAVE_TOKEN
+    ATCS_SANDBOX_MARZBAN_PORT (8094)    Marzban stand-in, admin ATCS_SANDBOX_MARZBAN_USERNAME / _PASSWORD
+    ATCS_SANDBOX_XUI_PORT (8095)        3x-ui stand-in, login ATCS_SANDBOX_XUI_USERNAME / _PASSWORD;
+                                        its VLESS Reality inbound has ops/demo.py's DEMO_XUI_INBOUND_ID
     ATCS_BOT_TOKEN, ATCS_CRYPTOPAY_TOKEN the tokens the Telegram and Crypto Pay stand-ins accept
     ATCS_SANDBOX_CRYPTOPAY_WEBHOOK_URL  where invoice_paid goes (default: the payments service,
                                         http://127.0.0.1:<ATCS_PAYMENTS_PORT>/webhooks/cryptobot)
@@ -31,8 +34,10 @@ from typing import Any
 from ops import demo as defaults
 from sandbox.cryptopay.standin import CryptoPayStandIn
 from sandbox.cryptopay.webhooks import DeliveryPolicy
+from sandbox.panels.marzban.standin import MarzbanStandIn
 from sandbox.panels.outline.standin import OutlineStandIn
 from sandbox.panels.remnawave.standin import RemnawaveStandIn
+from sandbox.panels.xui.standin import XuiStandIn
 from sandbox.telegram import TelegramStandIn
 from sandbox.webchat import Persona, WebChatConfig
 
@@ -60,6 +65,10 @@ class DemoConfig:
     cryptopay_webhook_url: str = "http://127.0.0.1:8081/webhooks/cryptobot"
     outline_api_prefix: str = defaults.DEMO_OUTLINE_API_PREFIX
     remnawave_token: str = defaults.DEMO_REMNAWAVE_TOKEN
+    marzban_username: str = defaults.DEMO_MARZBAN_USERNAME
+    marzban_password: str = defaults.DEMO_MARZBAN_PASSWORD
+    xui_username: str = defaults.DEMO_XUI_USERNAME
+    xui_password: str = defaults.DEMO_XUI_PASSWORD
     admin_ids: tuple[int, ...] = (defaults.DEMO_ADMIN_ID,)
 
     @classmethod
@@ -78,6 +87,10 @@ class DemoConfig:
             ),
             outline_api_prefix=get("ATCS_SANDBOX_OUTLINE_API_PREFIX", defaults.DEMO_OUTLINE_API_PREFIX),
             remnawave_token=get("ATCS_SANDBOX_REMNAWAVE_TOKEN", defaults.DEMO_REMNAWAVE_TOKEN),
+            marzban_username=get("ATCS_SANDBOX_MARZBAN_USERNAME", defaults.DEMO_MARZBAN_USERNAME),
+            marzban_password=get("ATCS_SANDBOX_MARZBAN_PASSWORD", defaults.DEMO_MARZBAN_PASSWORD),
+            xui_username=get("ATCS_SANDBOX_XUI_USERNAME", defaults.DEMO_XUI_USERNAME),
+            xui_password=get("ATCS_SANDBOX_XUI_PASSWORD", defaults.DEMO_XUI_PASSWORD),
             admin_ids=tuple(admins) or (defaults.DEMO_ADMIN_ID,),
         )
 
@@ -89,7 +102,7 @@ class DemoConfig:
 
 
 class Sandbox:
-    """The four stand-ins, started and stopped together."""
+    """Every stand-in (Telegram, Crypto Pay and the four VPN panels), started and stopped together."""
 
     def __init__(self, config: DemoConfig) -> None:
         self.config = config
@@ -119,11 +132,24 @@ class Sandbox:
         self.remnawave = RemnawaveStandIn(
             token=config.remnawave_token, host=config.host, port=ports["ATCS_SANDBOX_REMNAWAVE_PORT"]
         )
+        self.marzban = MarzbanStandIn(
+            admin_username=config.marzban_username,
+            admin_password=config.marzban_password,
+            host=config.host,
+            port=ports["ATCS_SANDBOX_MARZBAN_PORT"],
+        )
+        self.xui = XuiStandIn(
+            username=config.xui_username,
+            password=config.xui_password,
+            host=config.host,
+            port=ports["ATCS_SANDBOX_XUI_PORT"],
+            inbound_id=defaults.DEMO_XUI_INBOUND_ID,
+        )
         self._started: list[Any] = []
 
     async def start(self) -> dict[str, Any]:
         try:
-            for standin in (self.telegram, self.cryptopay, self.outline, self.remnawave):
+            for standin in (self.telegram, self.cryptopay, self.outline, self.remnawave, self.marzban, self.xui):
                 await standin.start()
                 self._started.append(standin)
         except BaseException:
@@ -147,6 +173,8 @@ class Sandbox:
             "outline": self.outline.url,
             "outline_api": self.outline.api_url,
             "remnawave": self.remnawave.url,
+            "marzban": self.marzban.url,
+            "xui": self.xui.url,
             "admin_ids": list(self.config.admin_ids),
         }
 

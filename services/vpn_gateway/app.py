@@ -68,7 +68,8 @@ async def setup(ctx: ServiceContext) -> None:
 
 
 def _register_secrets(ctx: ServiceContext) -> None:
-    """Panel tokens and Outline's secret URL path are scrubbed from every log line."""
+    """Panel tokens, panel login passwords and Outline's secret URL path are scrubbed from every log line.
+    (Login usernames are not: "admin" scrubbed from every line would hide more than it protects.)"""
     for server in ctx.settings.vpn.servers:
         url = server.api_url.get_secret_value()
         register_secret(url)
@@ -77,3 +78,5 @@ def _register_secrets(ctx: ServiceContext) -> None:
             register_secret(path)   # Outline's path prefix is its credential
         if server.token is not None:
             register_secret(server.token.get_secret_value())
+        if server.admin_password is not None:
+            register_secret(server.admin_password.get_secret_value())

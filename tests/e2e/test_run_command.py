@@ -14,8 +14,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import zmq.asyncio
 
 from common.config import REPO_ROOT, SERVICES
+from common.contract.core import STATUS
+from common.ipc.client import RpcClient
+from ops import demo
 from sandbox.telegram.control import TelegramControl
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
@@ -51,10 +55,25 @@ def _env_of(copy: Path) -> dict[str, str]:
             "ATCS_SANDBOX_CRYPTOPAY_PORT": str(free_port()),
             "ATCS_SANDBOX_OUTLINE_PORT": str(free_port()),
             "ATCS_SANDBOX_REMNAWAVE_PORT": str(free_port()),
+            "ATCS_SANDBOX_MARZBAN_PORT": str(free_port()),
+            "ATCS_SANDBOX_XUI_PORT": str(free_port()),
             "ATCS_RUN_DIR": tempfile.mkdtemp(prefix="u", dir="/tmp"),
         })
         _ENVS[copy] = env
     return _ENVS[copy]
+
+
+def _key_kind(text: str, env: dict[str, str]) -> str:
+    """Which demo panel made the key in a key message (each backend's key has its own shape)."""
+    if "vless://" in text:                              # before ss://, which "vless://" contains
+        return "3x-ui"                                  # the client's share link
+    if "ss://" in text:
+        return "outline"
+    urls = demo.urls(env)
+    for backend in ("marzban", "remnawave"):            # subscription URLs on the panel stand-in
+        if f"{urls[backend]}/" in text:
+            return backend
+    raise AssertionError(f"no demo panel's key in {text!r}")
 
 
 async def test_atcs_up_runs_the_demo_shop(checkout: Path) -> None:
@@ -70,6 +89,8 @@ async def test_atcs_up_runs_the_demo_shop(checkout: Path) -> None:
         assert any(line.startswith(program) and "RUNNING" in line for line in result.stdout.splitlines()), result.stdout
     chat_url = f"http://127.0.0.1:{env['ATCS_SANDBOX_PORT']}/chat"
     assert chat_url in result.stdout
+    for panel in ("MARZBAN", "XUI"):      # the startup message names every panel stand-in
+        assert f"http://127.0.0.1:{env[f'ATCS_SANDBOX_{panel}_PORT']}" in result.stdout, result.stdout
 
     async with aiohttp.ClientSession() as http:
         async def all_ready() -> bool:
@@ -88,6 +109,32 @@ async def test_atcs_up_runs_the_demo_shop(checkout: Path) -> None:
         await control.user_message(4242, "/start", first_name="Newcomer", language_code="en")
         reply = await control.wait_for_message(4242, timeout=10)
         assert reply["reply_markup"]["inline_keyboard"], reply
+
+        # vpn_gateway has logged in to and probed every panel stand-in of the demo.
+        context = zmq.asyncio.Context()
+        gateway = RpcClient(context, f"ipc://{env['ATCS_RUN_DIR']}/vpn_gateway.ipc", default_timeout=2.0,
+                            attempt_timeout=0.3)
+        try:
+            async def four_healthy_panels() -> dict:
+                panels = (await gateway.call(STATUS)).details["panels"]
+                return panels if len(panels) == 4 and all(p["healthy"] is True for p in panels.values()) else {}
+            panels = await wait_for(four_healthy_panels, timeout=20, message="four healthy panels in status")
+        finally:
+            gateway.close()
+            context.destroy(linger=0)
+        assert sorted(p["backend"] for p in panels.values()) == ["3x-ui", "marzban", "outline", "remnawave"]
+
+        # Four newcomers take the free trial: least-loaded placement puts one on each panel, and each
+        # gets that backend's kind of key.
+        kinds = []
+        for user_id in range(4301, 4305):
+            await control.user_message(user_id, "/start", first_name="Newcomer", language_code="en")
+            menu = await control.wait_for_message(user_id, timeout=10)
+            await control.tap(user_id, "🎁 Free trial", message_id=menu["message_id"])
+            ready = await control.wait_for_message(user_id, lambda m: "Your free trial is ready" in (m["text"] or ""),
+                                                   timeout=20, after=menu["message_id"])
+            kinds.append(_key_kind(ready["text"], env))
+        assert sorted(kinds) == ["3x-ui", "marzban", "outline", "remnawave"], kinds
     finally:
         await control.close()
 

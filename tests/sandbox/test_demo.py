@@ -18,7 +18,7 @@ from sandbox.kit.sink import HttpSink
 from tests.support.ports import free_port
 
 PORT_VARIABLES = ("ATCS_SANDBOX_PORT", "ATCS_SANDBOX_CRYPTOPAY_PORT", "ATCS_SANDBOX_OUTLINE_PORT",
-                  "ATCS_SANDBOX_REMNAWAVE_PORT")
+                  "ATCS_SANDBOX_REMNAWAVE_PORT", "ATCS_SANDBOX_MARZBAN_PORT", "ATCS_SANDBOX_XUI_PORT")
 
 
 @pytest.fixture
@@ -48,7 +48,8 @@ def test_defaults_are_the_documented_ports(clean_env) -> None:
     assert demo.web_chat_url() == "http://127.0.0.1:8090/chat"
     servers = {s["backend"]: s["api_url"] for s in json.loads(env["ATCS_VPN_SERVERS"])}
     assert servers == {"outline": f"http://127.0.0.1:8092/{demo.DEMO_OUTLINE_API_PREFIX}",
-                       "remnawave": "http://127.0.0.1:8093"}
+                       "remnawave": "http://127.0.0.1:8093", "marzban": "http://127.0.0.1:8094",
+                       "3x-ui": "http://127.0.0.1:8095"}
     assert env["ATCS_SANDBOX_CRYPTOPAY_WEBHOOK_URL"] == "http://127.0.0.1:8081/webhooks/cryptobot"
 
 
@@ -70,7 +71,40 @@ def test_environment_follows_the_port_variables_and_settings(clean_env) -> None:
     assert servers["outline"].api_url.get_secret_value().endswith(
         f":{ports['ATCS_SANDBOX_OUTLINE_PORT']}/{demo.DEMO_OUTLINE_API_PREFIX}")
     assert servers["remnawave"].token.get_secret_value() == demo.DEMO_REMNAWAVE_TOKEN
+    assert servers["marzban"].api_url.get_secret_value().endswith(f":{ports['ATCS_SANDBOX_MARZBAN_PORT']}")
+    assert servers["marzban"].admin_username.get_secret_value() == env["ATCS_SANDBOX_MARZBAN_USERNAME"]
+    assert servers["marzban"].admin_password.get_secret_value() == env["ATCS_SANDBOX_MARZBAN_PASSWORD"]
+    assert servers["3x-ui"].api_url.get_secret_value().endswith(f":{ports['ATCS_SANDBOX_XUI_PORT']}")
+    assert servers["3x-ui"].admin_username.get_secret_value() == env["ATCS_SANDBOX_XUI_USERNAME"]
+    assert servers["3x-ui"].admin_password.get_secret_value() == env["ATCS_SANDBOX_XUI_PASSWORD"]
+    assert servers["3x-ui"].inbound_id == demo.DEMO_XUI_INBOUND_ID
     assert settings.telegram.admin_ids == [demo.DEMO_ADMIN_ID]
+
+
+def test_the_banner_lists_every_stand_in(clean_env) -> None:
+    ports = _free_ports(clean_env)
+    banner = demo.banner(Settings())
+    assert demo.web_chat_url() in banner and "log: var/log/sandbox.log" in banner
+    for name in ("Telegram", "Crypto Pay", "Outline", "Remnawave", "Marzban", "3x-ui"):
+        assert f"{name} http://127.0.0.1:" in banner
+    for name, port in ports.items():
+        assert f"http://127.0.0.1:{port}" in banner, name
+    for secret in (demo.DEMO_OUTLINE_API_PREFIX, demo.DEMO_REMNAWAVE_TOKEN, demo.DEMO_MARZBAN_PASSWORD,
+                   demo.DEMO_XUI_PASSWORD):
+        assert secret not in banner
+
+
+def test_sandbox_panel_credentials_default_to_the_demo_and_follow_the_environment() -> None:
+    from sandbox.demo import DemoConfig
+
+    config = DemoConfig.from_env({})
+    assert (config.marzban_username, config.marzban_password) == (demo.DEMO_MARZBAN_USERNAME,
+                                                                  demo.DEMO_MARZBAN_PASSWORD)
+    assert (config.xui_username, config.xui_password) == (demo.DEMO_XUI_USERNAME, demo.DEMO_XUI_PASSWORD)
+    config = DemoConfig.from_env({"ATCS_SANDBOX_MARZBAN_USERNAME": "m_admin", "ATCS_SANDBOX_MARZBAN_PASSWORD": "m-pw",
+                                  "ATCS_SANDBOX_XUI_USERNAME": "x-admin", "ATCS_SANDBOX_XUI_PASSWORD": "x-pw"})
+    assert (config.marzban_username, config.marzban_password, config.xui_username, config.xui_password) == (
+        "m_admin", "m-pw", "x-admin", "x-pw")
 
 
 def test_configured_admins_are_kept(clean_env) -> None:
@@ -131,6 +165,36 @@ async def test_every_stand_in_answers_as_the_services_are_told_and_sigterm_exits
                     assert response.status == 200
                 async with http.get(remnawave, headers={"Authorization": "Bearer wrong"}) as response:
                     assert response.status == 401
+
+                # Marzban: the gateway's admin login gets a bearer token that opens the API.
+                marzban = servers["marzban"]
+                assert info["marzban"] == marzban["api_url"] and info["xui"] == servers["3x-ui"]["api_url"]
+                login = {"username": marzban["admin_username"], "password": marzban["admin_password"]}
+                async with http.post(f"{marzban['api_url']}/api/admin/token", data=login) as response:
+                    assert response.status == 200
+                    token = (await response.json())["access_token"]
+                async with http.get(f"{marzban['api_url']}/api/users",
+                                    headers={"Authorization": f"Bearer {token}"}) as response:
+                    assert response.status == 200 and (await response.json())["total"] == 0
+                async with http.post(f"{marzban['api_url']}/api/admin/token",
+                                     data={**login, "password": "wrong"}) as response:
+                    assert response.status == 401
+
+            # 3x-ui: the gateway's login gets a session cookie (on 127.0.0.1: an IP host) that opens the
+            # API, and the inbound new clients go to exists.
+            xui = servers["3x-ui"]
+            login = {"username": xui["admin_username"], "password": xui["admin_password"], "twoFactorCode": ""}
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                async with http.post(f"{xui['api_url']}/login", json={**login, "password": "wrong"}) as response:
+                    assert not (await response.json())["success"]
+                inbound = f"{xui['api_url']}/panel/api/inbounds/get/{xui['inbound_id']}"
+                async with http.get(inbound, allow_redirects=False) as response:
+                    assert response.status == 404     # no session: the panel hides its API
+                async with http.post(f"{xui['api_url']}/login", json=login) as response:
+                    assert response.status == 200 and (await response.json())["success"]
+                async with http.get(inbound) as response:
+                    answer = await response.json()
+                assert answer["success"] and answer["obj"]["id"] == xui["inbound_id"] == demo.DEMO_XUI_INBOUND_ID
         finally:
             returncode = await process.stop()
     assert returncode == 0

@@ -91,3 +91,23 @@ async def test_panel_errors_name_route_and_status_not_urls(db, gateways, panel) 
     assert standin.url.split("//")[1] not in text and REMNAWAVE_TOKEN not in text
     assert MARZBAN_PASSWORD not in text and MARZBAN_ADMIN not in text
     assert XUI_PASSWORD not in text and XUI_ADMIN not in text
+
+
+def test_panel_credentials_are_scrubbed_from_log_lines_as_a_last_guard(monkeypatch) -> None:
+    """Nothing logs them (above); should a library ever echo one, the log filter still hides it."""
+    from types import SimpleNamespace
+
+    import common.logging
+    from common.logging import scrub
+
+    monkeypatch.setattr(common.logging, "_extra_secrets", [])   # this process's other tests keep their own
+    from services.vpn_gateway.app import _register_secrets
+
+    class Standin:   # what the server helpers read from a stand-in, without starting one
+        url = "http://127.0.0.1:1/panel"
+        inbound_id = 1
+
+    settings = vpn_settings([remnawave_server(Standin), marzban_server(Standin), xui_server(Standin)])
+    _register_secrets(SimpleNamespace(settings=SimpleNamespace(vpn=settings)))
+    line = scrub(f"login with {MARZBAN_PASSWORD} / {XUI_PASSWORD}, bearer {REMNAWAVE_TOKEN}")
+    assert MARZBAN_PASSWORD not in line and XUI_PASSWORD not in line and REMNAWAVE_TOKEN not in line
