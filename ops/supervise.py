@@ -100,18 +100,49 @@ def _settled(state: dict) -> bool:
     return state["statename"] == "RUNNING"
 
 
+# Services drain in stopwaitsecs (15 s), then PostgreSQL gets its 30 s: "down" waits out both.
+DOWN_TIMEOUT = 90.0
+
+
 def down() -> int:
     if not _running():
         print("supervisord is not running")
         return 0
+    pid = _supervisord_pid()
     rpc().supervisor.shutdown()
-    for _ in range(300):
-        if not SOCKET.exists() or not _running():
+    # supervisord leaves the RUNNING state at once but stops its programs for some seconds more;
+    # "stopped" means its process is gone, so an `atcs up` right after finds nothing in the way.
+    deadline = time.monotonic() + DOWN_TIMEOUT
+    while time.monotonic() < deadline:
+        if not _alive(pid):
             print("stopped")
             return 0
         time.sleep(0.1)
-    print("supervisord did not stop within 30 s", file=sys.stderr)
+    print(f"supervisord did not stop within {DOWN_TIMEOUT:.0f} s", file=sys.stderr)
     return 1
+
+
+def _supervisord_pid() -> int | None:
+    try:
+        return rpc().supervisor.getPID()
+    except (OSError, xmlrpc.client.Fault):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:   # no pid to watch: fall back to its control socket answering
+        try:
+            rpc().supervisor.getState()
+            return True
+        except (OSError, xmlrpc.client.Fault):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def status() -> int:

@@ -63,6 +63,14 @@ def _env_of(copy: Path) -> dict[str, str]:
     return _ENVS[copy]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _key_kind(text: str, env: dict[str, str]) -> str:
     """Which demo panel made the key in a key message (each backend's key has its own shape)."""
     if "vless://" in text:                              # before ss://, which "vless://" contains
@@ -141,6 +149,14 @@ async def test_atcs_up_runs_the_demo_shop(checkout: Path) -> None:
     status = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", "supervisord.conf", "status"],
                             cwd=checkout, capture_output=True, text=True, timeout=30, env=env)
     assert "atcs:bot" in status.stdout and "RUNNING" in status.stdout
+    pids = []
+    for target in ([], ["all"]):          # supervisord's own pid, then every program's
+        listed = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", "supervisord.conf", "pid",
+                                 *target], cwd=checkout, capture_output=True, text=True, timeout=30, env=env)
+        pids += [int(word) for word in listed.stdout.split() if word.isdigit() and int(word) > 0]
+    assert len(pids) >= 7, pids
     down = subprocess.run([sys.executable, "-m", "ops.cli", "down"], cwd=checkout, env=env, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
+    # "stopped" means stopped: nothing of the run is left to collide with the next `atcs up`.
+    assert [pid for pid in pids if _alive(pid)] == [], down.stdout
