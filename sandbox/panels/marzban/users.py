@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from sandbox.kit.clock import Clock
+from sandbox.kit.users import ClockedUsers
 
 PROTOCOLS = ("vmess", "vless", "trojan", "shadowsocks")
 INBOUNDS = {
@@ -133,24 +134,10 @@ class User:
         }
 
 
-class UserStore:
+class UserStore(ClockedUsers[str, User]):
     def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._users: dict[str, User] = {}
+        super().__init__(clock)
         self._secret = secrets.token_hex(16)
-
-    def reset(self) -> None:
-        self._users.clear()
-
-    def __len__(self) -> int:
-        return len(self._users)
-
-    def _fresh(self, user: User) -> User:
-        user.refresh(self._clock.now())
-        return user
-
-    def all(self) -> list[User]:
-        return [self._fresh(u) for u in self._users.values()]
 
     def get(self, username: str) -> User:
         user = self._users.get(username)

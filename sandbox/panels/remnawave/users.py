@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from sandbox.kit.clock import Clock, iso_ms
+from sandbox.kit.users import ClockedUsers
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -120,25 +121,14 @@ class User:
         }
 
 
-class UserStore:
+class UserStore(ClockedUsers[int, User]):
     def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._users: dict[int, User] = {}
+        super().__init__(clock)
         self._ids = itertools.count(1)
 
     def reset(self) -> None:
-        self._users.clear()
+        super().reset()
         self._ids = itertools.count(1)
-
-    def __len__(self) -> int:
-        return len(self._users)
-
-    def _fresh(self, user: User) -> User:
-        user.refresh(self._clock.now())
-        return user
-
-    def all(self) -> list[User]:
-        return [self._fresh(u) for u in self._users.values()]
 
     def by_id(self, user_id: int) -> User:
         user = self._users.get(user_id)
