@@ -66,6 +66,17 @@ def test_bot_and_scheduler_label_broadcast_controls_alike():
                 (path.stem, action)
 
 
+def test_every_panel_backend_names_the_app_that_opens_its_keys():
+    """A backend added to the config without an app here would send its users to the wrong client."""
+    import typing
+
+    from common.config import VpnServer
+    from services.bot.vpn_apps import APPS
+
+    backends = set(typing.get_args(VpnServer.model_fields["backend"].annotation))
+    assert backends and backends == set(APPS)
+
+
 def test_every_notice_kind_has_a_renderer():
     assert {str(kind) for kind in Notice} == {str(kind) for kind in RENDERERS}
 

@@ -141,7 +141,10 @@ async def test_atcs_up_runs_the_demo_shop(checkout: Path) -> None:
             await control.tap(user_id, "🎁 Free trial", message_id=menu["message_id"])
             ready = await control.wait_for_message(user_id, lambda m: "Your free trial is ready" in (m["text"] or ""),
                                                    timeout=20, after=menu["message_id"])
-            kinds.append(_key_kind(ready["text"], env))
+            kind = _key_kind(ready["text"], env)
+            kinds.append(kind)
+            # ...and is told to install the app that opens that kind of key.
+            assert ("Outline" if kind == "outline" else "Hiddify") in ready["text"], ready["text"]
         assert sorted(kinds) == ["3x-ui", "marzban", "outline", "remnawave"], kinds
     finally:
         await control.close()
