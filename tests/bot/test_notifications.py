@@ -8,11 +8,11 @@ import pytest
 
 from common.config import BotSettings, Settings, TelegramSettings
 from common.contract.outbox import Notice
-from common.db.database import Database
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
 from services.bot.i18n import Translations
 from services.bot.notifications.sender import NotificationSender
 from services.bot.telegram.session import build_bot
+from tests.support.database import connected_database
 from tests.bot.conftest import ADMIN_ID, TOKEN
 
 
@@ -22,15 +22,10 @@ async def sender(standin, database_url):
     settings.telegram = TelegramSettings(bot_token=TOKEN, telegram_api_url=standin.url, admin_ids=[ADMIN_ID],
                                          request_timeout=5)
     settings.bot = BotSettings(bot_retry_after_max=0)   # a 429 goes straight back to the sender
-    db = Database(database_url, 2, service="bot")
-    keeper = asyncio.create_task(db.keep_connected())
-    assert await db.wait_ready(10)
-    bot = build_bot(settings, TOKEN)
-    yield NotificationSender(db, bot, Translations(), settings)
-    keeper.cancel()
-    await asyncio.gather(keeper, return_exceptions=True)
-    await db.close()
-    await bot.session.close()
+    async with connected_database(database_url, service="bot") as db:
+        bot = build_bot(settings, TOKEN)
+        yield NotificationSender(db, bot, Translations(), settings)
+        await bot.session.close()
 
 
 @pytest.fixture

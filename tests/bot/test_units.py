@@ -1,7 +1,6 @@
 """Small pieces: translations, callback data, FSM storage, safe edits."""
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -10,7 +9,6 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 
 from common.contract.outbox import Notice
-from common.db.database import Database
 from services.bot.callbacks import (
     HowtoCb, LangCb, MenuCb, PayCb, PayMethod, Platform, PlanCb, ReissueCb, Screen, SubAction, SubCb, TopupCb,
 )
@@ -20,6 +18,7 @@ from services.bot.middlewares.throttle import Throttle
 from services.bot.notifications.render import RENDERERS
 from services.bot.repositories.fsm_storage import PostgresStorage
 from services.bot.states import Buy
+from tests.support.database import connected_database
 
 BOT_DIR = Path(__file__).resolve().parents[2] / "services" / "bot"
 # The one way code names a text: t("key") (or a translator called *_t, for another language).
@@ -112,10 +111,7 @@ def test_throttle_refills():
 
 
 async def test_fsm_storage_survives_a_new_instance(database_url):
-    db = Database(database_url, 2, service="bot")
-    keeper = asyncio.create_task(db.keep_connected())
-    try:
-        assert await db.wait_ready(10)
+    async with connected_database(database_url, service="bot") as db:
         key = StorageKey(bot_id=1, chat_id=7, user_id=7)
         storage = PostgresStorage(db)
         assert await storage.get_state(key) is None and await storage.get_data(key) == {}
@@ -131,10 +127,6 @@ async def test_fsm_storage_survives_a_new_instance(database_url):
         assert await again.get_data(other) == {}
         with pytest.raises(TypeError):
             await again.set_data(key, ["not", "a", "mapping"])  # type: ignore[arg-type]
-    finally:
-        keeper.cancel()
-        await asyncio.gather(keeper, return_exceptions=True)
-        await db.close()
 
 
 async def test_safe_edit_handles_not_modified_and_deleted(standin):

@@ -9,6 +9,7 @@ from common.db.database import Database, DatabaseUnavailable
 from common.lifecycle.context import ServiceContext
 from common.lifecycle.metrics import Metrics
 from common.lifecycle.supervisor import TaskSupervisor
+from tests.support.database import connected_database
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
@@ -57,16 +58,12 @@ async def test_database_down_fails_fast_and_recovers(pg_server) -> None:
 
 
 async def test_a_db_queue_counts_on_the_service_pool(pg_server) -> None:
-    db = Database(pg_server.admin_url, 2)
-    keeper = asyncio.create_task(db.keep_connected())
-    assert await db.wait_ready(10)
-    ctx = ServiceContext(name="test", settings=None, db=db, zmq=None, rpc=None, metrics=Metrics("test"), tasks=None)
+    async with connected_database(pg_server.admin_url) as db:
+        ctx = ServiceContext(name="test", settings=None, db=db, zmq=None, rpc=None, metrics=Metrics("test"),
+                             tasks=None)
 
-    async def three(conn) -> int:
-        return await conn.fetchval("SELECT 3")
-    ctx.add_db_queue("things", three)
+        async def three(conn) -> int:
+            return await conn.fetchval("SELECT 3")
+        ctx.add_db_queue("things", three)
 
-    assert await ctx.queue_depths() == {"things": 3}
-    keeper.cancel()
-    await asyncio.gather(keeper, return_exceptions=True)
-    await db.close()
+        assert await ctx.queue_depths() == {"things": 3}

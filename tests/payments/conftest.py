@@ -19,6 +19,7 @@ from common.db.database import Database
 from sandbox.cryptopay import CryptoPayStandIn, DeliveryPolicy
 from sandbox.telegram import TelegramStandIn
 from services.payments.app import Payments, build
+from tests.support.database import connected_database
 from tests.support.ports import free_port
 
 CRYPTOPAY_TOKEN = "4242:AAtestCryptoPayTokenForPaymentsXYZ"
@@ -141,13 +142,8 @@ async def telegram():
 
 @pytest.fixture
 async def database(database_url: str):
-    db = Database(database_url, 5, acquire_timeout=5.0, service="payments")
-    keeper = asyncio.create_task(db.keep_connected())
-    assert await db.wait_ready(10), db.last_error
-    yield db
-    keeper.cancel()
-    await asyncio.gather(keeper, return_exceptions=True)
-    await db.close()
+    async with connected_database(database_url, 5, acquire_timeout=5.0, service="payments") as db:
+        yield db
 
 
 async def start_harness(database_url: str, db: Database, cryptopay: CryptoPayStandIn, telegram: TelegramStandIn,

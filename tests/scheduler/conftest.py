@@ -2,7 +2,6 @@
 the scheduler as a real process, and its settings."""
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 
@@ -12,6 +11,7 @@ import pytest
 from common.config import SchedulerSettings, Settings
 from common.db.database import Database
 from sandbox.telegram import TelegramStandIn
+from tests.support.database import connected_database
 from tests.scheduler.process import ADMIN_ID, SchedulerProcess
 
 TOKEN = "123456:TEST-TOKEN"
@@ -20,13 +20,9 @@ FULL = os.environ.get("ATCS_FULL_ACCEPTANCE") == "1"
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, 4, probe_interval=0.2, service="scheduler-test")
-    keeper = asyncio.create_task(database.keep_connected())
-    assert await database.wait_ready(15), database.last_error
-    yield database
-    keeper.cancel()
-    await asyncio.gather(keeper, return_exceptions=True)
-    await database.close()
+    async with connected_database(database_url, 4, ready_within=15, probe_interval=0.2,
+                                  service="scheduler-test") as database:
+        yield database
 
 
 @pytest.fixture

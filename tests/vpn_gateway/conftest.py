@@ -1,7 +1,6 @@
 """Fixtures of the vpn_gateway tests: panel stand-ins, a pool, an in-process gateway, a shop."""
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +10,7 @@ from sandbox.panels.outline import OutlineStandIn
 from sandbox.panels.marzban import MarzbanStandIn
 from sandbox.panels.remnawave import RemnawaveStandIn
 from sandbox.panels.xui import XuiStandIn
+from tests.support.database import connected_database
 from tests.vpn_gateway.support import (
     MARZBAN_ADMIN, MARZBAN_PASSWORD, REMNAWAVE_TOKEN, InProcessGateway, marzban_server, outline_server,
     XUI_ADMIN, XUI_PASSWORD, remnawave_server, xui_server,
@@ -60,13 +60,9 @@ def panel(request):
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, 8, service="vpn_gateway", probe_interval=0.5)
-    keeper = asyncio.create_task(database.keep_connected())
-    assert await database.wait_ready(15), database.last_error
-    yield database
-    keeper.cancel()
-    await asyncio.gather(keeper, return_exceptions=True)
-    await database.close()
+    async with connected_database(database_url, 8, ready_within=15, service="vpn_gateway",
+                                  probe_interval=0.5) as database:
+        yield database
 
 
 @pytest.fixture
