@@ -17,6 +17,7 @@ _SECRET_PATTERNS = (
     re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}"),                 # Telegram bot token
     re.compile(r"(?<=/bot)\d+:[^/\s]+"),                    # token in a Bot API URL (not bot.py)
     re.compile(r"(ss|vless|vmess|trojan)://[^\s\"']+"),     # VPN access keys
+    re.compile(r"https?://[^\s\"']*/sub/[^\s\"']+"),          # subscription URLs (Marzban, Remnawave)
     re.compile(r"(?i)(crypto-pay-api-token|authorization)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
     re.compile(r"(?<=://)([^:/@\s]+):([^@/\s]+)@"),          # password in a URL
 )
@@ -45,10 +46,24 @@ def scrub(text: str) -> str:
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: _scrub_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(item) for item in value]
+    return value
+
+
 class _ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = scrub(record.getMessage())
         record.args = None
+        # `extra=` fields are written out as they are, and they often carry an exception's text.
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                setattr(record, key, _scrub_value(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
