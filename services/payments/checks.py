@@ -31,7 +31,8 @@ class PaymentChecks:
         if purchase.status == "pending":
             try:
                 if purchase.method == "cryptobot" and purchase.provider_invoice_id and self.cryptopay:
-                    for invoice in await self.cryptopay.get_invoices([int(purchase.provider_invoice_id)]):
+                    read = await self.cryptopay.get_invoices([int(purchase.provider_invoice_id)])
+                    for invoice in read.invoices:
                         if invoice.status == "paid":
                             await self.settle(cryptobot_payment(invoice, "check", self.settings))
                         elif invoice.status == "expired":

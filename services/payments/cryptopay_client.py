@@ -9,6 +9,7 @@ make a second invoice. The token never reaches a log line or an exception messag
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,14 @@ from services.payments.read_retry import read_with_retries
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "Crypto-Pay-API-Token"
 MAX_IDS_PER_CALL = 1000  # getInvoices `count` is at most 1000
+
+
+@dataclass
+class InvoiceRead:
+    """What getInvoices gave: the invoices we could read, and the ids of those we could not.
+    An unreadable invoice still exists (it may be paid): it must not count as gone."""
+    invoices: list[CryptoInvoice] = field(default_factory=list)
+    unreadable: set[int] = field(default_factory=set)
 
 
 class CryptoPayError(Exception):
@@ -98,22 +107,25 @@ class CryptoPayClient:
             raise CryptoPayUnavailable("Crypto Pay createInvoice: answer without invoice_id")
         return result
 
-    async def get_invoices(self, invoice_ids: list[int]) -> list[CryptoInvoice]:
+    async def get_invoices(self, invoice_ids: list[int]) -> "InvoiceRead":
         """The invoices with these ids that the provider still has (deleted ones are absent)."""
+        read = InvoiceRead()
         if not invoice_ids:
-            return []
+            return read
         if len(invoice_ids) > MAX_IDS_PER_CALL:
             raise ValueError(f"at most {MAX_IDS_PER_CALL} invoice ids per call")
         result = await self._read("getInvoices", {"invoice_ids": ",".join(str(i) for i in invoice_ids),
                                                   "count": len(invoice_ids)})
         items = result.get("items") if isinstance(result, dict) else result
-        invoices: list[CryptoInvoice] = []
         for item in items if isinstance(items, list) else []:
             try:
-                invoices.append(CryptoInvoice.model_validate(item))
+                read.invoices.append(CryptoInvoice.model_validate(item))
             except ValidationError:
-                log.warning("Crypto Pay returned an invoice we cannot read; skipped")
-        return invoices
+                invoice_id = item.get("invoice_id") if isinstance(item, dict) else None
+                log.warning("Crypto Pay returned an invoice we cannot read", extra={"invoice_id": invoice_id})
+                if isinstance(invoice_id, int):
+                    read.unreadable.add(invoice_id)
+        return read
 
     async def delete_invoice(self, invoice_id: int) -> bool:
         result = await self._once("deleteInvoice", {"invoice_id": invoice_id})

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from common.config import CryptoPaySettings, PaymentsSettings
 from common.db.database import Database
+from common.shop.outbox import enqueue_admin_alert
 from services.payments.cryptobot_payment import cryptobot_payment
 from services.payments.cryptopay_client import CryptoPayClient
 from services.payments.repository import purchases
@@ -26,6 +27,16 @@ class CryptoReconciler:
         self.cp = cryptopay
         self.settings = payments
         self.passes = 0
+        self._reported_unreadable: set[int] = set()
+
+    async def _report_unreadable(self, purchase_id: int, invoice_id: int) -> None:
+        if invoice_id in self._reported_unreadable:
+            return
+        async with self.db.acquire() as conn:
+            await enqueue_admin_alert(conn, "payment_unreadable", f"Crypto Pay invoice {invoice_id} cannot be read",
+                                      {"purchase_id": purchase_id, "invoice_id": invoice_id,
+                                       "action": "kept pending; check it in Crypto Bot and settle by hand if paid"})
+        self._reported_unreadable.add(invoice_id)
 
     async def run_pass(self, source: Source = "reconcile") -> dict[str, int]:
         stats = {"checked": 0, "settled": 0, "expired": 0}
@@ -38,12 +49,17 @@ class CryptoReconciler:
             if not page:
                 break
             after = page[-1].id
-            found = {str(i.invoice_id): i for i in await self.client.get_invoices(
-                [int(p.provider_invoice_id) for p in page if p.provider_invoice_id])}
+            read = await self.client.get_invoices([int(p.provider_invoice_id) for p in page if p.provider_invoice_id])
+            found = {str(i.invoice_id): i for i in read.invoices}
             stats["checked"] += len(page)
             for purchase in page:
                 invoice = found.get(purchase.provider_invoice_id or "")
-                if invoice is not None and invoice.status == "paid":
+                invoice_id = int(purchase.provider_invoice_id) if purchase.provider_invoice_id else None
+                if invoice is None and invoice_id in read.unreadable:
+                    # It exists and may be paid: never expire it for being "absent". It stays pending
+                    # (checked again each pass) and the admins are told once.
+                    await self._report_unreadable(purchase.id, invoice_id)
+                elif invoice is not None and invoice.status == "paid":
                     outcome = await self.settle(cryptobot_payment(invoice, source, self.cp))
                     stats["settled"] += outcome.status == "settled"
                 elif (invoice is not None and invoice.status == "expired") or (

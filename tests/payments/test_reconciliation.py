@@ -76,3 +76,37 @@ async def test_a_manual_check_settles_through_the_same_function(payments: Harnes
     assert (await payments.app.checks.check(ref)).status == "paid"
     assert await payments.fetchval("SELECT source FROM payment_events") == "check"
     assert (await payments.counts())["activations"] == 1
+
+
+async def test_a_paid_invoice_we_cannot_read_is_kept_pending_not_expired(payments: Harness):
+    """Should Crypto Pay change an invoice's shape, the invoice is still there and may be paid: absent from
+    what we could read is not absent from the provider. It stays pending, the admins hear once, and it
+    settles as soon as it can be read again."""
+    payments.cryptopay.set_delivery(mode="drop")
+    user = await payments.user()
+    invoice = await payments.invoice(user)
+    provider_id = await payments.provider_invoice_id(invoice.purchase_id)
+    await payments.cryptopay.pay(provider_id)
+    payments.cryptopay.advance_time(payments.app.settings.cryptopay.cryptopay_invoice_ttl + 1)
+    await payments.fetchval("UPDATE purchases SET expires_at = now() - interval '1 day' WHERE id = $1",
+                            invoice.purchase_id)   # long past its ttl and grace: "absent" would expire it
+
+    client = payments.app.reconciler.client
+    read = client._read
+
+    async def reshaped(method: str, params: dict):
+        result = await read(method, params)
+        for item in result.get("items", []):
+            item["amount"] = {"value": item["amount"]}   # a shape our model does not know
+        return result
+    client._read = reshaped
+    try:
+        for _ in range(2):
+            await payments.app.reconcile_once()
+        assert await payments.status(invoice.purchase_id) == "pending"
+        alerts = await payments.fetch("SELECT kind, detail FROM admin_alerts")
+        assert [a["kind"] for a in alerts] == ["payment_unreadable"]
+    finally:
+        client._read = read
+    await payments.app.reconcile_once()
+    assert await payments.status(invoice.purchase_id) == "paid"
