@@ -13,6 +13,7 @@ from services.bot.i18n import Translations
 from services.bot.notifications.sender import NotificationSender
 from services.bot.telegram.session import build_bot
 from tests.support.database import connected_database
+from tests.support.wait import wait_for
 from tests.bot.conftest import ADMIN_ID, TOKEN
 
 
@@ -108,10 +109,20 @@ async def test_admin_alerts_reach_admins_once(sender, conn, standin):
 
 
 async def test_nudge_wakes_the_sender(sender, conn, standin):
+    passes = 0
+    drain = sender.drain_once
+
+    async def counted() -> bool:
+        nonlocal passes
+        busy = await drain()
+        passes += 1
+        return busy
+    sender.drain_once = counted
+    sender.interval = 60  # only a nudge can wake it in time
     task = asyncio.create_task(sender.run())
     try:
-        sender.interval = 60  # only a nudge can wake it in time
-        await asyncio.sleep(0.2)  # let the first (empty) pass finish and the loop wait
+        # The first (empty) pass is over: the row below can only be sent by a pass the nudge starts.
+        await wait_for(lambda: passes >= 1, timeout=5, message="the sender's first pass")
         await enqueue_notification(conn, 5001, Notice.SUBSCRIPTION_EXPIRED, {})
         sender.nudge()
         await standin.wait_for_message(5001, timeout=2)
