@@ -74,7 +74,7 @@ class Stack:
             logs = "\n".join(p.log()[-1500:] for n, p in self.processes.items() if n.startswith(service))
             pytest.fail(f"{service} never answered {method.name}: {logs}")
         if outcome == "unknown_method":
-            pytest.skip(f"{service} does not serve {method.name} yet (built in parallel; runs once it does)")
+            pytest.fail(f"{service} does not serve {method.name}")
 
 
 @pytest.fixture

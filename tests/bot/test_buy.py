@@ -80,6 +80,7 @@ async def test_renewal_extends_from_current_expiry(bot, payments, vpn, standin, 
         before = await db.fetchval("SELECT expires_at FROM subscriptions WHERE user_id = 3003")
         await payments.settle(purchase_id, f"charge-{round_}")
         after = await db.fetchval("SELECT expires_at FROM subscriptions WHERE user_id = 3003")
+        assert after is not None and (before is None) == (round_ == 0)
         if before is not None:
             assert after - before == timedelta(days=30)
     kinds = await db.fetch("SELECT kind FROM notifications WHERE user_id = 3003 ORDER BY id")

@@ -71,7 +71,7 @@ async def test_kill_9_is_restarted_and_answers_within_5s(system: System, service
 
 
 async def test_stop_all_exits_cleanly_within_bound(system: System) -> None:
-    # Give each service some work in flight to drain: a status call racing the stop.
+    # Every service stops through its own drain path (SIGTERM from supervisord) and exits 0 in time.
     started = time.monotonic()
     result = system.ctl("stop", "all")
     elapsed = time.monotonic() - started

@@ -188,9 +188,19 @@ async def test_retry_safe_call_survives_server_restart(endpoint: str, harnesses)
     async def restart_later() -> None:
         await asyncio.sleep(0.5)  # keep the server away across a few of the client's attempts
         await restarted.start()
+    opened = 0
+    new_socket = client._new_socket
+
+    def counting_new_socket():
+        nonlocal opened
+        opened += 1
+        return new_socket()
+    client._new_socket = counting_new_socket
     restarter = asyncio.create_task(restart_later())
     result = await client.call(ECHO, {"text": "after"}, timeout=5)
     assert result.text == "after"
+    # It was a retry on a fresh socket that got through, and the new server ran the request once.
+    assert opened >= 1 and restarted.calls == 1
     await restarter
 
 
