@@ -39,7 +39,8 @@ async def setup(ctx: ServiceContext) -> None:
     async def nudge(_: NudgeNotifications) -> NotificationsPending:
         if "sender" in state:
             state["sender"].nudge()
-        return NotificationsPending(pending=await pending_notifications())
+        async with ctx.db.acquire() as conn:
+            return NotificationsPending(pending=await outbox.pending_count(conn))
 
     ctx.rpc.handle(NUDGE_NOTIFICATIONS, nudge)
 

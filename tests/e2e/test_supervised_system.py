@@ -10,7 +10,9 @@ import aiohttp
 import pytest
 
 from common.config import SERVICES
+from common.contract.bot import NUDGE_NOTIFICATIONS
 from common.contract.core import PING, PROBE, STATUS, ProbeRequest
+from common.contract.vpn_gateway import NUDGE_ACTIVATIONS
 from common.ipc import RpcError
 from tests.support.postgres import PostgresServer, fresh_database, prepare_template
 from tests.support.system import System
@@ -39,6 +41,16 @@ async def test_every_service_pings_every_peer(system: System) -> None:
                 continue
             result = await system.client(service).call(PROBE, ProbeRequest(peer=peer), timeout=3)
             assert result.ok, f"{service} -> {peer}: {result.error}"
+
+
+async def test_the_real_services_answer_the_nudges_others_send_them(system: System) -> None:
+    """payments and the scheduler nudge the bot after writing notifications, and everyone nudges
+    vpn_gateway after writing activations: the real handlers answer, with the queue they see."""
+    async def bot_answers():
+        return await system.client("bot").call(NUDGE_NOTIFICATIONS)   # its pool may still be connecting
+    pending = await wait_for(bot_answers, timeout=10, message="the bot answering a nudge")
+    assert pending.pending == 0
+    await system.client("vpn_gateway").call(NUDGE_ACTIVATIONS)
 
 
 async def test_status_reports_pool_and_readiness(system: System) -> None:
