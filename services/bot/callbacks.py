@@ -6,9 +6,16 @@ is refused by the fallback router, so a tampered button never changes anything.
 """
 from __future__ import annotations
 
+import secrets
 from enum import Enum
 
 from aiogram.filters.callback_data import CallbackData
+
+
+def new_nonce() -> str:
+    """A short random id for one flow or screen, carried in its buttons' data (8 characters) and kept
+    in the FSM: a button from an older screen or a forged one carries another and is refused."""
+    return secrets.token_urlsafe(6)
 
 
 class Screen(str, Enum):

@@ -1,7 +1,6 @@
 """Balance and top-ups (Crypto Bot): the balance pays auto-renewals."""
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal
 
 from aiogram import Bot, F, Router
@@ -11,8 +10,7 @@ from aiogram.types import CallbackQuery, Message
 
 from common.config import Settings
 from common.contract.payments import CreateInvoice
-from common.db.database import Database
-from services.bot.callbacks import MenuCb, Screen, TopupCb
+from services.bot.callbacks import MenuCb, Screen, TopupCb, new_nonce
 from services.bot.followups import Followups
 from services.bot.formatting import money
 from services.bot.handlers.buy import cryptobot_enabled
@@ -21,7 +19,6 @@ from services.bot.invoices import InvoicePresenter, InvoiceScreen
 from services.bot.keyboards import buy as kb
 from services.bot.keyboards.menu import back_to_menu
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.repositories import users
 from services.bot.repositories.users import UserRow
 from services.bot.states import Topup
 from services.bot.telegram.safe_edit import show
@@ -37,26 +34,25 @@ def router() -> Router:
     return r
 
 
-async def balance_command(message: Message, bot: Bot, user: UserRow, t: Translator, db: Database,
-                          settings: Settings, state: FSMContext) -> None:
-    await open_balance(bot, message.chat.id, None, user, t, db, settings, state)
+async def balance_command(message: Message, bot: Bot, user: UserRow, t: Translator, settings: Settings,
+                          state: FSMContext) -> None:
+    await open_balance(bot, message.chat.id, None, user, t, settings, state)
 
 
-async def balance_button(query: CallbackQuery, bot: Bot, user: UserRow, t: Translator, db: Database,
-                         settings: Settings, state: FSMContext) -> None:
-    await open_balance(bot, query.from_user.id, query.message, user, t, db, settings, state)
+async def balance_button(query: CallbackQuery, bot: Bot, user: UserRow, t: Translator, settings: Settings,
+                         state: FSMContext) -> None:
+    await open_balance(bot, query.from_user.id, query.message, user, t, settings, state)
 
 
-async def open_balance(bot: Bot, chat_id: int, origin, user: UserRow, t: Translator, db: Database,
-                       settings: Settings, state: FSMContext) -> None:
-    async with db.acquire() as conn:
-        amount = await users.balance(conn, user.id)
+async def open_balance(bot: Bot, chat_id: int, origin, user: UserRow, t: Translator, settings: Settings,
+                       state: FSMContext) -> None:
+    # The user middleware read the row at the start of this update; top-ups land in payments, not here.
     fiat = settings.cryptopay.cryptopay_fiat
-    text = t("balance.text", balance=money(amount, fiat))
+    text = t("balance.text", balance=money(user.balance, fiat))
     if not cryptobot_enabled(settings):
         await show(bot, chat_id, origin, text, back_to_menu(t))
         return
-    flow = secrets.token_urlsafe(6)
+    flow = new_nonce()
     await state.set_state(Topup.amount)
     await state.set_data({"flow": flow})
     await show(bot, chat_id, origin, text + "\n\n" + t("balance.topup_choose"), kb.topups(t, flow, TOPUP_AMOUNTS, fiat))

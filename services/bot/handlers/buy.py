@@ -3,7 +3,6 @@ against the user's own flow (FSM data), so a stale or tampered button changes no
 restart mid-flow continues from the state kept in PostgreSQL."""
 from __future__ import annotations
 
-import secrets
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
@@ -15,7 +14,7 @@ from common.contract.payments import CreateInvoice
 from common.db.database import Database
 from common.shop import plans
 from common.shop.plans import Plan
-from services.bot.callbacks import MenuCb, PayCb, PayMethod, PlanCb, Screen
+from services.bot.callbacks import MenuCb, PayCb, PayMethod, PlanCb, Screen, new_nonce
 from services.bot.followups import Followups
 from services.bot.formatting import money, traffic
 from services.bot.i18n import Translator
@@ -28,10 +27,6 @@ from services.bot.states import Buy
 from services.bot.telegram.safe_edit import show
 
 GB = 1024 ** 3
-
-
-def new_flow() -> str:
-    return secrets.token_urlsafe(6)
 
 
 def cryptobot_enabled(settings: Settings) -> bool:
@@ -65,7 +60,7 @@ async def open_plans(bot: Bot, chat_id: int, origin, t: Translator, db: Database
     if not items:
         await show(bot, chat_id, origin, t("buy.no_plans"), back_to_menu(t))
         return
-    flow = new_flow()
+    flow = new_nonce()
     await state.set_state(Buy.plan)
     await state.set_data({"flow": flow})
     await show(bot, chat_id, origin, t("buy.choose_plan"),

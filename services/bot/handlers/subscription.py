@@ -3,7 +3,6 @@ figure and its time), the key with per-platform instructions, reissue with confi
 from __future__ import annotations
 
 import logging
-import secrets
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
@@ -14,7 +13,7 @@ from common.config import Settings
 from common.contract.vpn_gateway import UserAction
 from common.db.database import Database
 from common.ipc import RpcError
-from services.bot.callbacks import HowtoCb, MenuCb, ReissueCb, Screen, SubAction, SubCb
+from services.bot.callbacks import HowtoCb, MenuCb, ReissueCb, Screen, SubAction, SubCb, new_nonce
 from services.bot.followups import Followups
 from services.bot.formatting import date, days_left, key_block, money, traffic
 from services.bot.i18n import Translator
@@ -143,7 +142,7 @@ async def reissue_ask(query: CallbackQuery, bot: Bot, user: UserRow, t: Translat
     if not view.access_key:
         answer.set(t("sub.no_key_toast"))
         return
-    nonce = secrets.token_urlsafe(6)
+    nonce = new_nonce()
     await state.set_state(Reissue.confirm)
     await state.set_data({"reissue": nonce})
     await show(bot, query.from_user.id, query.message, t("sub.reissue_confirm"), kb.reissue_confirm(t, nonce))

@@ -103,10 +103,6 @@ async def referral_stats(conn: asyncpg.Connection, user_id: int) -> ReferralStat
     return ReferralStats(code=row["code"], invited=row["invited"], paid=row["paid"], bonus_days=int(row["bonus_days"]))
 
 
-async def balance(conn: asyncpg.Connection, user_id: int) -> Decimal:
-    return await conn.fetchval("SELECT balance FROM users WHERE id = $1", user_id)
-
-
 async def language_of(conn: asyncpg.Connection, user_ids: list[int]) -> dict[int, str]:
     rows = await conn.fetch("SELECT id, language FROM users WHERE id = ANY($1::bigint[])", user_ids)
     return {r["id"]: r["language"] for r in rows}

@@ -24,7 +24,8 @@ from common.ipc import RpcError
 from services.bot.admin_peers import AdminPeers
 from services.bot.callbacks import AdminBroadcastAction, AdminBroadcastCb, AdminCb, AdminScreen
 from services.bot.formatting import date
-from services.bot.handlers.admin.shared import new_nonce, rpc_problem, scheduler_locale
+from services.bot.callbacks import new_nonce
+from services.bot.handlers.admin.shared import rpc_problem, scheduler_locale
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer

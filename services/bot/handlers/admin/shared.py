@@ -1,17 +1,11 @@
-"""Small things every admin screen uses: screen nonces, the language of scheduler texts, and how
+"""Small things every admin screen uses: the language of scheduler texts, and how
 a refused or unanswered call to another service is told to the admin."""
 from __future__ import annotations
-
-import secrets
 
 from common.contract.scheduler import Locale
 from common.ipc import RpcError
 from services.bot.i18n import Translator
 from services.bot.peers import transient
-
-
-def new_nonce() -> str:
-    return secrets.token_urlsafe(6)
 
 
 def scheduler_locale(t: Translator) -> Locale:

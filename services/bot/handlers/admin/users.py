@@ -20,7 +20,8 @@ from services.bot.admin_grant import MAX_DAYS, grant
 from services.bot.admin_peers import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen, AdminUserAction, AdminUserCb
 from services.bot.formatting import date, money
-from services.bot.handlers.admin.shared import new_nonce, rpc_problem
+from services.bot.callbacks import new_nonce
+from services.bot.handlers.admin.shared import rpc_problem
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
