@@ -21,7 +21,7 @@ from services.vpn_gateway import accounts_repo
 from services.vpn_gateway.accounts_repo import Account, Subscription
 from services.vpn_gateway.activations_repo import Claimed
 from services.vpn_gateway.panels.base import (
-    AccessSpec, AccountExists, PanelAccount, PanelRejected, PanelUnavailable,
+    AccessSpec, AccountExists, PanelAccount, PanelBackend, PanelRejected, PanelUnavailable,
 )
 from services.vpn_gateway.pool import Server, ServerPool
 
@@ -92,11 +92,13 @@ class Provisioner:
         panel = await server.backend.find(account.external_id)
         if panel is not None:
             panel = await server.backend.keep_key(panel, account.access_key)
-        if panel is None or panel.access_key != account.access_key:
-            # No account, or its key is not the one we hold: an earlier attempt of this row
-            # already rotated it (and died before recording), or the old key never reached the
-            # user. Either way the key now on the panel is new to them: no second rotation.
+        if panel is None:
             panel = await self._ensure(server, account.external_id, spec, account.access_key)
+        elif panel.access_key != account.access_key:
+            # Its key is not the one we hold: an earlier attempt of this row already rotated it (and
+            # died before recording), or the old key never reached the user. Either way the key now
+            # on the panel is new to them: no second rotation, only expiry and limits brought in line.
+            panel = await self._align(server.backend, panel, spec)
         else:
             panel = await server.backend.reissue(panel)
         return Outcome(active=(server, panel, spec), notice=Notice.KEY_REISSUED, params={})
@@ -177,6 +179,12 @@ class Provisioner:
                 panel = await backend.find(external_id)
                 if panel is None:
                     raise PanelUnavailable(f"{server.name}: account reported as existing but not found") from None
+        panel = await self._align(backend, panel, spec)
+        return await backend.keep_key(panel, known_key)
+
+    @staticmethod
+    async def _align(backend: PanelBackend, panel: PanelAccount, spec: AccessSpec) -> PanelAccount:
+        """Expiry, traffic limit and on/off of an existing account brought in line with the spec."""
         changes: dict[str, Any] = {}
         if backend.capabilities.enforces_expiry and (
                 panel.expires_at is None or abs(panel.expires_at - spec.expires_at) > EXPIRY_TOLERANCE):
@@ -187,7 +195,7 @@ class Provisioner:
             changes["enabled"] = True
         if changes:
             panel = await backend.update(panel, **changes)
-        return await backend.keep_key(panel, known_key)
+        return panel
 
 
 def _now() -> datetime:
