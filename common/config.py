@@ -156,6 +156,11 @@ class CryptoPaySettings(_Base):
     def accepted_assets(self) -> list[str]:
         return [a.strip().upper() for a in self.cryptopay_accepted_assets.split(",") if a.strip()]
 
+    @property
+    def shop_currency(self) -> str:
+        """The currency of plan prices, invoices and balances: what every amount the shop shows is in."""
+        return self.cryptopay_fiat if self.cryptopay_currency_type == "fiat" else self.cryptopay_asset
+
     @field_validator("cryptopay_api_url")
     @classmethod
     def _url(cls, value: str) -> str:

@@ -83,10 +83,10 @@ class Invoicing:
                 if request.method == "stars":
                     amount, currency = Decimal(plan.stars_price), "XTR"
                 else:
-                    amount, currency = plan.price, self._currency()
+                    amount, currency = plan.price, self.cp.shop_currency
             else:
                 amount = self._topup_amount(request.topup_amount)
-                kind, days, plan_id, traffic, currency = "topup", None, None, None, self._currency()
+                kind, days, plan_id, traffic, currency = "topup", None, None, None, self.cp.shop_currency
                 title, description = "Balance top-up", f"Balance top-up: {amount} {currency}"
             ttl = self.settings.stars_invoice_ttl if request.method == "stars" else self.cp.cryptopay_invoice_ttl
             purchase = await purchases.insert_pending(
@@ -100,9 +100,6 @@ class Invoicing:
                         kind == "topup" and purchase.amount != amount):
                     raise RpcError(RpcErrorCode.CONFLICT, "request_id was already used for a different purchase")
         return purchase, title, description
-
-    def _currency(self) -> str:
-        return self.cp.cryptopay_fiat if self.cp.cryptopay_currency_type == "fiat" else self.cp.cryptopay_asset
 
     def _topup_amount(self, amount: Decimal | None) -> Decimal:
         assert amount is not None

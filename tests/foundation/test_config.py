@@ -71,3 +71,12 @@ def test_atcs_config_masks_secrets() -> None:
     assert config["telegram"]["ATCS_BOT_TOKEN"] == "********"
     assert config["database"]["effective_url"] == "postgresql://u:****@db/atcs"
     assert config["payments"]["ATCS_PAYMENTS_PORT"] == 8081
+
+
+def test_one_shop_currency_for_prices_invoices_and_balances() -> None:
+    """Invoices, balances, renewal notices and the admin's revenue all name the same currency."""
+    from common.config import CryptoPaySettings
+
+    assert CryptoPaySettings(cryptopay_currency_type="fiat", cryptopay_fiat="EUR").shop_currency == "EUR"
+    assert CryptoPaySettings(cryptopay_currency_type="crypto", cryptopay_asset="USDT",
+                             cryptopay_fiat="EUR").shop_currency == "USDT"

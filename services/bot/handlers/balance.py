@@ -47,15 +47,15 @@ async def balance_button(query: CallbackQuery, bot: Bot, user: UserRow, t: Trans
 async def open_balance(bot: Bot, chat_id: int, origin, user: UserRow, t: Translator, settings: Settings,
                        state: FSMContext) -> None:
     # The user middleware read the row at the start of this update; top-ups land in payments, not here.
-    fiat = settings.cryptopay.cryptopay_fiat
-    text = t("balance.text", balance=money(user.balance, fiat))
+    currency = settings.cryptopay.shop_currency
+    text = t("balance.text", balance=money(user.balance, currency))
     if not cryptobot_enabled(settings):
         await show(bot, chat_id, origin, text, back_to_menu(t))
         return
     flow = new_nonce()
     await state.set_state(Topup.amount)
     await state.set_data({"flow": flow})
-    await show(bot, chat_id, origin, text + "\n\n" + t("balance.topup_choose"), kb.topups(t, flow, TOPUP_AMOUNTS, fiat))
+    await show(bot, chat_id, origin, text + "\n\n" + t("balance.topup_choose"), kb.topups(t, flow, TOPUP_AMOUNTS, currency))
 
 
 async def choose_amount(query: CallbackQuery, callback_data: TopupCb, user: UserRow, t: Translator,

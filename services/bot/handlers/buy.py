@@ -64,7 +64,7 @@ async def open_plans(bot: Bot, chat_id: int, origin, t: Translator, db: Database
     await state.set_state(Buy.plan)
     await state.set_data({"flow": flow})
     await show(bot, chat_id, origin, t("buy.choose_plan"),
-               kb.plans(t, flow, items, settings.cryptopay.cryptopay_fiat))
+               kb.plans(t, flow, items, settings.cryptopay.shop_currency))
 
 
 async def choose_plan(query: CallbackQuery, callback_data: PlanCb, bot: Bot, t: Translator, db: Database,
@@ -86,7 +86,7 @@ async def choose_plan(query: CallbackQuery, callback_data: PlanCb, bot: Bot, t: 
 
 def _plan_summary(t: Translator, plan: Plan, settings: Settings) -> str:
     limit = t("traffic.unlimited") if plan.traffic_gb == 0 else traffic(plan.traffic_gb * GB)
-    return t("buy.plan_summary", days=plan.days, price=money(plan.price, settings.cryptopay.cryptopay_fiat),
+    return t("buy.plan_summary", days=plan.days, price=money(plan.price, settings.cryptopay.shop_currency),
              stars=money(plan.stars_price, "XTR"), traffic=limit)
 
 

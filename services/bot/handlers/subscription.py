@@ -48,9 +48,9 @@ async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
     async with db.acquire() as conn:
         view = await subscriptions.overview(conn, user.id)
     # The connection is back in the pool before vpn_gateway is asked (never held across I/O).
-    fiat = settings.cryptopay.cryptopay_fiat
+    currency = settings.cryptopay.shop_currency
     if not view.exists:
-        return t("sub.none", balance=money(view.balance, fiat)), kb.overview(t, view)
+        return t("sub.none", balance=money(view.balance, currency)), kb.overview(t, view)
     lines = [t("sub.title_trial") if view.is_trial else t("sub.title")]
     status = view.status if view.status in ("active", "expired", "revoked") else "active"
     if status == "active" and days_left(view.expires_at) == 0:
@@ -65,7 +65,7 @@ async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
         lines.append(t("sub.key_pending"))
     lines.append("")
     lines.append(t("sub.autorenew_on") if view.auto_renew else t("sub.autorenew_off"))
-    lines.append(t("sub.balance", balance=money(view.balance, fiat)))
+    lines.append(t("sub.balance", balance=money(view.balance, currency)))
     return "\n".join(lines), kb.overview(t, view)
 
 

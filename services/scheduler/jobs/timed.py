@@ -53,7 +53,7 @@ class TimedJobs:
         return [
             ("auto_renewal", lambda now: renew_from_balance(
                 self.db, now, days_before=shop.auto_renew_days_before,
-                currency=self.settings.cryptopay.cryptopay_fiat, batch=s.scheduler_batch)),
+                currency=self.settings.cryptopay.shop_currency, batch=s.scheduler_batch)),
             ("trial_ending", lambda now: send_trial_notices(self.db, now, hours=s.trial_ending_hours,
                                                             batch=s.scheduler_batch)),
             ("reminders", lambda now: send_reminders(self.db, now, days=s.reminder_days,

@@ -74,16 +74,16 @@ async def chart_photo(query: CallbackQuery, bot: Bot, t: Translator, db: Databas
     except asyncpg.QueryCanceledError:
         await bot.send_message(query.from_user.id, t("admin.stats_slow"))
         return
-    fiat = settings.cryptopay.cryptopay_fiat
-    png = await asyncio.to_thread(chart.draw, _series(data, fiat))
+    currency = settings.cryptopay.shop_currency
+    png = await asyncio.to_thread(chart.draw, _series(data, currency))
     caption = t("admin.chart_caption", first=data.days[0].isoformat(), last=data.days[-1].isoformat(),
-                fiat=fiat, total=money(sum(data.revenue.get(fiat, [])), fiat),
+                fiat=currency, total=money(sum(data.revenue.get(currency, [])), currency),
                 stars=money(sum(data.revenue.get("XTR", [])), "XTR"), users=sum(data.new_users))
     await bot.send_photo(query.from_user.id, BufferedInputFile(png, filename="stats-30-days.png"), caption=caption)
 
 
-def _series(data: Daily, fiat: str) -> list[chart.Series]:
+def _series(data: Daily, currency: str) -> list[chart.Series]:
     zeros = [0] * len(data.days)
-    return [chart.Series(data.revenue.get(fiat, zeros), REVENUE_COLOR),
+    return [chart.Series(data.revenue.get(currency, zeros), REVENUE_COLOR),
             chart.Series(data.revenue.get("XTR", zeros), STARS_COLOR),
             chart.Series(data.new_users, USERS_COLOR)]

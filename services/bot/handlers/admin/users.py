@@ -106,7 +106,7 @@ def render_card(t: Translator, c: UserCard, settings: Settings) -> str:
         lines.append(t("admin.card_key_revoked"))
     else:
         lines.append(t("admin.card_key_none"))
-    lines.append(t("admin.card_money", balance=money(c.balance, settings.cryptopay.cryptopay_fiat),
+    lines.append(t("admin.card_money", balance=money(c.balance, settings.cryptopay.shop_currency),
                    paid=c.paid_count, last=date(c.last_paid_at)))
     lines.append(t("admin.card_trial_used", date=date(c.trial_used_at)) if c.trial_used_at
                  else t("admin.card_trial_unused"))
