@@ -52,7 +52,7 @@ def _running() -> bool:
         return False
 
 
-def write_includes(settings: Settings, env: dict[str, str]) -> None:
+def write_includes(settings: Settings) -> None:
     INCLUDES.mkdir(parents=True, exist_ok=True)
     for old in INCLUDES.glob("*.conf"):
         old.unlink()
@@ -70,7 +70,7 @@ def up(timeout: float) -> int:
     env = dict(os.environ)
     if demo.enabled(settings):
         env.update(demo.environment(settings))
-    write_includes(settings, env)
+    write_includes(settings)
     if _running():
         print("supervisord is already running; applying changes")
         subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(CONF), "update"], check=False)

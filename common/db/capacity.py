@@ -12,10 +12,6 @@ log = logging.getLogger(__name__)
 HEADROOM = 5
 
 
-class PoolCapacityError(Exception):
-    pass
-
-
 def planned_connections(settings: DatabaseSettings) -> int:
     return sum(settings.pool_size(service) for service in SERVICES)
 

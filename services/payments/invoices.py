@@ -22,12 +22,12 @@ from common.ipc.errors import RpcError
 from common.shop import plans
 from services.payments import payload
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
+from services.payments.purchase_ref import MAX_ID
 from services.payments.repository import purchases, shop
 from services.payments.repository.purchases import Purchase
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
-MAX_ID = 2**63  # bigint: larger ids cannot exist, and asyncpg would refuse to send them
 T = TypeVar("T")
 
 

@@ -20,9 +20,6 @@ class RateLimiter:
         self._paused_until = 0.0
         self._chat_next: dict[int, float] = {}
 
-    def set_rate(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-
     def pause(self, seconds: float) -> None:
         """Telegram said retry_after: nothing is sent by anyone before it has passed."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)

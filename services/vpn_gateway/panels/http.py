@@ -178,7 +178,8 @@ class PanelHttp:
                 continue
             # Another 4xx: the panel is up and refuses this request; retrying now will not help.
             self.breaker.record_success()
-            self.last_error = f"{where}: HTTP {status}{_panel_code(reply.body)}"
+            code = panel_code(reply)
+            self.last_error = f"{where}: HTTP {status}" + (f" ({code})" if code else "")
             raise PanelRejected(self.last_error)
 
     def _give_up(self, attempt: int, probe: bool) -> bool:
@@ -245,19 +246,12 @@ def _retry_after(headers: Mapping[str, str]) -> float:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def _panel_code(body: Any) -> str:
-    """The panel's own error code (never its message text, which may echo what we sent)."""
-    if isinstance(body, dict):
-        code = body.get("errorCode") or body.get("code")
-        if isinstance(code, str) and len(code) <= 40:
-            return f" ({code})"
-    return ""
-
-
 def panel_code(reply: Reply) -> str | None:
+    """The panel's own error code (never its message text, which may echo what we sent)."""
     if isinstance(reply.body, dict):
         code = reply.body.get("errorCode") or reply.body.get("code")
-        return code if isinstance(code, str) else None
+        if isinstance(code, str) and len(code) <= 40:
+            return code
     return None
 
 
