@@ -127,6 +127,19 @@ async def test_fsm_storage_survives_a_new_instance(database_url):
         assert await again.get_data(other) == {}
         with pytest.raises(TypeError):
             await again.set_data(key, ["not", "a", "mapping"])  # type: ignore[arg-type]
+        # Clearing a user who never started a flow writes nothing: no row appears.
+        stranger = StorageKey(bot_id=1, chat_id=9, user_id=9)
+        await again.set_state(stranger, None)
+        await again.set_data(stranger, {})
+        async with db.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM bot_fsm WHERE key = $1", again._key(stranger)) == 0
+        # Clearing a flow in progress empties it.
+        await again.set_state(key, Buy.method)
+        await again.set_data(key, {"flow": "x"})
+        await again.set_state(key, None)
+        await again.set_data(key, {})
+        fresh = PostgresStorage(db)
+        assert await fresh.get_state(key) is None and await fresh.get_data(key) == {}
 
 
 async def test_safe_edit_handles_not_modified_and_deleted(standin):

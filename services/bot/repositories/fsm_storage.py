@@ -24,9 +24,16 @@ class PostgresStorage(BaseStorage):
         # One row holds both state and data, so the part name is fixed.
         return self.key_builder.build(key, "fsm")
 
+    # Clearing (state None, data {}) only touches a row that holds something: most updates end in
+    # state.clear() for users who never started a flow, and those must not cost a write or a row.
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         async with self.db.acquire() as conn:
+            if value is None:
+                await conn.execute("UPDATE bot_fsm SET state = NULL, updated_at = now() "
+                                   "WHERE key = $1 AND state IS NOT NULL", self._key(key))
+                return
             await conn.execute(
                 """INSERT INTO bot_fsm (key, state) VALUES ($1, $2)
                    ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()""",
@@ -40,6 +47,10 @@ class PostgresStorage(BaseStorage):
         if not isinstance(data, Mapping):
             raise TypeError(f"FSM data must be a mapping, not {type(data).__name__}")
         async with self.db.acquire() as conn:
+            if not data:
+                await conn.execute("UPDATE bot_fsm SET data = '{}', updated_at = now() "
+                                   "WHERE key = $1 AND data <> '{}'::jsonb", self._key(key))
+                return
             await conn.execute(
                 """INSERT INTO bot_fsm (key, data) VALUES ($1, $2::jsonb)
                    ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, updated_at = now()""",
