@@ -31,6 +31,12 @@ def is_payment_update(update: Update) -> bool:
     return message is not None and (message.successful_payment is not None or message.refunded_payment is not None)
 
 
+def never_held_back(update: Update) -> bool:
+    """Updates no ban or throttle may stop: money (payments decides), and the user blocking or
+    unblocking the bot (we must record it, and there is no one to tell)."""
+    return is_payment_update(update) or update.my_chat_member is not None
+
+
 def degraded_text(update: Update, t: Translator) -> str:
     if update.message is not None and update.message.successful_payment is not None:
         # The money is Telegram's record; payments settles it from getStarTransactions later.

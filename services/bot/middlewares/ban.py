@@ -7,15 +7,14 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-from services.bot.notices import is_payment_update, tell
+from services.bot.notices import never_held_back, tell
 
 
 class BanCheck(BaseMiddleware):
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         user = data.get("user")
-        if user is None or not user.is_banned or not isinstance(event, Update) or is_payment_update(event) \
-                or event.my_chat_member is not None:
+        if user is None or not user.is_banned or not isinstance(event, Update) or never_held_back(event):
             return await handler(event, data)
         t = data["t"]
         await tell(event, data, t("banned"))

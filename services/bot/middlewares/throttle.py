@@ -13,7 +13,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-from services.bot.notices import is_payment_update, tell, translator_for
+from services.bot.notices import never_held_back, tell, translator_for
 
 
 class _Bucket:
@@ -57,8 +57,7 @@ class Throttle(BaseMiddleware):
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         user = data.get("event_from_user")
-        if user is None or not isinstance(event, Update) or is_payment_update(event) \
-                or event.my_chat_member is not None:
+        if user is None or not isinstance(event, Update) or never_held_back(event):
             return await handler(event, data)
         allowed, tell_them = self.take(user.id)
         if allowed:
