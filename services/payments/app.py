@@ -12,12 +12,12 @@ from common.config import Settings
 from common.contract.payments import CHECK_PAYMENT, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.client import RpcClient
+from common.ipc.nudges import PeerNudges
 from common.lifecycle import ServiceContext
 from common.telegram.bot_api import BotApi, BotApiError
 from services.payments.checks import PaymentChecks
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.invoices import Invoicing
-from services.payments.nudges import Nudger
 from services.payments.reconciliation import CryptoReconciler
 from services.payments.refunds import Refunds
 from services.payments.repository import purchases
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class Payments:
     settings: Settings
     db: Database
-    nudger: Nudger
+    nudger: PeerNudges
     settlement: Settlement
     invoicing: Invoicing
     webhook: CryptoBotWebhook
@@ -90,7 +90,7 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
     bot_api = StarsApi(BotApi(settings.telegram.telegram_api_url, bot_token,
                               timeout=settings.telegram.request_timeout)) if bot_token else None
 
-    nudger = Nudger(client_for, settings.payments.nudge_timeout)
+    nudger = PeerNudges(client_for, settings.payments.nudge_timeout, ("vpn_gateway", "bot"))
     # One connection stays free of settlements for RPCs and reconciliation's reads.
     settlement = Settlement(db, nudger, settings.shop.referral_bonus_days, concurrency=max(1, db.size - 1))
     webhook = CryptoBotWebhook(SignatureVerifier(token or None), settlement.settle, cp, settings.payments.webhook_max_body)

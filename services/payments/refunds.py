@@ -18,10 +18,10 @@ from common.contract.outbox import Activation, Notice
 from common.contract.payments import PurchaseRef, PurchaseState
 from common.db.database import Database
 from common.ipc.errors import RpcError
+from common.ipc.nudges import PeerNudges
 from common.shop.outbox import enqueue_activation, enqueue_notification
 from common.shop import ledger
 from common.telegram.bot_api import BotApiError
-from services.payments.nudges import Nudger
 from services.payments.purchase_ref import named_purchase
 from services.payments.repository import purchases, shop
 from services.payments.repository.purchases import Purchase
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class Refunds:
-    def __init__(self, db: Database, bot_api: StarsApi | None, nudger: Nudger) -> None:
+    def __init__(self, db: Database, bot_api: StarsApi | None, nudger: PeerNudges) -> None:
         self.db = db
         self.bot_api = bot_api
         self.nudger = nudger
@@ -49,7 +49,7 @@ class Refunds:
 
         async with self.db.transaction() as conn:
             status = await self._take_back(conn, ref)
-        self.nudger.poke(activations=True, notifications=True)
+        self.nudger.nudge("vpn_gateway", "bot")
         return PurchaseState(purchase_id=ref.purchase_id, status=status)
 
     async def _refund_stars(self, purchase: Purchase) -> None:

@@ -20,10 +20,10 @@ import asyncpg
 
 from common.contract.outbox import Notice
 from common.db.database import Database
+from common.ipc.nudges import PeerNudges
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
 from common.shop import ledger
-from services.payments.nudges import Nudger
 from services.payments.referral import credit_referrer
 from services.payments.repository import events, purchases
 from services.payments.repository.purchases import Purchase
@@ -64,7 +64,7 @@ class Overloaded(Exception):
 
 
 class Settlement:
-    def __init__(self, db: Database, nudger: Nudger, referral_bonus_days: int, *, concurrency: int,
+    def __init__(self, db: Database, nudger: PeerNudges, referral_bonus_days: int, *, concurrency: int,
                  max_queued: int = 1000) -> None:
         self.db = db
         self.nudger = nudger
@@ -89,9 +89,9 @@ class Settlement:
             self._in_flight -= 1
         self.counts[outcome.status] += 1
         if outcome.status == "settled":
-            self.nudger.poke(activations=True, notifications=True)
+            self.nudger.nudge("vpn_gateway", "bot")
         elif outcome.status != "duplicate":
-            self.nudger.poke(notifications=True)
+            self.nudger.nudge("bot")
             log.warning("payment needs an admin", extra={"provider": payment.provider, "ref": payment.ref,
                                                          "outcome": outcome.status, "reason": outcome.reason,
                                                          "purchase_id": outcome.purchase_id})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from common.ipc.nudges import PeerNudges
 from common.lifecycle import ServiceContext
 from common.telegram.bot_api import BotApi
 from services.scheduler.broadcast.worker import BroadcastWorker
@@ -15,7 +16,6 @@ from services.scheduler.jobs.backup import BackupJob
 from services.scheduler.jobs.timed import TimedJobs
 from services.scheduler.leader import LeaderLock
 from services.scheduler.leader_work import LeaderWork
-from services.scheduler.nudges import Nudger
 from services.scheduler.repositories import broadcasts as broadcasts_sql
 from services.scheduler.repositories import exports as exports_sql
 from services.scheduler.rpc.backups import BackupHandlers
@@ -34,7 +34,7 @@ async def setup(ctx: ServiceContext) -> None:
         os.nice(config.scheduler_nice)
     url = settings.database.url()
     wakeups = Wakeups()
-    nudger = Nudger(ctx.client, config.scheduler_nudge_timeout)
+    nudger = PeerNudges(ctx.client, config.scheduler_nudge_timeout, ("bot", "vpn_gateway"))
     work = LeaderWork(on_restart=lambda task: ctx.metrics.task_restarts.labels(f"leader.{task}").inc())
 
     timed = TimedJobs(ctx.db, settings, nudger)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from common.contract.bot import NUDGE_NOTIFICATIONS
+from common.ipc.nudges import PeerNudges
 from common.lifecycle import ServiceContext
 from common.logging import register_secret
 from services.vpn_gateway import activations_repo, bulk_repo
 from services.vpn_gateway.bulk import BulkReissuer
 from services.vpn_gateway.health import watch_health
-from services.vpn_gateway.nudger import Nudger
 from services.vpn_gateway.pool import ServerPool
 from services.vpn_gateway.rpc import GatewayRpc
 from services.vpn_gateway.usage_cache import UsageCache
@@ -29,16 +28,20 @@ async def setup(ctx: ServiceContext) -> None:
     _register_secrets(ctx)
     pool = ServerPool.from_settings(vpn)
 
-    bot_nudger = Nudger(lambda: ctx.client("bot").call(NUDGE_NOTIFICATIONS, timeout=BOT_NUDGE_DEADLINE))
+    bot_nudger = PeerNudges(ctx.client, BOT_NUDGE_DEADLINE, ("bot",))
+
+    def notified() -> None:
+        bot_nudger.nudge("bot")
     worker: ActivationWorker
     bulk = BulkReissuer(ctx.db, vpn.vpn_bulk_concurrency, on_queued=lambda: worker.nudge(),
-                        on_notified=bot_nudger.request)
-    worker = ActivationWorker(ctx.db, pool, vpn, on_notified=bot_nudger.request, on_done=bulk.activation_finished)
+                        on_notified=notified)
+    worker = ActivationWorker(ctx.db, pool, vpn, on_notified=notified, on_done=bulk.activation_finished)
     pool.on_recover(worker.panel_recovered)
     usage = UsageCache(ctx.db, pool, ttl=vpn.vpn_usage_cache_ttl, timeout=vpn.vpn_usage_timeout)
     GatewayRpc(ctx.db, worker, usage, bulk).register(ctx.rpc)
 
     ctx.supervise("activations", worker.run)
+    ctx.supervise("nudges", bot_nudger.run)
     ctx.supervise("bulk_reissue", bulk.run)
     if len(pool):
         ctx.supervise("panel_health", lambda: watch_health(pool, vpn.vpn_health_interval))
@@ -64,7 +67,6 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.on_drain(drain)
     ctx.on_shutdown(pool.close)
     ctx.on_shutdown(usage.close)
-    ctx.on_shutdown(bot_nudger.close)
 
 
 def _register_secrets(ctx: ServiceContext) -> None:

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from common.ipc.errors import RpcError
+from common.ipc.nudges import PeerNudges
 from services.payments import payload
-from services.payments.nudges import Nudger
 from services.payments.provider_models import CryptoInvoice
 from services.payments.signature import SignatureVerifier
 from tests.support.wait import wait_for
@@ -84,14 +84,14 @@ class Client:
 
 async def test_pokes_are_coalesced_and_a_silent_peer_is_left_alone_for_a_while():
     up, down = Client(fail=False), Client(fail=True)
-    nudger = Nudger(lambda peer: up if peer == "bot" else down, timeout=0.1)
+    nudger = PeerNudges(lambda peer: up if peer == "bot" else down, 0.1, ("vpn_gateway", "bot"))
     task = asyncio.create_task(nudger.run())
     try:
         for _ in range(100):
-            nudger.poke(activations=True, notifications=True)
+            nudger.nudge("vpn_gateway", "bot")
         await wait_for(lambda: len(up.calls) >= 1 and len(down.calls) >= 1)
         for _ in range(100):
-            nudger.poke(activations=True, notifications=True)
+            nudger.nudge("vpn_gateway", "bot")
             await asyncio.sleep(0)
         await wait_for(lambda: nudger.failed >= 2, timeout=3)
         assert len(up.calls) <= 3                       # 200 pokes, a few calls

@@ -19,6 +19,7 @@ import asyncpg
 
 from common.config import Settings
 from common.db.database import Database, DatabaseUnavailable
+from common.ipc.nudges import PeerNudges
 from services.scheduler.jobs.auto_renewal import renew_from_balance
 from services.scheduler.jobs.expiry_cleanup import expire_subscriptions
 from services.scheduler.jobs.export_cleanup import delete_old_exports
@@ -26,7 +27,6 @@ from services.scheduler.jobs.fsm_cleanup import delete_idle_flows
 from services.scheduler.jobs.outcome import Outcome
 from services.scheduler.jobs.reminders import send_reminders
 from services.scheduler.jobs.trial_ending import send_trial_notices
-from services.scheduler.nudges import Nudger
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -37,7 +37,7 @@ def utcnow() -> datetime:
 
 
 class TimedJobs:
-    def __init__(self, db: Database, settings: Settings, nudger: Nudger | None, clock: Clock = utcnow) -> None:
+    def __init__(self, db: Database, settings: Settings, nudger: PeerNudges | None, clock: Clock = utcnow) -> None:
         self.db = db
         self.settings = settings
         self.nudger = nudger
@@ -96,7 +96,7 @@ class TimedJobs:
         self.passes += 1
         if self.nudger is not None:
             if total.notifications:
-                self.nudger.request("bot")
+                self.nudger.nudge("bot")
             if total.activations:
-                self.nudger.request("vpn_gateway")
+                self.nudger.nudge("vpn_gateway")
         return total
