@@ -48,7 +48,7 @@ class Stars:
         self._scan = asyncio.Lock()
 
     async def pre_checkout(self, query: StarsPreCheckout) -> PreCheckoutVerdict:
-        """Answered from one indexed read: Telegram gives the bot 10 seconds for the whole round."""
+        """Answered from two short reads on one connection: Telegram gives the bot 10 seconds for the whole round."""
         purchase_id = payload.decode(query.payload)
         if purchase_id is None:
             return PreCheckoutVerdict(ok=False, error_message=INVALID_MESSAGE)
