@@ -90,9 +90,13 @@ async def test_second_process_is_idle_serves_rpc_and_takes_over_after_kill(conn:
     first.start()
     await wait_for(first.is_leader, timeout=20, message="first leader")
     second.start()
-    await wait_for(lambda: _role_is(second, "standby"), timeout=20, message="second standby")
-    status, body = await asyncio.to_thread(_readyz, second.health_port)
-    assert status == 503 and body["reasons"]["leader"].startswith("standby: another scheduler is leader")
+    # Every scheduler starts as standby ("starting"): wait for the one that tried the lock and lost.
+    async def lost_the_election() -> tuple[int, dict] | None:
+        status, body = await asyncio.to_thread(_readyz, second.health_port)
+        reason = body.get("reasons", {}).get("leader", "")
+        return (status, body) if reason.startswith("standby: another scheduler is leader") else None
+    status, body = await wait_for(lost_the_election, timeout=20, message="second standby behind the leader")
+    assert status == 503 and await _role_is(second, "standby")
     assert (await asyncio.to_thread(_readyz, first.health_port))[0] == 200
     assert (await second.status())["details"]["leader"]["tasks"] == []
     assert "atcs_scheduler_leader 1.0" in await asyncio.to_thread(_metrics, first.health_port)
