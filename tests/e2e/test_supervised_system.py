@@ -46,11 +46,16 @@ async def test_every_service_pings_every_peer(system: System) -> None:
 async def test_the_real_services_answer_the_nudges_others_send_them(system: System) -> None:
     """payments and the scheduler nudge the bot after writing notifications, and everyone nudges
     vpn_gateway after writing activations: the real handlers answer, with the queue they see."""
+    # Both answer from their database, whose pools may still be connecting just after start-up.
     async def bot_answers():
-        return await system.client("bot").call(NUDGE_NOTIFICATIONS)   # its pool may still be connecting
+        return await system.client("bot").call(NUDGE_NOTIFICATIONS)
+
+    async def gateway_answers():
+        return await system.client("vpn_gateway").call(NUDGE_ACTIVATIONS)
     pending = await wait_for(bot_answers, timeout=10, message="the bot answering a nudge")
     assert pending.pending == 0
-    await system.client("vpn_gateway").call(NUDGE_ACTIVATIONS)
+    nudged = await wait_for(gateway_answers, timeout=10, message="vpn_gateway answering a nudge")
+    assert nudged.pending == 0
 
 
 async def test_status_reports_pool_and_readiness(system: System) -> None:
