@@ -3,6 +3,9 @@
 A service never crashes because the database is down: `Database.keep_connected` (a supervised
 task) creates the pool with backoff and probes it; `ready` says whether queries can run now, and
 `acquire()` fails fast with `DatabaseUnavailable` instead of hanging.
+
+A connection goes back to the pool it came from, even when `close()` has run meanwhile; `close()`
+lets work in flight finish for half its bound, then cancels whoever still holds a connection.
 """
 from __future__ import annotations
 
@@ -40,6 +43,11 @@ class Database:
         self.last_error: str | None = None
         self._ready = asyncio.Event()
         self._checked_capacity = False
+        self._closed = False
+        # Who holds each lent connection, so that close() can wait for them and then cancel them.
+        self._holders: dict[asyncpg.Connection, asyncio.Task | None] = {}
+        self._all_returned = asyncio.Event()
+        self._all_returned.set()
 
     @property
     def ready(self) -> bool:
@@ -54,24 +62,35 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
-        if self.pool is None or not self.ready:
+        pool = self.pool
+        if pool is None or not self.ready:
             raise DatabaseUnavailable(self.last_error or "database not connected yet")
         try:
-            conn = await self.pool.acquire(timeout=timeout or self.acquire_timeout)
+            conn = await pool.acquire(timeout=timeout or self.acquire_timeout)
         except TimeoutError:
             # Every connection is busy: back-pressure, not an outage, so readiness is untouched.
             raise DatabaseUnavailable("no free database connection in time (pool exhausted)") from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if self._closed:
+                raise DatabaseUnavailable("database closed") from exc
             self._mark_down(exc)
             raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+        self._holders[conn] = asyncio.current_task()
+        self._all_returned.clear()
         try:
             yield conn
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                 asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError) as exc:
-            self._mark_down(exc)
+            if not self._closed:
+                self._mark_down(exc)
             raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
         finally:
-            await self.pool.release(conn)
+            try:
+                await _give_back(pool, conn)
+            finally:
+                self._holders.pop(conn, None)
+                if not self._holders:
+                    self._all_returned.set()
 
     @contextlib.asynccontextmanager
     async def transaction(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
@@ -96,24 +115,31 @@ class Database:
         }
 
     async def keep_connected(self) -> None:
-        """Connect with backoff, then probe forever; flips `ready` both ways."""
+        """Connect with backoff, then probe forever; flips `ready` both ways. Ends after close()."""
         backoff = 0.2
-        while True:
-            if self.pool is None:
+        while not self._closed:
+            pool = self.pool
+            if pool is None:
                 try:
-                    self.pool = await create_pool(self.url, self.size, self.connect_timeout)
+                    pool = await create_pool(self.url, self.size, self.connect_timeout)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                     self.last_error = str(exc) or type(exc).__name__
                     log.warning("database not reachable, retrying", extra={"error": self.last_error, "retry_in": round(backoff, 2)})
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
+                if self._closed:  # close() ran while this pool was being made: nobody will use it
+                    pool.terminate()
+                    return
+                self.pool = pool
             try:
                 async with asyncio.timeout(self.connect_timeout + 1):
-                    async with self.pool.acquire() as conn:
+                    async with pool.acquire() as conn:
                         await conn.fetchval("SELECT 1")
                         if not self._checked_capacity:
                             await self._check_capacity(conn)
+                if self._closed:
+                    return
                 if not self.ready:
                     log.info("database ready")
                 self.last_error = None
@@ -121,10 +147,12 @@ class Database:
                 backoff = 0.2
                 await asyncio.sleep(self.probe_interval)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                if self._closed:
+                    return
                 self._mark_down(exc)
                 # Drop idle connections to the dead server so the next probe opens fresh ones.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.pool.expire_connections(), 1)
+                    await asyncio.wait_for(pool.expire_connections(), 1)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -133,11 +161,40 @@ class Database:
         await check_capacity(conn, self.service)
         self._checked_capacity = True
 
-    async def close(self) -> None:
-        if self.pool is not None:
-            pool, self.pool = self.pool, None
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(pool.close(), 3)
-            except (TimeoutError, Exception):
-                pool.terminate()
+    async def close(self, timeout: float = 3.0) -> None:
+        """Stops lending connections, lets work in flight finish for half of `timeout`, cancels
+        whoever still holds a connection, and closes the pool; returns within `timeout`."""
+        self._closed = True
+        pool, self.pool = self.pool, None
+        self._ready.clear()
+        if pool is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if not await self._returned_within(timeout / 2):
+            me = asyncio.current_task()
+            stuck = {task for task in self._holders.values() if task is not None and task is not me}
+            log.warning("cancelling database work still in flight at close", extra={"tasks": len(stuck)})
+            for task in stuck:
+                task.cancel()
+            await self._returned_within(max(0.0, (deadline - loop.time()) / 2))
+        try:
+            await asyncio.wait_for(pool.close(), max(0.01, deadline - loop.time()))
+        except (TimeoutError, Exception):  # noqa: BLE001 - whatever went wrong, nothing may stay open
+            pool.terminate()
+
+    async def _returned_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._all_returned.wait(), seconds)
+            return True
+        except TimeoutError:
+            return False
+
+
+async def _give_back(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    try:
+        await pool.release(conn)
+    except asyncpg.InterfaceError:
+        # A pool terminated by close() has already dropped the connection; anything else is a bug.
+        if not pool.is_closing():
+            raise

@@ -124,6 +124,8 @@ async def _main(name: str, settings: Settings, setup: Setup) -> int:
 
 async def _shutdown(ctx: ServiceContext, serve_task: asyncio.Task, runner: web.AppRunner) -> None:
     budget = ctx.settings.health.shutdown_timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
     for hook in ctx._drains:
         try:
             await hook()
@@ -144,7 +146,8 @@ async def _shutdown(ctx: ServiceContext, serve_task: asyncio.Task, runner: web.A
     for client in ctx._clients.values():
         client.close()
     ctx.rpc.close()
-    await ctx.db.close()
+    # Whatever is left of the bound, less a margin for the loop's own teardown.
+    await ctx.db.close(timeout=max(0.2, deadline - loop.time() - 0.3))
 
 
 def _register_core_methods(ctx: ServiceContext) -> None:
