@@ -15,6 +15,7 @@ import zmq
 import zmq.asyncio
 from pydantic import BaseModel
 
+from common.config import ConfigError
 from common.contract.base import Method
 from common.ipc.endpoints import CurveKeys
 from common.ipc.envelope import decode, encode_request
@@ -26,6 +27,9 @@ Res = TypeVar("Res", bound=BaseModel)
 class RpcClient:
     def __init__(self, context: zmq.asyncio.Context, endpoint: str, *, curve: CurveKeys | None = None,
                  default_timeout: float = 2.0, attempt_timeout: float = 0.75, max_idle: int = 8) -> None:
+        if endpoint.startswith("tcp://") and (curve is None or curve.client_secret is None):
+            raise ConfigError(f"RPC client of {endpoint}: tcp:// needs CURVE keys, and this client has none; "
+                              "it would talk in clear")
         self.endpoint = endpoint
         self.default_timeout = default_timeout
         self.attempt_timeout = attempt_timeout

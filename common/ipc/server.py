@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import secrets
 import time
@@ -12,7 +13,9 @@ from typing import Any
 import zmq
 import zmq.asyncio
 from pydantic import BaseModel, ValidationError
+from zmq.auth.base import Authenticator
 
+from common.config import ConfigError
 from common.contract.base import Method, RpcErrorCode
 from common.db.database import DatabaseUnavailable
 from common.ipc.endpoints import CurveKeys
@@ -34,11 +37,20 @@ class RpcServer:
         self._inflight: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(max_inflight)
         self._observe = observe
+        if endpoint.startswith("tcp://") and (curve is None or curve.server_secret is None):
+            raise ConfigError(f"RPC server of {endpoint}: tcp:// needs CURVE keys, and this server has none; "
+                              "it would talk in clear")
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 0)
         # A client that reconnects under the same routing id must not be refused.
         self._socket.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self._auth: Authenticator | None = None
         if curve is not None and endpoint.startswith("tcp://"):
+            # CURVE alone lets in any client that knows the server's public key (which is public):
+            # a ZAP handler admits only the configured client key (pyzmq's "ironhouse").
+            self._auth = Authenticator(context)
+            self._auth.start()
+            self._auth.configure_curve_callback("*", _OnlyKey(curve.client_public))
             self._socket.curve_server = True
             self._socket.curve_publickey = curve.server_public
             self._socket.curve_secretkey = curve.server_secret
@@ -65,6 +77,23 @@ class RpcServer:
         return len(self._inflight)
 
     async def serve(self) -> None:
+        if self._auth is None:
+            await self._serve_requests()
+            return
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._serve_zap(self._auth), name="rpc-zap")
+            group.create_task(self._serve_requests(), name="rpc-requests")
+
+    @staticmethod
+    async def _serve_zap(auth: Authenticator) -> None:
+        poller = zmq.asyncio.Poller()
+        poller.register(auth.zap_socket, zmq.POLLIN)
+        while True:
+            events = dict(await poller.poll())
+            if auth.zap_socket in events:
+                await auth.handle_zap_message(auth.zap_socket.recv_multipart())
+
+    async def _serve_requests(self) -> None:
         while True:
             frames = await self._socket.recv_multipart()
             if len(frames) < 2:
@@ -202,6 +231,18 @@ class RpcServer:
     def close(self) -> None:
         self._closed = True
         self._socket.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
+
+
+class _OnlyKey:
+    """pyzmq's credentials provider: admits the one client public key (Z85) of the deployment."""
+
+    def __init__(self, allowed: bytes) -> None:
+        self._allowed = allowed
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return hmac.compare_digest(key, self._allowed)
 
 
 def _peek_id(payload: bytes) -> str | None:

@@ -9,10 +9,12 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from common.config import ConfigError
 from common.contract.base import Body, RpcErrorCode, method
 from common.contract.core import PING, PingResult
 from common.ipc import RpcClient, RpcError, RpcServer, RpcTimeout
 from common.ipc.endpoints import CurveKeys
+from common.ipc.envelope import encode_request
 from tests.support.ports import free_port
 
 
@@ -234,3 +236,41 @@ async def test_curve_over_tcp(harnesses) -> None:
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+async def test_curve_server_admits_only_the_configured_client_key(harnesses) -> None:
+    """Knowing the server's public key (it is public) is not enough: a client with another key
+    pair, or a plain socket without CURVE, gets no answer and runs no handler."""
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    harness = harnesses(endpoint, curve=CurveKeys(server_public, server_secret, client_public, client_secret))
+    await harness.start()
+    impostor = RpcClient(harness.context, endpoint, curve=CurveKeys(server_public, None, *zmq.curve_keypair()))
+    try:
+        with pytest.raises(RpcTimeout):
+            await impostor.call(ECHO, {"text": "let me in"}, timeout=0.5)
+    finally:
+        impostor.close()
+    plain = harness.context.socket(zmq.DEALER)
+    plain.setsockopt(zmq.LINGER, 0)
+    plain.connect(endpoint)
+    try:
+        await plain.send(encode_request("r1", ECHO.name, time.time() + 5, {"text": "in clear"}))
+        assert await plain.poll(500, zmq.POLLIN) == 0
+    finally:
+        plain.close(linger=0)
+    assert harness.calls == 0
+    assert (await harness.client().call(ECHO, {"text": "ours"})).text == "ours"
+
+
+def test_no_rpc_socket_over_tcp_without_curve_keys() -> None:
+    context = zmq.asyncio.Context()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    try:
+        with pytest.raises(ConfigError, match="tcp:// needs CURVE keys"):
+            RpcClient(context, endpoint)
+        with pytest.raises(ConfigError, match="tcp:// needs CURVE keys"):
+            RpcServer(context, endpoint, "testsvc")
+    finally:
+        context.destroy(0)
