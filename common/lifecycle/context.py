@@ -16,8 +16,9 @@ import zmq.asyncio
 from common.config import Settings
 from common.db.database import Database
 from common.ipc.client import RpcClient
-from common.ipc.endpoints import curve_keys, prepare_endpoint
+from common.ipc.endpoints import curve_keys, endpoint_variable, prepare_endpoint, require_curve_for_tcp
 from common.ipc.server import RpcServer
+from common.lifecycle import exclusive
 from common.lifecycle.metrics import Metrics
 from common.lifecycle.supervisor import TaskFactory, TaskSupervisor
 
@@ -51,10 +52,19 @@ class ServiceContext:
     def client(self, service: str) -> RpcClient:
         """The RPC client to another service (one per peer, made on first use)."""
         if service not in self._clients:
-            endpoint = prepare_endpoint(self.settings.ipc.endpoint(service), f"ATCS_ENDPOINT_{service.upper()}")
+            variable = endpoint_variable(service)
+            endpoint = prepare_endpoint(self.settings.ipc.endpoint(service), variable)
+            require_curve_for_tcp(endpoint, self.settings.ipc, variable, "client")
             self._clients[service] = RpcClient(self.zmq, endpoint, curve=curve_keys(self.settings.ipc),
                                                default_timeout=self.settings.ipc.rpc_timeout)
         return self._clients[service]
+
+    def hold_exclusive(self, kind: str, key: str, what: str) -> None:
+        """Takes a lock only one process may hold (keyed by a digest of `key`, so a secret is never
+        a file name) until this service stops; raises AlreadyRunning naming the holder's PID.
+        `what` names the guarded thing for the operator and must not contain a secret."""
+        lock = exclusive.hold(self.settings.ipc.resolved_run_dir() / exclusive.lock_name(kind, key), what)
+        self.on_shutdown(lock.release)
 
     def supervise(self, name: str, factory: TaskFactory, *, restart: bool = True) -> None:
         self.tasks.start(name, factory, restart=restart)

@@ -24,10 +24,12 @@ from common.contract.core import PING, PROBE, STATUS, PingResult, ProbeRequest, 
 from common.ipc.errors import RpcError
 from common.db.database import Database
 from common.db.migrate import migration_files
-from common.ipc.endpoints import curve_keys, prepare_endpoint, require_curve_for_tcp
+from common.ipc.endpoints import check_endpoints, curve_keys
+from common.ipc.endpoints import CurveKeys
 from common.ipc.server import RpcServer
 from common.lifecycle.context import ServiceContext
 from common.lifecycle.entry import stop_requested
+from common.lifecycle.exclusive import AlreadyRunning, endpoint_lock, hold
 from common.lifecycle.health import health_app
 from common.lifecycle.metrics import Metrics
 from common.lifecycle.supervisor import TaskSupervisor
@@ -52,6 +54,9 @@ def run_service(name: str, setup: Setup) -> None:
     except ConfigError as exc:
         print(f"atcs {name}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except AlreadyRunning as exc:
+        print(f"atcs {name}: {exc}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code)
 
 
@@ -63,9 +68,18 @@ async def _main(name: str, settings: Settings, setup: Setup) -> int:
     if stop_requested.is_set():  # SIGTERM arrived while we were still importing
         stop.set()
 
-    endpoint = prepare_endpoint(settings.ipc.endpoint(name), f"ATCS_ENDPOINT_{name.upper()}")
+    endpoint = check_endpoints(settings.ipc, name, SERVICES)
     keys = curve_keys(settings.ipc)
-    require_curve_for_tcp(endpoint, keys, f"ATCS_ENDPOINT_{name.upper()}")
+    # Before binding: a second instance must not take over the first one's socket.
+    lock = hold(endpoint_lock(endpoint, settings.ipc.resolved_run_dir()), f"the RPC endpoint {endpoint}")
+    try:
+        return await _serve(name, settings, setup, stop, endpoint, keys)
+    finally:
+        lock.release()
+
+
+async def _serve(name: str, settings: Settings, setup: Setup, stop: asyncio.Event, endpoint: str,
+                 keys: CurveKeys | None) -> int:
     metrics = Metrics(name)
     zctx = zmq.asyncio.Context()
     rpc = RpcServer(zctx, endpoint, name, curve=keys, observe=metrics.observe_rpc)

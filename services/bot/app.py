@@ -47,6 +47,9 @@ async def setup(ctx: ServiceContext) -> None:
     if token is None or not token.get_secret_value():
         log.warning("ATCS_BOT_TOKEN is not set: the bot stays up but does not poll Telegram")
         return
+    # Two processes polling one token steal each other's updates: only one may (a second bot with
+    # another endpoint or run dir setting would pass the endpoint's lock).
+    ctx.hold_exclusive("telegram", token.get_secret_value(), "long polling of this bot token")
     assembly = await asyncio.to_thread(importlib.import_module, "services.bot.assembly")
     try:
         parts = assembly.assemble(ctx, texts, token.get_secret_value())
