@@ -1,8 +1,8 @@
 """The one start-up module all four services use (`python -m services.<name>` is a few lines over it).
 
-Start: config (a bad value exits 2 with one line), logging, pool keeper, RPC server, health
-endpoints, then the service's own setup. SIGTERM: stop taking work, drain, stop tasks, close
-everything, exit 0 — all within ATCS_SHUTDOWN_TIMEOUT, which is below supervisord's stopwaitsecs.
+Start (entry.main has already checked the config and endpoints and locked the endpoint): logging,
+pool keeper, RPC server, health endpoints, then the service's own setup. SIGTERM: stop taking work,
+drain, stop tasks, close everything, exit 0 — all within ATCS_SHUTDOWN_TIMEOUT, which is below supervisord's stopwaitsecs.
 """
 from __future__ import annotations
 
@@ -18,18 +18,16 @@ import zmq
 import zmq.asyncio
 from aiohttp import web
 
-from common.config import ConfigError, Settings
-from common.config import SERVICES
+from common.config import SERVICES, ConfigError, Settings
 from common.contract.core import PING, PROBE, STATUS, PingResult, ProbeRequest, ProbeResult, StatusResult
 from common.ipc.errors import RpcError
 from common.db.database import Database
 from common.db.migrate import migration_files
-from common.ipc.endpoints import check_endpoints, curve_keys
-from common.ipc.endpoints import CurveKeys
+from common.ipc.endpoints import curve_keys
 from common.ipc.server import RpcServer
 from common.lifecycle.context import ServiceContext
 from common.lifecycle.entry import stop_requested
-from common.lifecycle.exclusive import AlreadyRunning, endpoint_lock, hold
+from common.lifecycle.exclusive import AlreadyRunning
 from common.lifecycle.health import health_app
 from common.lifecycle.metrics import Metrics
 from common.lifecycle.supervisor import TaskSupervisor
@@ -39,28 +37,24 @@ log = logging.getLogger("atcs.lifecycle")
 Setup = Callable[[ServiceContext], Awaitable[None]]
 
 
-def run_service(name: str, setup: Setup) -> None:
-    try:
-        settings = Settings()
-    except ConfigError as exc:
-        print(f"atcs {name}: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
+def run_service(name: str, setup: Setup, settings: Settings, endpoint: str) -> None:
+    """Runs the service on `endpoint` (checked, and locked for this process, by entry.main)."""
     setup_logging(name, settings.health.log_level, settings.health.log_format)
     for secret in (settings.telegram.bot_token, settings.cryptopay.cryptopay_token, settings.database.database_url):
         if secret is not None:
             register_secret(secret.get_secret_value())
     try:
-        code = asyncio.run(_main(name, settings, setup))
+        code = asyncio.run(_main(name, settings, setup, endpoint))
     except ConfigError as exc:
         print(f"atcs {name}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except AlreadyRunning as exc:
+    except AlreadyRunning as exc:   # a lock the service's setup takes (the bot's token)
         print(f"atcs {name}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code)
 
 
-async def _main(name: str, settings: Settings, setup: Setup) -> int:
+async def _main(name: str, settings: Settings, setup: Setup, endpoint: str) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,21 +62,9 @@ async def _main(name: str, settings: Settings, setup: Setup) -> int:
     if stop_requested.is_set():  # SIGTERM arrived while we were still importing
         stop.set()
 
-    endpoint = check_endpoints(settings.ipc, name, SERVICES)
-    keys = curve_keys(settings.ipc)
-    # Before binding: a second instance must not take over the first one's socket.
-    lock = hold(endpoint_lock(endpoint, settings.ipc.resolved_run_dir()), f"the RPC endpoint {endpoint}")
-    try:
-        return await _serve(name, settings, setup, stop, endpoint, keys)
-    finally:
-        lock.release()
-
-
-async def _serve(name: str, settings: Settings, setup: Setup, stop: asyncio.Event, endpoint: str,
-                 keys: CurveKeys | None) -> int:
     metrics = Metrics(name)
     zctx = zmq.asyncio.Context()
-    rpc = RpcServer(zctx, endpoint, name, curve=keys, observe=metrics.observe_rpc)
+    rpc = RpcServer(zctx, endpoint, name, curve=curve_keys(settings.ipc), observe=metrics.observe_rpc)
     db = Database(settings.database.url(), settings.database.pool_size(name),
                   acquire_timeout=settings.database.pool_acquire_timeout,
                   connect_timeout=settings.database.db_connect_timeout, service=name)
