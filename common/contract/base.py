@@ -2,12 +2,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Req = TypeVar("Req", bound=BaseModel)
 Res = TypeVar("Res", bound=BaseModel)
+
+
+# PostgreSQL's integer columns. A number from outside (callback data, a typed id) past them fails
+# its query ("value out of int32 range") with a traceback, so it is bounded before it gets there.
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+Id4 = Annotated[int, Field(ge=1, le=INT4_MAX)]     # a serial (integer) row id: plans
+Id8 = Annotated[int, Field(ge=1, le=INT8_MAX)]     # a bigserial row id, or a Telegram user id (bigint)
 
 
 class Body(BaseModel):

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from common.contract.base import Body, method
+from common.contract.base import INT8_MAX, Body, method
 
 Audience = Literal["all", "active", "inactive", "trial", "never_subscribed"]
 """all: every user; active: subscription active now; inactive: had one, not active now;
@@ -108,8 +108,8 @@ def parse_broadcast_callback(data: str) -> tuple[BroadcastAction, int] | None:
     parts = data.split(":")
     if len(parts) != 3 or parts[0] != BROADCAST_CALLBACK_PREFIX or parts[1] not in ("pause", "resume", "cancel"):
         return None
-    if not parts[2].isdigit():
-        return None
+    if not (parts[2].isascii() and parts[2].isdigit()) or not 0 < int(parts[2]) <= INT8_MAX:
+        return None   # not a broadcast id that can exist: refused like any stale button
     return parts[1], int(parts[2])  # type: ignore[return-value]
 
 

@@ -3,19 +3,34 @@
 Values that name something (a flow, a plan, a reissue confirmation) are checked by the handler
 against the user's own FSM data or the database; data that does not parse matches no handler and
 is refused by the fallback router, so a tampered button never changes anything.
+
+Every field is bounded here, once: an integer to its column's range (a forged `p:<flow>:2147483648`
+would otherwise reach PostgreSQL and fail there with a traceback), a nonce to the alphabet and
+length `new_nonce` draws. Out of bounds is unparseable, so it gets the fallback's stale answer.
 """
 from __future__ import annotations
 
 import secrets
 from enum import Enum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from common.contract.base import INT4_MAX, INT8_MAX, Id4, Id8
+
+NONCE_LENGTH = 8
+Nonce = Annotated[str, Field(pattern=rf"^[A-Za-z0-9_-]{{1,{NONCE_LENGTH}}}$")]
+NoNonce = Annotated[str, Field(pattern=rf"^[A-Za-z0-9_-]{{0,{NONCE_LENGTH}}}$")]   # may be absent ("")
+Amount = Annotated[int, Field(ge=1, le=INT4_MAX)]
+IdOrZero = Annotated[int, Field(ge=0, le=INT8_MAX)]    # an optional id (0: none) or a number of days
 
 
 def new_nonce() -> str:
     """A short random id for one flow or screen, carried in its buttons' data (8 characters) and kept
     in the FSM: a button from an older screen or a forged one carries another and is refused."""
-    return secrets.token_urlsafe(6)
+    return secrets.token_urlsafe(NONCE_LENGTH * 3 // 4)
+
 
 
 class Screen(str, Enum):
@@ -39,18 +54,18 @@ class PayMethod(str, Enum):
 
 
 class PlanCb(CallbackData, prefix="p"):
-    flow: str          # the purchase flow this keyboard belongs to (FSM data)
-    plan: int
+    flow: Nonce        # the purchase flow this keyboard belongs to (FSM data)
+    plan: Id4
 
 
 class PayCb(CallbackData, prefix="pm"):
-    flow: str
+    flow: Nonce
     method: PayMethod
 
 
 class TopupCb(CallbackData, prefix="t"):
-    flow: str
-    amount: int        # whole units of the shop's fiat currency
+    flow: Nonce
+    amount: Amount     # whole units of the shop's fiat currency
 
 
 class SubAction(str, Enum):
@@ -65,7 +80,7 @@ class SubCb(CallbackData, prefix="s"):
 
 
 class ReissueCb(CallbackData, prefix="r"):
-    nonce: str         # the confirmation screen's own id (FSM data); also the REISSUE request_id
+    nonce: Nonce       # the confirmation screen's own id (FSM data); also the REISSUE request_id
     confirm: bool
 
 
@@ -122,9 +137,9 @@ class AdminUserAction(str, Enum):
 
 class AdminUserCb(CallbackData, prefix="au"):
     action: AdminUserAction
-    user: int
-    nonce: str
-    arg: int = 0
+    user: Id8
+    nonce: Nonce
+    arg: IdOrZero = 0          # days to grant, or a purchase id
 
 
 class AdminBroadcastAction(str, Enum):
@@ -136,13 +151,13 @@ class AdminBroadcastAction(str, Enum):
 
 class AdminBroadcastCb(CallbackData, prefix="ab"):
     action: AdminBroadcastAction
-    nonce: str                 # the draft's id (FSM data); also the START_BROADCAST request_id
+    nonce: Nonce               # the draft's id (FSM data); also the START_BROADCAST request_id
     audience: str = ""
 
 
 class AdminExportCb(CallbackData, prefix="ax"):
     kind: str                  # an ExportKind, checked by the handler
-    nonce: str
+    nonce: Nonce
 
 
 class AdminBulkAction(str, Enum):
@@ -153,5 +168,5 @@ class AdminBulkAction(str, Enum):
 
 class AdminBulkCb(CallbackData, prefix="ar"):
     action: AdminBulkAction
-    nonce: str = ""
-    job: int = 0
+    nonce: NoNonce = ""
+    job: IdOrZero = 0

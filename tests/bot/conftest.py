@@ -19,12 +19,11 @@ import pytest
 
 from sandbox.telegram.server import TelegramStandIn
 from tests.bot.fakes import FakePayments, FakeScheduler, FakeVpnGateway
+from tests.bot.inprocess import ADMIN_ID, TOKEN, InProcessBots
 from tests.bot.processes import ServiceProcess, service_env
 from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
-TOKEN = "123456:TEST-TOKEN"
-ADMIN_ID = 999_001
 _callback_queries: list[dict[str, Any]] = []
 
 
@@ -167,72 +166,12 @@ async def scheduler(database_url: str, run_dir: Path) -> AsyncIterator[FakeSched
     await fake.stop()
 
 
-class InProcessBot:
-    """The bot's real dispatcher and middlewares in the test's own loop, fed the stand-in's
-    updates with `feed_raw_update` (no polling): for tests that swap a dependency or read logs."""
-
-    def __init__(self, standin: TelegramStandIn, db, dp, bot, settings) -> None:
-        self.standin = standin
-        self.db = db
-        self.dp = dp
-        self.bot = bot
-        self.settings = settings
-
-    async def feed_pending(self) -> None:
-        for update in await self.standin.pending_updates():
-            self.standin.world.confirm(update["update_id"] + 1)
-            await self.dp.feed_raw_update(self.bot, update)
-
-    async def say(self, user_id: int, text: str, language: str = "en") -> None:
-        await self.standin.user_message(user_id, text, language_code=language)
-        await self.feed_pending()
-
-    async def tap(self, user_id: int, label: str | None = None, *, data: str | None = None,
-                  message_id: int | None = None) -> dict[str, Any]:
-        tap = await self.standin.tap(user_id, label, data=data, message_id=message_id)
-        await self.feed_pending()
-        return tap
-
-
 @pytest.fixture
 async def make_inprocess(standin: TelegramStandIn, database_url: str):
     """Builds an InProcessBot; keyword arguments replace services (peers=...) or settings."""
-    from common.config import BotSettings, Settings, TelegramSettings
-    from common.db.database import Database
-    from services.bot.dispatcher import build_dispatcher
-    from services.bot.followups import Followups
-    from services.bot.i18n import Translations
-    from services.bot.invoices import InvoicePresenter
-    from services.bot.telegram.session import build_bot
-
-    made: list[tuple[Any, Any, Any]] = []
-
-    async def make(*, database: str | None = None, bot_settings: dict[str, Any] | None = None,
-                   **services: Any) -> InProcessBot:
-        settings = Settings()
-        settings.telegram = TelegramSettings(bot_token=TOKEN, telegram_api_url=standin.url, admin_ids=[ADMIN_ID],
-                                             request_timeout=5)
-        settings.bot = BotSettings(**(bot_settings or {}))
-        db = Database(database or database_url, 2, acquire_timeout=1, connect_timeout=1, service="bot")
-        keeper = asyncio.create_task(db.keep_connected())
-        if database is None:
-            assert await db.wait_ready(10)
-        bot = build_bot(settings, TOKEN)
-        followups = Followups()
-        peers = services.pop("peers", None)
-        invoices = InvoicePresenter(bot, peers, followups, settings)
-        dp = build_dispatcher(db=db, settings=settings, texts=Translations(), peers=peers, followups=followups,
-                              invoices=invoices, **services)
-        made.append((keeper, db, bot, followups))
-        return InProcessBot(standin, db, dp, bot, settings)
-
-    yield make
-    for keeper, db, bot, followups in made:
-        await followups.stop()
-        keeper.cancel()
-        await asyncio.gather(keeper, return_exceptions=True)
-        await db.close()
-        await bot.session.close()
+    bots = InProcessBots(standin, database_url)
+    yield bots.make
+    await bots.close()
 
 
 class ServiceInProcess:

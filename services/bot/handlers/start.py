@@ -14,6 +14,7 @@ from services.bot.keyboards.menu import back_to_menu, main_menu
 from services.bot.repositories import users
 from services.bot.repositories.users import UserRow
 from services.bot.telegram.safe_edit import show
+from services.bot.typed import deep_link_payload
 
 REFERRAL_PREFIX = "ref_"
 
@@ -30,7 +31,7 @@ def router() -> Router:
 
 async def start(message: Message, command: CommandObject, user: UserRow, t: Translator, db: Database,
                 state: FSMContext) -> None:
-    code = (command.args or "").strip()
+    code = deep_link_payload(command.args or "") or ""
     if user.created and code.startswith(REFERRAL_PREFIX):
         # Only a brand-new user can be invited: an existing one cannot be claimed by a link later.
         async with db.acquire() as conn:

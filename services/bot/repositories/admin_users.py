@@ -7,12 +7,15 @@ from decimal import Decimal
 
 import asyncpg
 
+from services.bot.typed import positive_id
+
 
 async def find(conn: asyncpg.Connection, query: str) -> int | None:
     """A Telegram user id, or a @username (case-insensitive; the most recently seen on a tie)."""
     query = query.strip()
-    if query.isdigit():
-        return await conn.fetchval("SELECT id FROM users WHERE id = $1", int(query))
+    user_id = positive_id(query)
+    if user_id is not None:
+        return await conn.fetchval("SELECT id FROM users WHERE id = $1", user_id)
     name = query.removeprefix("@")
     if not name:
         return None

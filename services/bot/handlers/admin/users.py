@@ -30,6 +30,7 @@ from services.bot.repositories import admin_audit, admin_users
 from services.bot.repositories.admin_users import PurchaseRow, UserCard
 from services.bot.states import Admin
 from services.bot.telegram.safe_edit import show
+from services.bot.typed import positive_id
 
 log = logging.getLogger(__name__)
 _TYPED = F.text & ~F.text.startswith("/")   # typed input; a command still works in any state
@@ -163,13 +164,14 @@ async def grant_typed(message: Message, t: Translator, db: Database, settings: S
         await state.clear()
         await message.answer(t("stale"), reply_markup=kb.back_home(t))
         return
-    if not text.isdigit() or not 0 < int(text) <= MAX_DAYS:
+    days = positive_id(text)
+    if days is None or days > MAX_DAYS:
         await message.answer(t("admin.grant_prompt", max=MAX_DAYS))
         return
     # The admin's message is the request: a redelivered update grants nothing twice.
     request_id = f"{target}:msg{message.message_id}"
     await state.clear()
-    await message.answer(await _grant(message.from_user.id, target, int(text), request_id, t, db, peers))
+    await message.answer(await _grant(message.from_user.id, target, days, request_id, t, db, peers))
     async with db.acquire() as conn:
         card = await admin_users.card(conn, target)
     if card is not None:
