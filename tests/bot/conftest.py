@@ -22,6 +22,7 @@ from tests.bot.fakes import FakePayments, FakeScheduler, FakeVpnGateway
 from tests.bot.inprocess import ADMIN_ID, TOKEN, InProcessBots
 from tests.bot.processes import ServiceProcess, service_env
 from tests.support.ports import free_port
+from tests.support.service_logs import assert_no_unsupervised_failure, read_logs
 from tests.support.wait import wait_for
 
 _callback_queries: list[dict[str, Any]] = []
@@ -65,6 +66,7 @@ class BotUnderTest:
         self.health_port = int(env["ATCS_HEALTH_PORT_BOT"])
         self.process: ServiceProcess | None = None
         self.runs = 0
+        self.allowed_in_logs: list[str] = []   # log lines the test provokes on purpose
 
     async def readyz(self) -> dict[str, Any] | None:
         try:
@@ -100,6 +102,11 @@ class BotUnderTest:
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("bot-*.log")))
 
+    def check_logs(self) -> None:
+        """Every run's log, once stopped: no unsupervised failure (tests/support/service_logs.py)."""
+        assert_no_unsupervised_failure(read_logs(self.log_dir, [f"bot-{run}" for run in range(1, self.runs + 1)]),
+                                       self.allowed_in_logs)
+
 
 @pytest.fixture
 def bot_env(database_url: str, standin: TelegramStandIn, run_dir: Path) -> dict[str, str]:
@@ -133,8 +140,8 @@ async def launch_bot(bot_env: dict[str, str], tmp_path: Path) -> AsyncIterator[C
     yield launch
     for bot in started:
         bot.stop()
-        for line in bot.log().splitlines():
-            assert "Task was destroyed" not in line, line
+    for bot in started:
+        bot.check_logs()
 
 
 @pytest.fixture

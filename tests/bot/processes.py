@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from common.config import REPO_ROOT
+from tests.support.service_logs import assert_log_clean
 
 
 def service_env(**values: str) -> dict[str, str]:
@@ -24,6 +25,7 @@ class ServiceProcess:
         self.env = env
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
+        self.allowed_in_log: list[str] = []   # log lines the test provokes on purpose (check_log)
 
     def start(self) -> None:
         log = open(self.log_path, "ab")
@@ -55,3 +57,7 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def check_log(self) -> None:
+        """After stop(): no unsupervised failure in the log (tests/support/service_logs.py)."""
+        assert_log_clean(self.log_path, self.allowed_in_log)

@@ -94,6 +94,8 @@ async def stack(database_url, standin, run_dir, bot_env, tmp_path) -> AsyncItera
     yield result
     for process in result.processes.values():
         process.stop()
+    for process in result.processes.values():
+        process.check_log()
     result.zmq.destroy(linger=0)
     await cryptopay.stop()
     await outline.stop()

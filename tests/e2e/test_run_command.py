@@ -22,6 +22,7 @@ from common.ipc.client import RpcClient
 from ops import demo
 from sandbox.telegram.control import TelegramControl
 from tests.support.ports import free_port
+from tests.support.service_logs import assert_no_unsupervised_failure, read_logs
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,10 @@ def checkout():
     yield copy
     subprocess.run([sys.executable, "-m", "ops.cli", "down"], cwd=copy, capture_output=True, timeout=60,
                    env=_env_of(copy))
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        assert_no_unsupervised_failure(read_logs(copy / "var" / "log"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _ENVS: dict[Path, dict[str, str]] = {}

@@ -29,6 +29,7 @@ from common.contract.payments import CREATE_INVOICE, CreateInvoice
 from common.ipc.client import RpcClient
 from tests.payments.conftest import CRYPTOPAY_TOKEN, MONTH, WEBHOOK_PATH
 from tests.support.ports import free_port
+from tests.support.service_logs import assert_log_clean
 from tests.support.wait import wait_for
 
 BAD_SHUTDOWN = re.compile(r"Task was destroyed|Unclosed|ResourceWarning|never awaited|Traceback|unclosed")
@@ -97,7 +98,10 @@ async def service(database_url, cryptopay):
         yield process, f"http://127.0.0.1:{port}{WEBHOOK_PATH}", run_dir
     finally:
         process.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        try:
+            assert_log_clean(process.log_path)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 async def test_sigkill_in_the_middle_of_a_burst_loses_and_doubles_nothing(service, database_url, cryptopay):

@@ -83,5 +83,9 @@ async def scheduler_factory(request: pytest.FixtureRequest, database_url: str, s
     failed = getattr(request.node, "report_call", None)
     if failed is not None and failed.failed and made:
         print(f"\n--- scheduler log ({made[0].log_path}) ---\n{made[-1].log()[-6000:]}")
-    for process in made:   # after all have stopped: a restarted process may share the first one's dir
-        process.remove_run_dir()
+    try:
+        for process in made:
+            process.check_log()
+    finally:
+        for process in made:   # after all have stopped: a restarted process may share the first one's dir
+            process.remove_run_dir()

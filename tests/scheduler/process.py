@@ -17,6 +17,7 @@ from common.config import REPO_ROOT
 from common.contract.core import STATUS
 from common.ipc import RpcClient, RpcError
 from tests.support.ports import free_port
+from tests.support.service_logs import assert_log_clean
 from tests.support.wait import wait_for
 
 ADMIN_ID = 900001
@@ -46,6 +47,7 @@ class SchedulerProcess:
             **(env or {}),
         })
         self.process: subprocess.Popen | None = None
+        self.allowed_in_log: list[str] = []   # log lines the test provokes on purpose (check_log)
         self._zmq = zmq.asyncio.Context()
         self._client: RpcClient | None = None
 
@@ -114,6 +116,10 @@ class SchedulerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def check_log(self) -> None:
+        """After close(): no unsupervised failure in the log (tests/support/service_logs.py)."""
+        assert_log_clean(self.log_path, self.allowed_in_log)
 
     async def close(self) -> None:
         if self.process is not None and self.process.poll() is None:

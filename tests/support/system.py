@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import xmlrpc.client
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,15 @@ from supervisor.xmlrpc import SupervisorTransport
 from common.config import REPO_ROOT, SERVICES
 from common.ipc.client import RpcClient
 from tests.support.ports import free_port
+from tests.support.service_logs import assert_no_unsupervised_failure, read_logs
 from tests.support.wait import wait_for_sync
 
 
 class System:
     def __init__(self, database_url: str, extra_env: dict[str, str] | None = None,
-                 extra_programs: str = "") -> None:
+                 extra_programs: str = "", allow_in_logs: Iterable[str] = ()) -> None:
+        """allow_in_logs: patterns of log lines the test provokes on purpose (see check_logs)."""
+        self.allowed_in_logs = list(allow_in_logs)
         self.dir = Path(tempfile.mkdtemp(prefix="atcs-sys-"))
         self.run_dir = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))
         os.chmod(self.run_dir, 0o700)
@@ -106,9 +110,18 @@ class System:
             wait_for_sync(lambda: not self.socket.exists(), timeout=40, message="supervisord gone")
         self.zmq.destroy(linger=0)
 
+    def check_logs(self) -> None:
+        """No program left a task's exception unretrieved, a task pending or a traceback (issue 10.4)."""
+        assert_no_unsupervised_failure(read_logs(self.dir / "var" / "log"), self.allowed_in_logs)
+
     def cleanup(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        """Checks the logs (after shutdown(), so that what happens at exit is in them), then removes
+        the system's folders whatever the check found: its failure quotes the lines."""
+        try:
+            self.check_logs()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # services ------------------------------------------------------------------------------
     def client(self, service: str) -> RpcClient:

@@ -27,6 +27,7 @@ from services.vpn_gateway.rpc import GatewayRpc
 from services.vpn_gateway.usage_cache import UsageCache
 from services.vpn_gateway.worker import ActivationWorker
 from tests.support.ports import free_port
+from tests.support.service_logs import assert_log_clean
 from tests.support.wait import wait_for
 
 REMNAWAVE_TOKEN = "rw-test-token-5f1c2a9e"
@@ -166,6 +167,7 @@ class GatewayProcess:
             env[f"ATCS_{name.upper()}"] = str(setting)
         self.env = env
         self.process: subprocess.Popen | None = None
+        self.allowed_in_log: list[str] = []   # log lines the test provokes on purpose
         self.zmq = zmq.asyncio.Context()
 
     def start(self) -> None:
@@ -210,5 +212,7 @@ class GatewayProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def close(self) -> None:
+        """Stops the gateway and checks its log: no unsupervised failure (tests/support/service_logs.py)."""
         self.stop()
         self.zmq.destroy(linger=0)
+        assert_log_clean(self.log_path, self.allowed_in_log)
