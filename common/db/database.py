@@ -24,8 +24,11 @@ class DatabaseUnavailable(Exception):
 
 
 async def create_pool(url: str, size: int, connect_timeout: float) -> asyncpg.Pool:
+    # min_size=0: Database.keep_connected owns reconnecting (with backoff, and one warning when
+    # the database is lost). asyncpg's own floor keeper would retry beside it, logging a
+    # traceback every second of an outage from a task nobody supervises.
     return await asyncpg.create_pool(
-        url, min_size=1, max_size=size, timeout=connect_timeout, command_timeout=30,
+        url, min_size=0, max_size=size, timeout=connect_timeout, command_timeout=30,
         max_inactive_connection_lifetime=120,
     )
 

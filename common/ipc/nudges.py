@@ -70,7 +70,11 @@ class PeerNudges:
             self._peers[name].poke()
 
     async def run(self) -> None:
-        await asyncio.gather(*(peer.run() for peer in self._peers.values()))
+        # A task group, not gather: if one peer's loop fails, the others are cancelled with it and
+        # the supervisor restarts them all, instead of leaving them running unowned beside the restart.
+        async with asyncio.TaskGroup() as group:
+            for peer in self._peers.values():
+                group.create_task(peer.run(), name=f"nudge-{peer.name}")
 
     @property
     def sent(self) -> int:

@@ -21,6 +21,7 @@ from common.db.database import DatabaseUnavailable
 from common.ipc.endpoints import CurveKeys
 from common.ipc.envelope import decode, encode_error, encode_result
 from common.ipc.errors import RpcError
+from common.lifecycle.outcome import log_failure
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any], Awaitable[BaseModel | dict[str, Any] | None]]
@@ -110,6 +111,7 @@ class RpcServer:
     def _finished(self, task: asyncio.Task) -> None:
         self._inflight.discard(task)
         self._slots.release()
+        log_failure(task, log, "rpc request task failed")
 
     async def _dispatch(self, identity: bytes, payload: bytes) -> None:
         try:

@@ -95,15 +95,17 @@ async def _main(name: str, settings: Settings, setup: Setup, endpoint: str) -> i
     tasks.start("database", db.keep_connected)
     tasks.start("schema", lambda: _watch_schema(ctx))
     serve_task = asyncio.create_task(rpc.serve(), name="rpc")
+    stopped = asyncio.create_task(stop.wait(), name="stop-signal")
     exit_code = 0
     try:
         await setup(ctx)
         log.info("service started", extra={"endpoint": endpoint, "health_port": port, "pid": os.getpid()})
-        done, _ = await asyncio.wait({serve_task, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({serve_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if serve_task in done and serve_task.exception() is not None:
             log.error("rpc server failed", extra={"error": repr(serve_task.exception())})
             exit_code = 1
     finally:
+        stopped.cancel()
         log.info("stopping", extra={"timeout": settings.health.shutdown_timeout})
         started = time.monotonic()
         try:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from common.config import VpnSettings
 from common.contract.outbox import Activation, Notice
 from common.db.database import Database, DatabaseUnavailable
+from common.lifecycle.outcome import log_failure
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
 from services.vpn_gateway import accounts_repo, activations_repo
 from services.vpn_gateway.activations_repo import Claimed
@@ -133,6 +134,7 @@ class ActivationWorker:
         self._tasks.discard(task)
         self._per_server[server] -= 1
         self.wake.set()   # a slot is free: there may be more due rows
+        log_failure(task, log, "activation attempt failed unrecorded")
 
     async def _stop_tasks(self) -> None:
         # On shutdown an attempt is abandoned, never half-recorded: its lease is released at the

@@ -67,3 +67,78 @@ async def test_a_db_queue_counts_on_the_service_pool(pg_server) -> None:
         ctx.add_db_queue("things", three)
 
         assert await ctx.queue_depths() == {"things": 3}
+
+
+async def test_nudge_loops_live_and_die_together(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 10.4: when one peer's loop fails, PeerNudges.run fails as a whole (its supervisor
+    restarts it) and no other peer's loop is left running unowned beside the restart."""
+    from common.ipc.nudges import PeerNudges
+
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def call(self, method, body, timeout):
+            self.calls += 1
+
+    bot = Client()
+
+    def client_for(peer: str) -> Client:
+        if peer == "vpn_gateway":
+            raise RuntimeError("no client for vpn_gateway")
+        return bot
+
+    nudger = PeerNudges(client_for, 0.1, ("vpn_gateway", "bot"))
+    run = asyncio.create_task(nudger.run())
+    nudger.nudge("bot")
+    await wait_for(lambda: bot.calls == 1, timeout=5, message="the bot nudged")
+    nudger.nudge("vpn_gateway")
+    with pytest.raises(BaseException) as failure:
+        await asyncio.wait_for(run, 5)
+    assert "no client for vpn_gateway" in repr(failure.value)
+    # The bot's loop went down with the run: a nudge now reaches nobody until the restart.
+    nudger.nudge("bot")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert bot.calls == 1
+    leftovers = [t for t in asyncio.all_tasks() if t.get_name().startswith("nudge-") or "_Peer.run" in repr(t)]
+    assert leftovers == []
+
+
+async def test_a_failed_rpc_request_task_is_logged_by_its_owner(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 10.4: the server's per-request tasks are forgotten when done; their failure is logged
+    there and then, never left to the garbage collector's "Task exception was never retrieved"."""
+    import gc
+
+    import zmq.asyncio
+
+    from common.contract.core import PING
+    from common.ipc import RpcClient, RpcServer
+
+    context = zmq.asyncio.Context()
+    endpoint = f"ipc://{tmp_path}/s.ipc"
+    server = RpcServer(context, endpoint, "testsvc")
+
+    async def refuse(identity: bytes, reply: bytes) -> None:
+        raise RuntimeError("reply could not be sent")
+
+    server._send = refuse   # the one step of a request outside the handler's own error handling
+    server.bind()
+    serving = asyncio.create_task(server.serve())
+    client = RpcClient(context, endpoint, attempt_timeout=0.2)
+    try:
+        with caplog.at_level(logging.ERROR):
+            with pytest.raises(Exception):
+                await client.call(PING, timeout=0.5)
+            await wait_for(lambda: server.inflight == 0, timeout=5, message="request task done")
+            gc.collect()
+            await asyncio.sleep(0)
+        messages = [r.getMessage() for r in caplog.records]
+        assert "rpc request task failed" in messages, messages
+        assert not any("never retrieved" in m for m in messages), messages
+    finally:
+        client.close()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        server.close()
+        context.destroy(0)

@@ -18,6 +18,7 @@ import asyncpg
 
 from common.config import SchedulerSettings
 from common.db.database import Database, DatabaseUnavailable
+from common.lifecycle.outcome import log_failure
 from common.telegram.bot_api import BotApi, BotApiError
 from services.scheduler.broadcast.meter import RateMeter
 from services.scheduler.broadcast.state import to_state
@@ -132,6 +133,7 @@ class BroadcastRun:
     def _sent(self, task: asyncio.Task) -> None:
         self._inflight.discard(task)
         self._slots.release()
+        log_failure(task, log, "broadcast send failed unrecorded", broadcast_id=self.id)
 
     async def _send_one(self, user_id: int, attempts: int) -> None:
         try:
