@@ -39,10 +39,12 @@ def prepare_endpoint(endpoint: str, variable: str) -> str:
 
 
 def private_dir(path: Path) -> Path:
-    """Creates `path` (mode 0700) if needed, and tightens it if this user owns it."""
+    """Creates `path` (mode 0700) if needed, and tightens it if this user owns it, unless it is
+    a shared sticky folder such as /tmp (an endpoint may be put straight in one; root owns it)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
-    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) != 0o700:
+    shared = bool(info.st_mode & stat.S_ISVTX)
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) != 0o700 and not shared:
         os.chmod(path, 0o700)
     return path
 

@@ -274,3 +274,22 @@ def test_no_rpc_socket_over_tcp_without_curve_keys() -> None:
             RpcServer(context, endpoint, "testsvc")
     finally:
         context.destroy(0)
+
+
+def test_an_endpoint_straight_in_a_shared_sticky_folder_leaves_it_shared(tmp_path: Path) -> None:
+    """prepare_endpoint tightens the run dir to 0700, but never a folder like /tmp that an
+    operator may put an ipc:// socket in directly (as root, it would lock every other user out)."""
+    import os
+    import stat
+
+    from common.ipc.endpoints import prepare_endpoint
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    prepare_endpoint(f"ipc://{shared}/bot.ipc", "ATCS_ENDPOINT_BOT")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    private = tmp_path / "run"
+    private.mkdir(mode=0o755)
+    prepare_endpoint(f"ipc://{private}/bot.ipc", "ATCS_ENDPOINT_BOT")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
