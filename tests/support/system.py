@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import xmlrpc.client
 from collections.abc import Iterable
 from pathlib import Path
@@ -67,9 +68,23 @@ class System:
         subprocess.run([str(supervisord), "-c", str(self.conf)], env=self.env, check=True, cwd=REPO_ROOT)
 
     def start(self, timeout: float = 30.0) -> None:
+        """Launches supervisord and returns once every service serves: RUNNING only means alive
+        for startsecs, and on a loaded machine a service may still be importing then. /healthz
+        answers once the RPC socket is bound (the runner binds it first)."""
         self.launch()
+        deadline = time.monotonic() + timeout
         wait_for_sync(lambda: self.all_running(), timeout=timeout, interval=0.1,
                       message="every program RUNNING")
+        for service in SERVICES:
+            wait_for_sync(lambda: self.alive(service), timeout=max(1.0, deadline - time.monotonic()),
+                          interval=0.1, message=f"{service} serving /healthz")
+
+    def alive(self, service: str) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url(service, "/healthz"), timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
 
     def server(self) -> xmlrpc.client.ServerProxy:
         return xmlrpc.client.ServerProxy(
