@@ -25,16 +25,18 @@ INCLUDES = RUN / "supervisord.d"
 SOCKET = RUN / "supervisor.sock"
 PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 
+# stopasgroup=false: the stop signal goes to ops.postgres alone, which stops the server once the
+# services are down (see there); killasgroup=true: a SIGKILL after stopwaitsecs still takes both.
 POSTGRES_PROGRAM = """[program:postgres]
-command={python} -m common.db.embedded
+command={python} -m ops.postgres
 directory={root}
 priority=10
 autostart=true
 autorestart=true
 startsecs=2
-stopsignal=INT
-stopwaitsecs=30
-stopasgroup=true
+stopsignal=TERM
+stopwaitsecs=45
+stopasgroup=false
 killasgroup=true
 stdout_logfile={logs}/postgres.log
 redirect_stderr=true
@@ -100,7 +102,7 @@ def _settled(state: dict) -> bool:
     return state["statename"] == "RUNNING"
 
 
-# Services drain in stopwaitsecs (15 s), then PostgreSQL gets its 30 s: "down" waits out both.
+# Services drain in stopwaitsecs (15 s), then PostgreSQL gets its 45 s: "down" waits out both.
 DOWN_TIMEOUT = 90.0
 
 
