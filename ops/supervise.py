@@ -22,7 +22,8 @@ from pathlib import Path
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from common.config import REPO_ROOT, Settings
-from ops import demo
+from common.db import embedded
+from ops import demo, private_files
 
 CONF = REPO_ROOT / "supervisord.conf"
 VAR = REPO_ROOT / "var"
@@ -63,7 +64,7 @@ def _running() -> bool:
 
 
 def write_includes(settings: Settings) -> None:
-    INCLUDES.mkdir(parents=True, exist_ok=True)
+    INCLUDES.mkdir(mode=0o700, parents=True, exist_ok=True)
     wanted: dict[str, str] = {}
     fields = {"python": PYTHON, "root": REPO_ROOT, "logs": LOGS}
     if settings.database.embedded:
@@ -79,10 +80,20 @@ def write_includes(settings: Settings) -> None:
             path.write_text(text)
 
 
+def _server_gid(settings: Settings) -> int | None:
+    """The group that must pass through var/ to the embedded server's data, if any."""
+    if not settings.database.embedded or settings.database.embedded_pg_dir.resolve().parent != VAR.resolve():
+        return None
+    account = embedded.server_account()
+    return None if account is None else account.pw_gid
+
+
 def up(timeout: float) -> int:
+    os.umask(0o077)  # supervisord and everything it starts inherit it (and umask=077 in its conf)
     settings = Settings()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    RUN.mkdir(parents=True, exist_ok=True)
+    private_files.make_private(VAR, _server_gid(settings))
+    LOGS.mkdir(mode=0o700, exist_ok=True)
+    RUN.mkdir(mode=0o700, exist_ok=True)
     env = dict(os.environ)
     if demo.enabled(settings):
         env.update(demo.environment(settings))
