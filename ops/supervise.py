@@ -21,9 +21,9 @@ from pathlib import Path
 
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
-from common.config import REPO_ROOT, Settings
+from common.config import REPO_ROOT, ConfigError, Settings
 from common.db import embedded
-from ops import demo, private_files
+from ops import demo, private_files, run_dir
 
 CONF = REPO_ROOT / "supervisord.conf"
 VAR = REPO_ROOT / "var"
@@ -106,6 +106,9 @@ def up(timeout: float) -> int:
             print(f"atcs up: {problem}", file=sys.stderr)
             return 1
     else:
+        folder, outcome = run_dir.remove_if_unused(settings.ipc)
+        if outcome != "absent":
+            print(f"stale run dir {folder}: {outcome}")
         subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(CONF)], env=env, check=True)
     states, restarted = _wait_settled(deadline)
     status()
@@ -216,6 +219,7 @@ DOWN_TIMEOUT = 90.0
 def down() -> int:
     if not _running():
         print("supervisord is not running")
+        _remove_run_dir()
         return 0
     pid = _supervisord_pid()
     rpc().supervisor.shutdown()
@@ -225,10 +229,22 @@ def down() -> int:
     while time.monotonic() < deadline:
         if not _alive(pid):
             print("stopped")
+            _remove_run_dir()
             return 0
         time.sleep(0.1)
     print(f"supervisord did not stop within {DOWN_TIMEOUT:.0f} s", file=sys.stderr)
     return 1
+
+
+def _remove_run_dir() -> None:
+    try:
+        settings = Settings().ipc
+    except ConfigError as exc:  # stopping must not depend on a configuration one could fix later
+        print(f"run dir left in place: {exc}", file=sys.stderr)
+        return
+    folder, outcome = run_dir.remove_if_unused(settings)
+    if outcome.startswith("kept"):
+        print(f"run dir {folder} {outcome}")
 
 
 def _supervisord_pid() -> int | None:
