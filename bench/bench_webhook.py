@@ -42,6 +42,7 @@ from aiohttp import web  # noqa: E402
 
 import zmq.asyncio  # noqa: E402
 
+from common.config import DatabaseSettings  # noqa: E402
 from common.contract.bot import NUDGE_NOTIFICATIONS  # noqa: E402
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS  # noqa: E402
 from common.db.migrate import migrate  # noqa: E402
@@ -117,9 +118,11 @@ async def wait_until(probe, timeout: float, what: str) -> None:
 
 async def start_postgres(procs: Processes) -> str:
     port = free_port()
-    data = procs.workdir / "pgdata"
-    procs.start("postgres", [sys.executable, "-m", "common.db.embedded", "--dir", str(data), "--port", str(port)])
-    admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    data, passfile = procs.workdir / "pgdata", procs.workdir / "pgpass"
+    procs.start("postgres", [sys.executable, "-m", "common.db.embedded", "--dir", str(data), "--port", str(port),
+                             "--passfile", str(passfile)])
+    embedded = DatabaseSettings(embedded_pg_port=port, embedded_pg_passfile=passfile)
+    admin = embedded.embedded_url(embedded.EMBEDDED_SUPERUSER, "postgres")
 
     async def accepts() -> bool:
         conn = await asyncpg.connect(admin, timeout=1)
@@ -133,7 +136,7 @@ async def start_postgres(procs: Processes) -> str:
         await conn.execute("CREATE DATABASE bench")
     finally:
         await conn.close()
-    url = f"postgresql://postgres@127.0.0.1:{port}/bench"
+    url = embedded.embedded_url(embedded.EMBEDDED_SUPERUSER, "bench")
     await migrate(url)
     return url
 

@@ -2,11 +2,13 @@
 
 The protocol is supervisord's: write READY, read a header line and a payload, answer RESULT.
 The alert is a row in admin_alerts (the bot sends it to every admin); when the database is
-unreachable the log line is what remains.
+unreachable the log line is what remains. On its stop signal (or when supervisord closes its
+stdin) it exits 0, after answering the event in hand if there is one.
 """
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 import asyncpg
@@ -29,12 +31,32 @@ async def _record(url: str, program: str, detail: dict[str, str]) -> None:
         await conn.close()
 
 
+class _Stop:
+    """SIGTERM ends the listener at once while it waits for an event, else after that event."""
+
+    def __init__(self) -> None:
+        self.idle = True
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.idle:
+            raise SystemExit(0)
+
+
 def main() -> None:
     url = DatabaseSettings().url()
-    while True:
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stop.requested:
         sys.stdout.write("READY\n")
         sys.stdout.flush()
-        header = _parse(sys.stdin.readline())
+        line = sys.stdin.readline()
+        if not line:  # supervisord is gone
+            return
+        stop.idle = False
+        header = _parse(line)
         payload = sys.stdin.read(int(header.get("len", 0)))
         if header.get("eventname") == "PROCESS_STATE_FATAL":
             body = _parse(payload.splitlines()[0] if payload else "")
@@ -48,6 +70,7 @@ def main() -> None:
                 sys.stderr.write(f'{{"level":"warning","event":"alert not queued","error":"{type(exc).__name__}"}}\n')
         sys.stdout.write("RESULT 2\nOK")
         sys.stdout.flush()
+        stop.idle = True
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`atcs migrate`: creates the database when it is the embedded one, then applies migrations."""
+"""`atcs migrate`: on the embedded server, makes the application's database and hands its schema
+to the application's role (as the superuser); then applies migrations as the services' user."""
 from __future__ import annotations
 
 import asyncio
@@ -9,21 +10,11 @@ import time
 import asyncpg
 
 from common.config import DatabaseSettings
+from common.db.embedded_access import APP_DATABASE, provision
 from common.db.migrate import MigrationError, migrate
 from common.logging import setup_logging
 
 log = logging.getLogger("atcs.migrate")
-
-
-async def ensure_embedded_database(settings: DatabaseSettings) -> None:
-    admin_url = f"postgresql://postgres@127.0.0.1:{settings.embedded_pg_port}/postgres"
-    conn = await asyncpg.connect(admin_url, timeout=settings.db_connect_timeout)
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'atcs'"):
-            await conn.execute("CREATE DATABASE atcs")
-            log.info("created database atcs")
-    finally:
-        await conn.close()
 
 
 async def run_migrations(wait: float) -> int:
@@ -33,8 +24,8 @@ async def run_migrations(wait: float) -> int:
     backoff = 0.2
     while True:
         try:
-            if settings.embedded:
-                await ensure_embedded_database(settings)
+            if settings.embedded and await provision(settings):
+                log.info("created database", extra={"database": APP_DATABASE})
             applied = await migrate(settings.url(), timeout=settings.db_connect_timeout)
             log.info("migrations done", extra={"applied": applied})
             return 0

@@ -3,6 +3,11 @@
 The embedded database runs only without ATCS_DATABASE_URL, the demo sandbox only without
 ATCS_BOT_TOKEN; their program sections are written into var/run/supervisord.d/ (included by
 supervisord.conf) so that supervisorctl shows and manages them like the rest.
+
+`atcs up` brings every program to RUNNING whatever state it finds: supervisord not running (it is
+started), running with a changed configuration (the changed groups are replaced, as `supervisorctl
+update` does), programs stopped, exited or FATAL (they are started again). When a program does not
+get there in time it names it, its state and the last lines of its log, and exits 1.
 """
 from __future__ import annotations
 
@@ -11,30 +16,36 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
+from collections import deque
 from pathlib import Path
 
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor.xmlrpc import Faults, SupervisorTransport
 
-from common.config import REPO_ROOT, Settings
-from ops import demo
+from common.config import REPO_ROOT, ConfigError, Settings
+from common.db import embedded
+from ops import demo, private_files, run_dir
 
 CONF = REPO_ROOT / "supervisord.conf"
-RUN = REPO_ROOT / "var" / "run"
-LOGS = REPO_ROOT / "var" / "log"
+VAR = REPO_ROOT / "var"
+RUN = VAR / "run"
+LOGS = VAR / "log"
 INCLUDES = RUN / "supervisord.d"
 SOCKET = RUN / "supervisor.sock"
 PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+LOG_TAIL_LINES = 15
 
+# stopasgroup=false: the stop signal goes to ops.postgres alone, which stops the server once the
+# services are down (see there); killasgroup=true: a SIGKILL after stopwaitsecs still takes both.
 POSTGRES_PROGRAM = """[program:postgres]
-command={python} -m common.db.embedded
+command={python} -m ops.postgres
 directory={root}
 priority=10
 autostart=true
 autorestart=true
 startsecs=2
-stopsignal=INT
-stopwaitsecs=30
-stopasgroup=true
+stopsignal=TERM
+stopwaitsecs=45
+stopasgroup=false
 killasgroup=true
 stdout_logfile={logs}/postgres.log
 redirect_stderr=true
@@ -53,45 +64,126 @@ def _running() -> bool:
 
 
 def write_includes(settings: Settings) -> None:
-    INCLUDES.mkdir(parents=True, exist_ok=True)
-    for old in INCLUDES.glob("*.conf"):
-        old.unlink()
+    INCLUDES.mkdir(mode=0o700, parents=True, exist_ok=True)
+    wanted: dict[str, str] = {}
     fields = {"python": PYTHON, "root": REPO_ROOT, "logs": LOGS}
     if settings.database.embedded:
-        (INCLUDES / "postgres.conf").write_text(POSTGRES_PROGRAM.format(**fields))
+        wanted["postgres.conf"] = POSTGRES_PROGRAM.format(**fields)
     if demo.enabled(settings):
-        (INCLUDES / "sandbox.conf").write_text(demo.SANDBOX_PROGRAM.format(**fields))
+        wanted["sandbox.conf"] = demo.SANDBOX_PROGRAM.format(**fields)
+    for old in INCLUDES.glob("*.conf"):
+        if old.name not in wanted:
+            old.unlink()
+    for name, text in wanted.items():
+        path = INCLUDES / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+
+
+def _server_gid(settings: Settings) -> int | None:
+    """The group that must pass through var/ to the embedded server's data, if any."""
+    if not settings.database.embedded or settings.database.embedded_pg_dir.resolve().parent != VAR.resolve():
+        return None
+    account = embedded.server_account()
+    return None if account is None else account.pw_gid
 
 
 def up(timeout: float) -> int:
+    os.umask(0o077)  # supervisord and everything it starts inherit it (and umask=077 in its conf)
     settings = Settings()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    RUN.mkdir(parents=True, exist_ok=True)
+    private_files.make_private(VAR, _server_gid(settings))
+    LOGS.mkdir(mode=0o700, exist_ok=True)
+    RUN.mkdir(mode=0o700, exist_ok=True)
     env = dict(os.environ)
     if demo.enabled(settings):
         env.update(demo.environment(settings))
     write_includes(settings)
-    if _running():
-        print("supervisord is already running; applying changes")
-        subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(CONF), "update"], check=False)
-    else:
-        subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(CONF)], env=env, check=True)
     deadline = time.monotonic() + timeout
+    if _running():
+        print("supervisord is running: applying supervisord.conf, starting every program not running")
+        problem = _apply_config() or _start_all(deadline)
+        if problem:
+            print(f"atcs up: {problem}", file=sys.stderr)
+            return 1
+    else:
+        folder, outcome = run_dir.remove_if_unused(settings.ipc)
+        if outcome != "absent":
+            print(f"stale run dir {folder}: {outcome}")
+        subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(CONF)], env=env, check=True)
+    states, restarted = _wait_settled(deadline)
+    status()
+    if demo.enabled(settings):
+        print("\n" + demo.banner(settings))
+    if states and all(_settled(s) for s in states):
+        return 0
+    # A program that keeps exiting after startsecs is RUNNING now and then, never FATAL: it is
+    # named too, as the likely cause of the others' waiting.
+    failing = [s for s in states if not _settled(s) or _name(s) in restarted]
+    print(f"\natcs up: not every program is running after {timeout:.0f} s", file=sys.stderr)
+    if not states:
+        print("  supervisord does not answer: see var/log/supervisord.log", file=sys.stderr)
+    for state in failing:
+        print(_describe_failure(state, restarted.get(_name(state), 0)), file=sys.stderr)
+    return 1
+
+
+def _apply_config() -> str | None:
+    """What `supervisorctl update` does: groups removed from or changed in the configuration are
+    stopped (the last to start first) and replaced; new ones are added and start."""
+    server = rpc()
+    try:
+        added, changed, removed = server.supervisor.reloadConfig()[0]
+    except xmlrpc.client.Fault as fault:
+        return f"supervisord cannot read its configuration: {fault.faultString}"
+    priority = {info["group"]: info["group_prio"] for info in server.supervisor.getAllConfigInfo()}
+    for group in sorted(removed + changed, key=lambda g: priority.get(g, 999), reverse=True):
+        server.supervisor.stopProcessGroup(group)
+        server.supervisor.removeProcessGroup(group)
+        if group in changed:
+            server.supervisor.addProcessGroup(group)
+        print(f"{group}: {'updated' if group in changed else 'removed'}")
+    for group in added:
+        server.supervisor.addProcessGroup(group)
+        print(f"{group}: added")
+    return None
+
+
+def _start_all(deadline: float) -> str | None:
+    server = rpc()
+    # A program still stopping (a `stop all` in progress) can be started only once it has stopped.
+    while any(s["statename"] == "STOPPING" for s in server.supervisor.getAllProcessInfo()):
+        if time.monotonic() > deadline:
+            return "programs are still stopping; try again when `atcs status` shows none STOPPING"
+        time.sleep(0.2)  # polling supervisord's state, not synchronising our own work
+    for result in server.supervisor.startAllProcesses(False):
+        if result["status"] != Faults.SUCCESS:
+            print(f"{result['group']}:{result['name']}: {result['description']}", file=sys.stderr)
+    return None
+
+
+def _wait_settled(deadline: float) -> tuple[list[dict], dict[str, int]]:
+    """Polls until every program is settled or one is FATAL; also returns how often each program
+    was started again meanwhile: one that keeps exiting after startsecs never becomes FATAL."""
     states: list[dict] = []
-    while time.monotonic() < deadline:
+    starts: dict[str, set[int]] = {}
+    while True:
         try:
             states = rpc().supervisor.getAllProcessInfo()
         except (OSError, xmlrpc.client.Fault):
             states = []
+        for state in states:
+            if state["start"] and state["name"] != "migrate":
+                starts.setdefault(_name(state), set()).add(state["start"])
         if states and all(_settled(s) for s in states):
             break
-        if any(s["statename"] == "FATAL" for s in states):
+        if any(s["statename"] == "FATAL" for s in states) or time.monotonic() >= deadline:
             break
         time.sleep(0.2)  # polling supervisord's state, not synchronising our own work
-    status()
-    if demo.enabled(settings):
-        print("\n" + demo.banner(settings))
-    return 0 if states and all(_settled(s) for s in states) else 1
+    return states, {name: len(seen) - 1 for name, seen in starts.items() if len(seen) > 1}
+
+
+def _name(state: dict) -> str:
+    return state["name"] if state["group"] == state["name"] else f"{state['group']}:{state['name']}"
 
 
 def _settled(state: dict) -> bool:
@@ -100,13 +192,34 @@ def _settled(state: dict) -> bool:
     return state["statename"] == "RUNNING"
 
 
-# Services drain in stopwaitsecs (15 s), then PostgreSQL gets its 30 s: "down" waits out both.
+def _describe_failure(state: dict, restarts: int) -> str:
+    detail = state["spawnerr"] or state["description"]
+    again = f", started again {restarts} time{'s' if restarts > 1 else ''} meanwhile" if restarts else ""
+    lines = [f"  {_name(state)}: {state['statename']} ({detail}{again})"]
+    for path in dict.fromkeys(p for p in (state.get("stdout_logfile"), state.get("stderr_logfile")) if p):
+        tail = _tail(Path(path))
+        if tail:
+            lines.append(f"    last lines of {path}:")
+            lines += [f"      {line}" for line in tail]
+    return "\n".join(lines)
+
+
+def _tail(path: Path, count: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        with open(path, errors="replace") as log:
+            return [line.rstrip("\n")[:400] for line in deque(log, maxlen=count)]
+    except OSError:
+        return []
+
+
+# Services drain in stopwaitsecs (15 s), then PostgreSQL gets its 45 s: "down" waits out both.
 DOWN_TIMEOUT = 90.0
 
 
 def down() -> int:
     if not _running():
         print("supervisord is not running")
+        _remove_run_dir()
         return 0
     pid = _supervisord_pid()
     rpc().supervisor.shutdown()
@@ -116,10 +229,22 @@ def down() -> int:
     while time.monotonic() < deadline:
         if not _alive(pid):
             print("stopped")
+            _remove_run_dir()
             return 0
         time.sleep(0.1)
     print(f"supervisord did not stop within {DOWN_TIMEOUT:.0f} s", file=sys.stderr)
     return 1
+
+
+def _remove_run_dir() -> None:
+    try:
+        settings = Settings().ipc
+    except ConfigError as exc:  # stopping must not depend on a configuration one could fix later
+        print(f"run dir left in place: {exc}", file=sys.stderr)
+        return
+    folder, outcome = run_dir.remove_if_unused(settings)
+    if outcome.startswith("kept"):
+        print(f"run dir {folder} {outcome}")
 
 
 def _supervisord_pid() -> int | None:

@@ -167,3 +167,95 @@ async def test_atcs_up_runs_the_demo_shop(checkout: Path) -> None:
     assert down.returncode == 0, down.stdout + down.stderr
     # "stopped" means stopped: nothing of the run is left to collide with the next `atcs up`.
     assert [pid for pid in pids if _alive(pid)] == [], down.stdout
+
+
+def _atcs(checkout: Path, *args: str, timeout: float = 150) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], cwd=checkout, env=_env_of(checkout),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _ctl(checkout: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", "supervisord.conf", *args],
+                          cwd=checkout, env=_env_of(checkout), capture_output=True, text=True, timeout=120)
+
+
+def _all_running(output: str) -> bool:
+    lines = [line for line in output.splitlines() if line[:1].isalpha() and not line.startswith("Demo")]
+    states = {line.split()[0]: line.split()[1] for line in lines if len(line.split()) > 1}
+    expected = {"atcs:bot", "atcs:payments", "atcs:scheduler", "atcs:vpn_gateway", "postgres", "sandbox",
+                "fatal_alerts"}
+    return expected <= set(states) and all(states[p] == "RUNNING" for p in expected) and \
+        states.get("migrate") == "EXITED"
+
+
+class _Logs:
+    """What the programs wrote to var/log since a mark."""
+
+    def __init__(self, checkout: Path) -> None:
+        self.folder = checkout / "var" / "log"
+        self.marks = {path.name: path.stat().st_size for path in self.folder.glob("*.log")}
+
+    def since(self, name: str) -> str:
+        path = self.folder / name
+        with open(path, "rb") as log:
+            log.seek(self.marks.get(name, 0))
+            return log.read().decode(errors="replace")
+
+
+def _stopped_order(supervisord_log: str) -> list[str]:
+    return [line.split("stopped: ", 1)[1].split(" ", 1)[0] for line in supervisord_log.splitlines()
+            if " stopped: " in line]
+
+
+def test_atcs_up_brings_every_program_back_whatever_their_state(checkout: Path) -> None:
+    """Seen in the field: after `supervisorctl stop all`, `atcs up` left everything STOPPED and
+    exited 1 after 60 s with no hint; and `stop all` stopped PostgreSQL before the services."""
+    first = _atcs(checkout, "up", "--timeout", "60")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    # `stop all`: the database stops last, after every service has drained; the listener exits 0.
+    logs = _Logs(checkout)
+    stop = _ctl(checkout, "stop", "all")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    events = logs.since("supervisord.log")
+    order = _stopped_order(events)
+    assert set(order) >= {"bot", "payments", "scheduler", "vpn_gateway", "postgres", "fatal_alerts"}, events
+    assert order.index("postgres") > max(order.index(s) for s in SERVICES), events
+    assert "stopped: fatal_alerts (exit status 0)" in events, events
+    for service in SERVICES:
+        drained = logs.since(f"{service}.log")
+        assert "the database system is shutting down" not in drained, f"{service}:\n{drained[-3000:]}"
+        assert "terminating connection due to administrator command" not in drained, f"{service}:\n{drained[-3000:]}"
+
+    # Everything stopped: `atcs up` starts it all again, within 20 s.
+    started = time.monotonic()
+    again = _atcs(checkout, "up", "--timeout", "60")
+    elapsed = time.monotonic() - started
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _all_running(again.stdout), again.stdout
+    assert elapsed < 20, f"atcs up after stop all took {elapsed:.1f}s"
+
+    # Some programs stopped and the configuration changed: both applied.
+    assert _ctl(checkout, "stop", "atcs:bot", "fatal_alerts").returncode == 0
+    conf = checkout / "supervisord.conf"
+    text = conf.read_text()
+    bot = text.index("[program:bot]")
+    conf.write_text(text[:bot] + text[bot:].replace("stopwaitsecs=15", "stopwaitsecs=16", 1))
+    changed = _atcs(checkout, "up", "--timeout", "60")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert _all_running(changed.stdout), changed.stdout
+    assert "atcs: updated" in changed.stdout, changed.stdout
+
+    # A program that cannot start: `atcs up` says which, why (its log) and exits 1; fixed, it starts.
+    assert _ctl(checkout, "stop", "all").returncode == 0
+    settings = checkout / "var" / "pgdata" / "postgresql.auto.conf"
+    good = settings.read_text()
+    settings.write_text(good + "shared_buffers = 'plenty'\n")
+    broken = _atcs(checkout, "up", "--timeout", "30")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "  postgres: " in broken.stderr, broken.stderr
+    assert 'invalid value for parameter "shared_buffers": "plenty"' in broken.stderr, broken.stderr
+    settings.write_text(good)
+    fixed = _atcs(checkout, "up", "--timeout", "60")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert _all_running(fixed.stdout), fixed.stdout

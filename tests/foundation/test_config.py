@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
 
-from common.config import REPO_ROOT, ConfigError, Settings
+from common.config import REPO_ROOT, ConfigError, DatabaseSettings, Settings
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -71,6 +72,28 @@ def test_atcs_config_masks_secrets() -> None:
     assert config["telegram"]["ATCS_BOT_TOKEN"] == "********"
     assert config["database"]["effective_url"] == "postgresql://u:****@db/atcs"
     assert config["payments"]["ATCS_PAYMENTS_PORT"] == 8081
+
+
+def test_atcs_config_tells_how_the_embedded_database_is_reached_without_its_password(tmp_path: Path) -> None:
+    passfile = tmp_path / "pgpass"
+    password = "Embedded-password-never-shown-0123456789"
+    passfile.write_text(f"127.0.0.1:*:*:atcs:{password}\n127.0.0.1:*:*:postgres:{password}x\n")
+    result = subprocess.run([sys.executable, "-m", "ops.cli", "config"], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=30, env=_env(ATCS_EMBEDDED_PG_PORT="54400", ATCS_EMBEDDED_PG_PASSFILE=str(passfile)))
+    assert result.returncode == 0, result.stderr
+    assert password not in result.stdout
+    database = orjson.loads(result.stdout)["database"]
+    assert database["connection"] == {"host": "127.0.0.1", "port": 54400, "database": "atcs", "user": "atcs",
+                                      "password_file": str(passfile)}
+    assert database["effective_url"].startswith("postgresql://atcs@127.0.0.1:54400/atcs?passfile=")
+
+
+def test_an_external_database_url_is_used_as_given() -> None:
+    url = "postgresql://shop:hunter2@db.internal:6432/shop?sslmode=require"
+    settings = DatabaseSettings(database_url=url)
+    assert settings.url() == url and not settings.embedded
+    assert settings.connection() == {"host": "db.internal", "port": 6432, "database": "shop", "user": "shop",
+                                     "password": "****"}
 
 
 def test_one_shop_currency_for_prices_invoices_and_balances() -> None:

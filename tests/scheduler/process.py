@@ -75,8 +75,11 @@ class SchedulerProcess:
             return None
 
     async def is_leader(self) -> bool:
+        """Leader, and its pool connected: the leader lock has a connection of its own, so a test
+        that calls a job's RPC on leadership alone may find the pool not connected yet."""
         status = await self.status()
-        return bool(status and status["details"].get("leader", {}).get("role") == "leader")
+        return bool(status and status["details"].get("leader", {}).get("role") == "leader"
+                    and "database" not in status["details"]["not_ready"])
 
     async def role(self) -> str | None:
         status = await self.status()

@@ -2,6 +2,7 @@
 and no password on pg_dump's command line."""
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -39,6 +40,24 @@ async def test_daily_backup_once_per_day_with_rotation(db, conn, database_url, s
     assert oct(config.backup_dir.stat().st_mode & 0o777) == "0o700"
     run = await conn.fetchrow("SELECT state, result FROM scheduler_job_runs WHERE period = '2030-01-03'")
     assert run["state"] == "done" and orjson.loads(run["result"])["rotated"] == ["atcs-20300101-040000.dump"]
+
+
+async def test_a_backup_is_private_whatever_the_umask_and_the_folder_it_finds(db, database_url, settings) -> None:
+    """A dump holds every user and key: 0600 in a 0700 folder, even from a scheduler started with a
+    loose umask, and even in a folder an older version (or an operator) made 0755."""
+    config = settings(backup_hour=0).scheduler
+    config.backup_dir.mkdir()
+    os.chmod(config.backup_dir, 0o755)
+    job = BackupJob(db, config, database_url, Wakeups(), clock=Clock(datetime(2030, 1, 1, 5, tzinfo=UTC)))
+    loose = os.umask(0)
+    try:
+        assert await job.run_due() == ["2030-01-01"]
+    finally:
+        os.umask(loose)
+    [dump] = config.backup_dir.iterdir()
+    assert dump.read_bytes()[:5] == b"PGDMP"
+    assert oct(dump.stat().st_mode & 0o777) == "0o600"
+    assert oct(config.backup_dir.stat().st_mode & 0o777) == "0o700"
 
 
 async def test_admin_backup_now_and_its_state(db, conn, database_url, settings) -> None:

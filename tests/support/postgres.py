@@ -1,4 +1,8 @@
-"""A real PostgreSQL for tests: the embedded server binaries, one throw-away cluster per need."""
+"""A real PostgreSQL for tests: the embedded server binaries, one throw-away cluster per need.
+
+Started as production starts it (common.db.embedded: passwords, scram-sha-256 only). Tests create
+databases as the superuser; the databases they get from fresh_database() are used, as the
+services use theirs, by the application's role, which owns their schema and is no superuser."""
 from __future__ import annotations
 
 import os
@@ -12,8 +16,9 @@ from pathlib import Path
 
 import asyncpg
 
-from common.config import REPO_ROOT
+from common.config import REPO_ROOT, DatabaseSettings
 from common.db.embedded import bin_dir
+from common.db.embedded_access import APP_USER, SUPERUSER, hand_over_schema
 from common.db.migrate import migrate
 from tests.support.ports import free_port
 from tests.support.wait import wait_for_sync
@@ -27,6 +32,7 @@ class PostgresServer:
         os.chmod(base, 0o755)
         self.data_dir = data_dir or base / "data"
         self.log_path = base / "postgres.log"
+        self.passfile = base / "pgpass"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -34,12 +40,21 @@ class PostgresServer:
         return self.url("postgres")
 
     def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        """The superuser's URL of `database`."""
+        return self._settings().embedded_url(SUPERUSER, database)
+
+    def app_url(self, database: str) -> str:
+        """The application role's URL of `database`."""
+        return self._settings().embedded_url(APP_USER, database)
+
+    def _settings(self) -> DatabaseSettings:
+        return DatabaseSettings(embedded_pg_port=self.port, embedded_pg_passfile=self.passfile)
 
     def start(self, timeout: float = 30.0) -> None:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "common.db.embedded", "--dir", str(self.data_dir), "--port", str(self.port), "--fast"],
+            [sys.executable, "-m", "common.db.embedded", "--dir", str(self.data_dir), "--port", str(self.port),
+             "--passfile", str(self.passfile), "--fast"],
             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_sync(self._accepts, timeout=timeout, interval=0.1, message="postgres accepting connections")
 
@@ -77,15 +92,21 @@ async def prepare_template(server: PostgresServer) -> None:
         await conn.execute(f"CREATE DATABASE {TEMPLATE}")
     finally:
         await conn.close()
-    await migrate(server.url(TEMPLATE))
+    conn = await asyncpg.connect(server.url(TEMPLATE))
+    try:
+        await hand_over_schema(conn)
+    finally:
+        await conn.close()
+    await migrate(server.app_url(TEMPLATE))
 
 
 async def fresh_database(server: PostgresServer) -> str:
-    """A new database with every migration applied (cloned from the template: fast)."""
+    """A new database with every migration applied (cloned from the template: fast), reached as
+    the application's role."""
     name = "t_" + uuid.uuid4().hex[:12]
     conn = await asyncpg.connect(server.admin_url)
     try:
         await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     finally:
         await conn.close()
-    return server.url(name)
+    return server.app_url(name)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import os
 import shutil
 from pathlib import Path
+
+from services.scheduler.private_files import create_private
 
 BLOCK = 1 << 20
 
 
 def _gzip(source: Path, target: Path) -> int:
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(source, "rb") as plain, os.fdopen(fd, "wb") as raw:
+    with open(source, "rb") as plain, create_private(target) as raw:
         with gzip.GzipFile(filename=source.name, mode="wb", fileobj=raw, compresslevel=6) as packed:
             shutil.copyfileobj(plain, packed, BLOCK)
     source.unlink()

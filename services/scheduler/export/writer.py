@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from common.db.database import Database
+from services.scheduler.private_files import create_private
 from services.scheduler.repositories import exports as repo
 
 BLOCK = 1 << 20
@@ -30,7 +31,7 @@ class FileSink:
         self._started = 0.0
 
     async def open(self) -> None:
-        self._file = await asyncio.to_thread(_create_private, self.path)
+        self._file = await asyncio.to_thread(create_private, self.path)
         self._started = time.monotonic()
 
     async def write(self, chunk: bytes) -> None:
@@ -61,13 +62,6 @@ class FileSink:
                 ahead = self.bytes / self.rate - (time.monotonic() - self._started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
-
-
-def _create_private(path: Path) -> BinaryIO:
-    """Exports hold personal data: the file is readable by the service user only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    return os.fdopen(fd, "wb")
 
 
 def _close(handle: BinaryIO) -> None:

@@ -18,6 +18,7 @@ from common.config import SchedulerSettings
 from common.db.database import Database, DatabaseUnavailable
 from services.scheduler.jobs.pg_dump import PgDumpError, pg_dump
 from services.scheduler.jobs.timed import Clock, utcnow
+from services.scheduler.private_files import create_private
 from services.scheduler.repositories import job_runs
 from services.scheduler.wakeups import Wakeups
 
@@ -80,7 +81,8 @@ class BackupJob:
         partial = folder / (name + ".partial")
         started = asyncio.get_running_loop().time()
         try:
-            await asyncio.to_thread(folder.mkdir, 0o700, True, True)
+            # pg_dump writes into the file as it finds it: made private first, it stays private.
+            await asyncio.to_thread(lambda: create_private(partial).close())
             size = await pg_dump(self.database_url, partial, self.settings.backup_timeout)
             await asyncio.to_thread(os.replace, partial, folder / name)
             removed = await asyncio.to_thread(rotate, folder, self.settings.backup_keep)
