@@ -36,6 +36,9 @@ XUI_ADMIN = "xui-admin"
 XUI_PASSWORD = "xui-test-password-3b9e41"
 GB = 1024 ** 3
 
+# A gateway's loops stop within this after a cancel (the service's own shutdown bound is larger).
+STOP_TIMEOUT = 5.0
+
 # Quick retries and probes so the tests take seconds, not minutes.
 FAST = {"vpn_scan_interval": 0.5, "vpn_retry_base": 0.1, "vpn_retry_max": 1.0, "vpn_breaker_cooldown": 0.5,
         "vpn_health_interval": 0.5, "vpn_usage_timeout": 0.3, "vpn_lease_seconds": 30.0}
@@ -123,17 +126,24 @@ class InProcessGateway:
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> "InProcessGateway":
-        self._tasks.append(asyncio.create_task(self.worker.run()))
-        self._tasks.append(asyncio.create_task(self.bulk.run()))
+        self._tasks.append(asyncio.create_task(self.worker.run(), name="activations"))
+        self._tasks.append(asyncio.create_task(self.bulk.run(), name="bulk_reissue"))
         if self._health:
-            self._tasks.append(asyncio.create_task(watch_health(self.pool, self.settings.vpn_health_interval)))
+            self._tasks.append(asyncio.create_task(watch_health(self.pool, self.settings.vpn_health_interval),
+                                                   name="panel_health"))
         return self
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Cancel its loops and close it; a loop still running after `timeout` fails the test (it
+        would hang the test, and a real gateway's shutdown, until something killed it)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        if tasks:
+            _, running = await asyncio.wait(tasks, timeout=timeout)
+            assert not running, f"gateway loops still running {timeout}s after cancel: " + \
+                ", ".join(sorted(task.get_name() for task in running))
+            await asyncio.gather(*tasks, return_exceptions=True)     # their outcomes, collected
         await self.usage.close()
         await self.pool.close()
 
