@@ -3,12 +3,14 @@ gateway assembled in-process, and the gateway as a real process."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -27,7 +29,7 @@ from services.vpn_gateway.rpc import GatewayRpc
 from services.vpn_gateway.usage_cache import UsageCache
 from services.vpn_gateway.worker import ActivationWorker
 from tests.support.ports import free_port
-from tests.support.wait import wait_for
+from tests.support.wait import GiveUp, wait_for
 
 REMNAWAVE_TOKEN = "rw-test-token-5f1c2a9e"
 MARZBAN_ADMIN = "atcs_admin"
@@ -194,12 +196,27 @@ class GatewayProcess:
         client = self.client()
         try:
             async def answers() -> bool:
-                assert self.process is not None and self.process.poll() is None, self.log()
                 await client.call(PING, timeout=0.5)
                 return True
-            await wait_for(answers, timeout=timeout, message="vpn_gateway answers ping")
+            await wait_for(self.while_running(answers), timeout=timeout, message="vpn_gateway answers ping")
         finally:
             client.close()
+
+    def assert_running(self) -> None:
+        """GiveUp (a wait on this gateway ends at once) when the process has exited."""
+        if self.process is None:
+            raise GiveUp("vpn_gateway was never started")
+        code = self.process.poll()
+        if code is not None:
+            raise GiveUp(f"vpn_gateway exited with {code}; its log ends:\n{self.log()[-3000:]}")
+
+    def while_running(self, check: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+        """`check` for wait_for, failing the wait at once if the gateway exits meanwhile."""
+        async def checked() -> Any:
+            self.assert_running()
+            result = check()
+            return await result if inspect.isawaitable(result) else result
+        return checked
 
     def kill(self) -> None:
         assert self.process is not None
@@ -214,7 +231,7 @@ class GatewayProcess:
             self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
+            self.process.wait(10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
