@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-
 from sandbox.kit.process import StandInProcess
+from tests.support.http import client_session
 
 
 async def test_panel_entry_points():
@@ -18,7 +17,7 @@ async def test_panel_entry_points():
     await asyncio.gather(outline.start(), remnawave.start(), marzban.start())
     try:
         assert outline.info["apiUrl"].endswith("/CliSecret")
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             async with http.post(f"{outline.info['apiUrl']}/access-keys") as r:
                 assert r.status == 201 and (await r.json())["accessUrl"].startswith("ss://")
             async with http.post(
