@@ -4,6 +4,7 @@ Accounts are access keys created with our external id as the key id (`PUT /acces
 so the id itself is the idempotency key: a retried create finds the key (GET) or is refused with
 409, never makes a second one. Outline has no expiry: the gateway enforces it by deleting the
 key (capabilities.enforces_expiry is false), and a key cannot be switched off, only deleted.
+A real server's certificate is self-signed: its `certSha256` goes in the config as `cert_sha256`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from urllib.parse import quote
 
 from services.vpn_gateway.panels.base import (
     AccessSpec, AccountExists, Capabilities, NotSupported, PanelAccount, PanelBackend, PanelError,
-    PanelHealth, PanelRateLimited, PanelUnavailable,
+    PanelHealth, PanelRateLimited, PanelRefused, PanelUnavailable,
 )
 from services.vpn_gateway.panels.http import PanelHttp
 
@@ -95,6 +96,8 @@ class OutlineBackend(PanelBackend):
             reply = await self.http.request("GET", "/server", route="/server", expect=(200,), probe=True)
         except PanelRateLimited:
             return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
+        except PanelRefused as exc:
+            return PanelHealth(ok=False, refused=True, detail=str(exc))
         except PanelError as exc:
             return PanelHealth(ok=False, detail=str(exc))
         ok = isinstance(reply.body, dict) and "serverId" in reply.body
