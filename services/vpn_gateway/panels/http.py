@@ -14,6 +14,9 @@ hostname is replaced by the pin, checked after the handshake, before a byte of t
 sent). Without a pin the system CAs verify the panel as usual. A certificate we do not trust is
 `PanelRefused` (never retried inline; the breaker opens at once) and never a fallback to no
 verification.
+
+A backend with a `VersionGate` (versions.py) has its panel's version checked before the first
+call and at every health probe; calls to a panel of another version are refused.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from services.vpn_gateway.breaker import BreakerState, CircuitBreaker
 from services.vpn_gateway.panels.base import (
     PanelError, PanelHealth, PanelRateLimited, PanelRefused, PanelRejected, PanelUnavailable,
 )
+from services.vpn_gateway.panels.versions import VersionGate
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class PanelHttp:
         # True: the system CAs verify the certificate and its hostname.
         self._tls: aiohttp.Fingerprint | bool = aiohttp.Fingerprint(bytes.fromhex(cert_sha256)) if cert_sha256 else True
         self.pinned = cert_sha256 is not None
+        self.gate: VersionGate | None = None
         self._base = base_url.rstrip("/")
         self._headers = dict(headers or {})
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=connect_timeout)
@@ -141,11 +146,16 @@ class PanelHttp:
         while True:
             if not probe and not self.breaker.allow():
                 raise PanelUnavailable(f"{self.server}: circuit open", retry_after=self.breaker.retry_in())
-            auth = await self.auth.header(probe) if self.auth is not None and authenticate else None
             try:
+                if not probe and self.gate is not None:
+                    await self.gate.admit()
+                auth = await self.auth.header(probe) if self.auth is not None and authenticate else None
                 reply = await self._attempt(method, path, json, form, params, auth, probe)
             except asyncio.CancelledError:
                 self.breaker.release_trial()
+                raise
+            except PanelError:
+                self.breaker.release_trial()      # the version check or the login gave the verdict
                 raise
             except aiohttp.ServerFingerprintMismatch as exc:
                 raise self._untrusted(f"{self.server}: TLS certificate does not match cert_sha256 "
@@ -283,20 +293,33 @@ def panel_code(reply: Reply) -> str | None:
     return None
 
 
-async def probe_health(http: PanelHttp, path: str, *, params: Mapping[str, str],
-                       page: Callable[[Any], Any]) -> PanelHealth:
-    """A health probe that reads one page of users: `page` picks the object holding `total`
-    out of the answer (None when the answer is not the panel's)."""
+async def checked_health(http: PanelHttp, probe: Callable[[], Awaitable[PanelHealth]]) -> PanelHealth:
+    """A health verdict: the panel's version first (where the backend has a gate), then the
+    backend's own probe. A refused panel (certificate, version) is a verdict an operator must act
+    on; a rate-limited one is alive."""
     try:
-        reply = await http.request("GET", path, route=path, params=params, expect=(200,), probe=True)
+        if http.gate is not None:
+            await http.gate.check()
+            if http.gate.refusal is not None:
+                return PanelHealth(ok=False, refused=True, detail=http.gate.refusal, version=http.gate.version)
+        health = await probe()
     except PanelRateLimited:
         return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
     except PanelRefused as exc:
         return PanelHealth(ok=False, refused=True, detail=str(exc))
     except PanelError as exc:
         return PanelHealth(ok=False, detail=str(exc))
+    version = http.gate.version if http.gate is not None else None
+    return PanelHealth(ok=health.ok, detail=health.detail, accounts=health.accounts, version=version)
+
+
+async def read_page(http: PanelHttp, path: str, *, params: Mapping[str, str],
+                    page: Callable[[Any], Any]) -> PanelHealth:
+    """A health probe that reads one page of users: `page` picks the object holding `total`
+    out of the answer (None when the answer is not the panel's). Errors are raised."""
+    reply = await http.request("GET", path, route=path, params=params, expect=(200,), probe=True)
     found = page(reply.body)
     if not isinstance(found, dict):
-        return PanelHealth(ok=False, detail=f"unexpected {path} answer")
+        return PanelHealth(ok=False, detail=f"{http.server}: unexpected {path} answer")
     total = found.get("total")
     return PanelHealth(ok=True, accounts=int(total) if isinstance(total, (int, float)) else None)
