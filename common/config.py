@@ -307,6 +307,10 @@ class VpnServer(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="our name for it; stored in vpn_accounts.server")
     backend: Literal["outline", "remnawave", "marzban", "3x-ui"] = Field(description="panel kind")
     api_url: SecretStr = Field(description="Outline: the apiUrl the server printed; Remnawave, Marzban, 3x-ui: the panel's base URL (3x-ui: with its web base path)")
+    cert_sha256: str | None = Field(
+        None, description="SHA-256 of the panel's TLS certificate, 64 hex digits, colons optional (Outline: the "
+                          "certSha256 it printed): only a certificate with this fingerprint is accepted, whatever "
+                          "its chain or hostname (for a self-signed panel); without it the system CAs verify it")
     token: SecretStr | None = Field(None, description="Remnawave API token (Bearer)")
     capacity: int = Field(1000, ge=1, description="most active accounts the server takes")
     weight: float = Field(1.0, gt=0, le=100, description="preference among servers of equal load")
@@ -325,11 +329,25 @@ class VpnServer(BaseModel):
         default_factory=lambda: ["vless"], min_length=1,
         description="Marzban protocols a new user gets (all inbounds of each)")
 
+    @field_validator("cert_sha256", mode="before")
+    @classmethod
+    def _fingerprint(cls, value: Any) -> Any:
+        # Stored as Outline prints it (upper case, no colons); the value is not echoed.
+        if value is None:
+            return None
+        digits = value.replace(":", "").strip() if isinstance(value, str) else ""
+        if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ValueError("must be the certificate's SHA-256: 64 hex digits, colons allowed "
+                             "(as Outline prints certSha256)")
+        return digits.upper()
+
     @model_validator(mode="after")
     def _check(self) -> "VpnServer":
         # Messages name the field, never the value: the value is a credential.
         if not self.api_url.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("api_url must be an http(s) URL")
+        if self.cert_sha256 is not None and not self.api_url.get_secret_value().startswith("https://"):
+            raise ValueError("cert_sha256 needs an https api_url (plain http has no certificate to pin)")
         if self.backend == "remnawave" and not (self.token and self.token.get_secret_value()):
             raise ValueError("a remnawave server needs a token")
         if self.backend == "marzban" and not all(s and s.get_secret_value()

@@ -7,6 +7,7 @@ can read it to know the stand-in is ready instead of sleeping.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import signal
@@ -14,6 +15,17 @@ import sys
 from typing import Callable
 
 from sandbox.kit.server import StandInServer
+
+
+def add_tls_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--https", action="store_true",
+                        help="serve https with a self-signed certificate made at start (its SHA-256 is printed "
+                             "as certSha256)")
+
+
+def with_certificate(standin: StandInServer, info: dict) -> dict:
+    """The readiness line, with the certificate's SHA-256 when it serves https."""
+    return {**info, "certSha256": standin.cert_sha256} if standin.tls else info
 
 
 async def _serve(standin: StandInServer, describe: Callable[[StandInServer], dict]) -> None:

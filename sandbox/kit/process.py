@@ -56,7 +56,7 @@ class StandInProcess:
             await asyncio.wait_for(self.proc.wait(), timeout)
         except asyncio.TimeoutError:
             self.proc.kill()
-            await self.proc.wait()
+            await asyncio.wait_for(self.proc.wait(), timeout)
         return self.proc.returncode
 
     async def __aenter__(self) -> "StandInProcess":

@@ -2,14 +2,20 @@
 URL, stop cleanly.
 
 Binding port 0 lets many tests run stand-ins side by side without port
-clashes; ``start()`` returns the real URL afterwards.
+clashes; ``start()`` returns the real URL afterwards. With ``tls=True`` the
+stand-in serves https with a self-signed certificate made at start (as a real
+Outline server does, and as 3x-ui and Marzban panels often are); its SHA-256 is
+``cert_sha256``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Optional
 
 from aiohttp import web
+
+from sandbox.kit.tls import SelfSigned, self_signed
 
 
 class StandInServer:
@@ -17,9 +23,11 @@ class StandInServer:
     # after this long, so a test teardown never hangs.
     shutdown_timeout = 1.0
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tls: bool = False) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
+        self._certificate: Optional[SelfSigned] = None
         self._runner: Optional[web.AppRunner] = None
         self._url: Optional[str] = None
 
@@ -35,10 +43,13 @@ class StandInServer:
     async def start(self) -> str:
         if self._runner is not None:
             raise RuntimeError(f"{type(self).__name__} is already running at {self._url}")
+        if self.tls and self._certificate is None:
+            self._certificate = await asyncio.to_thread(self_signed, self.host)
         app = self.build_app()
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        context = self._certificate.context if self._certificate is not None else None
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=context)
         try:
             await site.start()
         except BaseException:
@@ -46,7 +57,7 @@ class StandInServer:
             raise
         self._runner = runner
         bound_port = runner.addresses[0][1]
-        self._url = f"http://{self.host}:{bound_port}"
+        self._url = f"{'https' if self.tls else 'http'}://{self.host}:{bound_port}"
         await self.on_started()
         return self._url
 
@@ -64,6 +75,19 @@ class StandInServer:
         if self._url is None or self._runner is None:
             raise RuntimeError(f"{type(self).__name__} is not running; await start() first")
         return self._url
+
+    @property
+    def cert_sha256(self) -> str:
+        """SHA-256 of the certificate it serves (64 upper-case hex digits, Outline's certSha256)."""
+        if self._certificate is None:
+            raise RuntimeError(f"{type(self).__name__} serves no certificate; start it with tls=True")
+        return self._certificate.sha256
+
+    @property
+    def certificate_pem(self) -> str:
+        if self._certificate is None:
+            raise RuntimeError(f"{type(self).__name__} serves no certificate; start it with tls=True")
+        return self._certificate.pem
 
     @property
     def running(self) -> bool:

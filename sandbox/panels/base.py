@@ -5,6 +5,7 @@ the control API outside the panel's own API paths.
     POST   /_control/reset     forget all accounts, faults, counters, clock offset
     POST   /_control/clock     {"advance": seconds}
     GET|POST|DELETE /_control/faults[/{id}]   see sandbox.kit.faults
+    POST   /_control/version   {"version": "2.8.0"}: the panel reports another version from now on
 
 "create_attempts" counts create requests as they arrive, before any injected
 fault, so a test can prove that a retrying gateway created exactly one
@@ -13,10 +14,12 @@ account even when some attempts failed or were cut off.
 
 from __future__ import annotations
 
+import argparse
 from typing import Optional
 
 from aiohttp import web
 
+from sandbox.kit.cli import add_tls_argument
 from sandbox.kit.clock import Clock, iso_ms
 from sandbox.kit.counters import RequestCounters, counting_middleware
 from sandbox.kit.faults import FaultRegistry, add_fault_routes, fault_middleware
@@ -26,9 +29,15 @@ from sandbox.kit.server import StandInServer
 class PanelStandIn(StandInServer):
     # Route keys ("METHOD /template") whose requests create an account.
     create_routes: tuple[str, ...] = ()
+    # The panel version it reports by default: the one its API follows.
+    default_version: str = ""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host=host, port=port)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tls: bool = False,
+                 version: Optional[str] = None) -> None:
+        super().__init__(host=host, port=port, tls=tls)
+        # What the panel says it is; another value (say "2.8.0") plays a panel of another
+        # version, the API staying this one's: enough to prove a client reads and checks it.
+        self.version = version or self.default_version
         self.clock = Clock()
         self.faults = FaultRegistry()
         self.counters = RequestCounters()
@@ -89,7 +98,19 @@ class PanelStandIn(StandInServer):
                 return web.json_response({"error": str(exc)}, status=400)
             return web.json_response({"now": now})
 
+        async def version(request: web.Request) -> web.Response:
+            try:
+                body = await request.json()
+                reported = body["version"]
+                if not isinstance(reported, str) or not reported:
+                    raise ValueError("version must be a non-empty string")
+            except (ValueError, TypeError, KeyError) as exc:
+                return web.json_response({"error": f"bad request: {exc}"}, status=400)
+            self.version = reported
+            return web.json_response({"version": self.version})
+
         app.router.add_get("/_control/stats", stats)
+        app.router.add_post("/_control/version", version)
         app.router.add_post("/_control/reset", reset)
         app.router.add_post("/_control/clock", clock)
         add_fault_routes(app, self.faults)
@@ -120,6 +141,14 @@ class PanelStandIn(StandInServer):
 
     def advance_time(self, seconds: float) -> str:
         return iso_ms(self.clock.advance(seconds))
+
+
+def add_panel_arguments(parser: argparse.ArgumentParser, standin: type[PanelStandIn]) -> None:
+    """--https and --panel-version, for every panel's ``python -m`` entry point."""
+    add_tls_argument(parser)
+    parser.add_argument("--panel-version", default=None,
+                        help=f"the version the panel reports (default {standin.default_version}; another plays "
+                             "an upgraded or older panel)")
 
 
 def template_key(request: web.Request, strip_prefix: str = "") -> Optional[str]:

@@ -46,14 +46,7 @@ async def setup(ctx: ServiceContext) -> None:
     if len(pool):
         ctx.supervise("panel_health", lambda: watch_health(pool, vpn.vpn_health_interval))
 
-    def panels_ready() -> tuple[bool, str]:
-        if not len(pool):
-            return False, "ATCS_VPN_SERVERS is empty: no VPN panel to provision keys on"
-        if not any(s.healthy is not False for s in pool):
-            return False, "no VPN panel answers"
-        return True, ""
-
-    ctx.add_readiness("panels", panels_ready)
+    ctx.add_readiness("panels", pool.readiness)
     ctx.add_db_queue("activations", activations_repo.pending_count)
     ctx.add_db_queue("activations_delayed", activations_repo.delayed_count)
     ctx.add_db_queue("bulk_reissue_items", bulk_repo.open_items)

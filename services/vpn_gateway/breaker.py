@@ -83,6 +83,15 @@ class CircuitBreaker:
         elif was is BreakerState.OPEN:
             self._open()  # a health probe failed while open: the panel is still down
 
+    def trip(self) -> None:
+        """A failure that the next calls would repeat (a certificate we do not trust): open now,
+        whatever the count, so that calls stop at once instead of after `threshold` more tries."""
+        self._failures += 1
+        self._trial_in_flight = False
+        if self._state is BreakerState.HALF_OPEN:
+            self._cooldown = min(self._cooldown * 2, self.max_cooldown)
+        self._open()
+
     def _open(self) -> None:
         self._open_until = self._clock() + self._cooldown
         self._set(BreakerState.OPEN)

@@ -17,6 +17,7 @@ from common.contract.vpn_gateway import JobState
 from common.db.database import Database, DatabaseUnavailable
 from common.shop.outbox import enqueue_activation, enqueue_admin_alert
 from services.vpn_gateway import activations_repo, bulk_repo
+from services.vpn_gateway.wakeup import woken
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,7 @@ class BulkReissuer:
                     await self.step(job_id)
             except DatabaseUnavailable:
                 pass
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.interval)
-            except TimeoutError:
-                pass
+            await woken(self.wake, self.interval)
 
     async def step(self, job_id: int) -> None:
         queued = 0

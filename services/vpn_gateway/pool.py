@@ -25,6 +25,8 @@ class Server:
     breaker: CircuitBreaker
     healthy: bool | None = None          # None until the first probe
     health_detail: str = ""
+    refused: bool = False                # refused until an operator acts (certificate, version)
+    panel_version: str | None = None
     checked_at: float | None = None
     panel_accounts: int | None = None
     recoveries: int = field(default=0)
@@ -38,7 +40,7 @@ class Server:
         return self.config.backend
 
     def takes_new_users(self) -> bool:
-        return (self.config.accepts_new and self.healthy is not False
+        return (self.config.accepts_new and self.healthy is not False and not self.refused
                 and self.breaker.state is not BreakerState.OPEN)
 
     def describe(self, load: int | None = None) -> dict[str, object]:
@@ -48,6 +50,9 @@ class Server:
             "backend": self.kind,
             "healthy": self.healthy,
             "detail": self.health_detail,
+            "refused": self.refused,
+            "panel_version": self.panel_version,
+            "pinned": getattr(http, "pinned", False),
             "checked_ago": None if self.checked_at is None else round(time.monotonic() - self.checked_at, 1),
             "breaker": self.breaker.describe(),
             "in_flight": getattr(http, "in_flight", None),
@@ -122,17 +127,34 @@ class ServerPool:
 
     async def probe(self, server: Server) -> None:
         health = await server.backend.health()
-        was = server.healthy
+        was, was_refused, was_detail = server.healthy, server.refused, server.health_detail
         server.healthy = health.ok
         server.health_detail = health.detail
+        server.refused = health.refused
         server.checked_at = time.monotonic()
+        if health.version is not None:
+            server.panel_version = health.version
         if health.accounts is not None:
             server.panel_accounts = health.accounts
         if health.ok and was is False:
             log.info("panel server is back", extra={"server": server.name})
             self._recovered(server)
+        elif health.refused and not (was_refused and was_detail == health.detail):
+            # An operator must act; the reason names the server, never its URL.
+            log.error("panel server refused", extra={"server": server.name, "error": health.detail})
         elif not health.ok and was is not False:
             log.warning("panel server unhealthy", extra={"server": server.name, "error": health.detail})
+
+    def readiness(self) -> tuple[bool, str]:
+        """/readyz: not ready with no server, with a refused one (its reason), or with none answering."""
+        if not len(self):
+            return False, "ATCS_VPN_SERVERS is empty: no VPN panel to provision keys on"
+        refused = [s.health_detail for s in self._servers.values() if s.refused]
+        if refused:
+            return False, "; ".join(refused)
+        if not any(s.healthy is not False for s in self._servers.values()):
+            return False, "no VPN panel answers"
+        return True, ""
 
     async def probe_all(self, timeout: float) -> None:
         async def one(server: Server) -> None:

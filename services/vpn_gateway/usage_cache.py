@@ -56,7 +56,9 @@ class UsageCache:
             self._refreshing[user_id] = task
             task.add_done_callback(lambda t, uid=user_id: self._refreshed(uid, t))
         try:
-            entry = await asyncio.wait_for(asyncio.shield(task), self.timeout)
+            # asyncio.timeout, not wait_for: see wakeup.woken (a cancelled request must not answer).
+            async with asyncio.timeout(self.timeout):
+                entry = await asyncio.shield(task)
             return Usage(user_id=user_id, used_bytes=entry.used_bytes, limit_bytes=limit, as_of=entry.as_of, stale=False)
         except (TimeoutError, PanelError):
             pass

@@ -29,6 +29,7 @@ from services.vpn_gateway.activations_repo import Claimed
 from services.vpn_gateway.panels.base import PanelError
 from services.vpn_gateway.pool import ServerPool
 from services.vpn_gateway.provision import Outcome, Provisioner
+from services.vpn_gateway.wakeup import woken
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,7 @@ class ActivationWorker:
             while not self._draining:
                 self.wake.clear()
                 await self._dispatch()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), self.settings.vpn_scan_interval)
-                except TimeoutError:
-                    pass
+                await woken(self.wake, self.settings.vpn_scan_interval)
             if self._tasks:
                 await asyncio.wait(set(self._tasks), timeout=self._grace)
         finally:

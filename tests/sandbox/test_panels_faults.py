@@ -14,6 +14,7 @@ import pytest
 from sandbox.panels.marzban import MarzbanStandIn
 from sandbox.panels.outline import OutlineStandIn
 from sandbox.panels.remnawave import RemnawaveStandIn
+from tests.support.http import client_session
 
 TOKEN = "rw-test-token"
 
@@ -84,7 +85,7 @@ async def panel(request):
 
 @pytest.fixture
 async def session():
-    async with aiohttp.ClientSession() as s:
+    async with client_session() as s:
         yield s
 
 

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from sandbox.kit.openapi import CONTRACTS_DIR
 from sandbox.panels.marzban import MarzbanStandIn
+from tests.support.http import client_session
 
 ADMIN, PASSWORD = "admin", "mz-sandbox-pass"
 FIXTURES = CONTRACTS_DIR / "marzban" / "v0.8.4"
@@ -73,7 +74,7 @@ async def panel():
 
 @pytest.fixture
 async def session():
-    async with aiohttp.ClientSession() as s:
+    async with client_session() as s:
         yield s
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from sandbox.kit.openapi import CONTRACTS_DIR, OpenApiSpec, UndocumentedResponse
 from sandbox.panels.outline import OutlineStandIn, parse_access_url
+from tests.support.http import client_session
 
 SPEC = OpenApiSpec.from_file(CONTRACTS_DIR / "outline" / "api.yml")
 
@@ -39,7 +40,7 @@ async def outline():
 
 @pytest.fixture
 async def api(outline):
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         yield SpecCheckedClient(session, outline)
 
 
@@ -59,7 +60,7 @@ def test_spec_checker_rejects_what_the_spec_does_not_promise():
 
 async def test_api_lives_under_the_secret_prefix(outline):
     assert outline.api_url == f"{outline.url}/TestSecretPrefix123"
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         async with session.get(f"{outline.url}/WrongPrefix/server") as response:
             assert response.status == 404
             assert (await response.json())["code"] == "ResourceNotFound"
@@ -143,7 +144,7 @@ async def test_per_key_and_server_data_limits(api, outline):
 async def test_transfer_metrics(api, outline):
     for _ in range(3):
         await api("POST", "/access-keys")
-    async with aiohttp.ClientSession() as session:
+    async with client_session() as session:
         async with session.post(f"{outline.url}/_control/usage", json={"id": "0", "bytes": 1008040941}) as response:
             assert response.status == 200
         async with session.post(f"{outline.url}/_control/usage", json={"id": "nope", "bytes": 1}) as response:

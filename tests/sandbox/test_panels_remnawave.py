@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from sandbox.kit.openapi import CONTRACTS_DIR
 from sandbox.panels.remnawave import RemnawaveStandIn
+from tests.support.http import client_session
 
 TOKEN = "rw-test-token"
 FIXTURES = CONTRACTS_DIR / "remnawave" / "v3.2.3"
@@ -72,7 +73,7 @@ async def panel():
 
 @pytest.fixture
 async def session():
-    async with aiohttp.ClientSession() as s:
+    async with client_session() as s:
         yield s
 
 

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from sandbox.kit.openapi import CONTRACTS_DIR
 from sandbox.kit.process import StandInProcess
 from sandbox.panels.xui import XuiStandIn
+from tests.support.http import client_session
 
 FIXTURES = CONTRACTS_DIR / "3x-ui" / "v3.6.0"
 DAY_MS = 86_400_000
@@ -75,7 +76,7 @@ async def standin():
 
 @pytest.fixture
 async def panel(standin):
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+    async with client_session(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         yield Panel(http, standin)
 
 
@@ -119,7 +120,7 @@ async def test_a_post_needs_the_sessions_csrf_token(panel):
 
 async def test_an_api_token_needs_no_session_nor_csrf(standin):
     standin.api_token = "tok-1"
-    async with aiohttp.ClientSession() as http:
+    async with client_session() as http:
         async with http.post(f"{standin.url}/panel/api/clients/add", headers={"Authorization": "Bearer tok-1"},
                              json={"client": new_client("t-1"), "inboundIds": [3]}) as response:
             assert (await response.json())["success"] is True
@@ -224,7 +225,7 @@ async def test_entry_point():
     await process.start()
     try:
         assert process.info["service"] == "3x-ui" and process.info["inbound_id"] == 5
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with client_session(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             async with http.post(f"{process.info['url']}/login", json={"username": "cli", "password": "cli-pw"}) as r:
                 assert (await r.json())["success"] is True
             async with http.get(f"{process.info['url']}/panel/api/inbounds/get/5") as r:

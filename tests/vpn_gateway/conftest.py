@@ -1,7 +1,8 @@
 """Fixtures of the vpn_gateway tests: panel stand-ins, a pool, an in-process gateway, a shop."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,33 @@ async def xui() -> AsyncIterator[XuiStandIn]:
     await standin.start()
     yield standin
     await standin.stop()
+
+
+STANDINS: dict[str, Callable[..., Any]] = {
+    "outline": lambda **options: OutlineStandIn(**options),
+    "remnawave": lambda **options: RemnawaveStandIn(token=REMNAWAVE_TOKEN, **options),
+    "marzban": lambda **options: MarzbanStandIn(admin_username=MARZBAN_ADMIN, admin_password=MARZBAN_PASSWORD,
+                                                **options),
+    "xui": lambda **options: XuiStandIn(XUI_ADMIN, XUI_PASSWORD, inbound_id=3, **options),
+}
+SERVERS = {"outline": outline_server, "remnawave": remnawave_server, "marzban": marzban_server, "xui": xui_server}
+
+
+@pytest.fixture
+async def make_panel() -> AsyncIterator[Callable[..., Awaitable[tuple[Any, dict[str, Any]]]]]:
+    """`await make_panel(kind, tls=True, version="2.8.0")`: a started stand-in of that kind and
+    its server entry; stopped at the end of the test."""
+    started: list[Any] = []
+
+    async def make(kind: str, **options: Any) -> tuple[Any, dict[str, Any]]:
+        standin = STANDINS[kind](**options)
+        await standin.start()
+        started.append(standin)
+        return standin, SERVERS[kind](standin)
+
+    yield make
+    for standin in started:
+        await standin.stop()
 
 
 @pytest.fixture(params=["outline", "remnawave", "marzban", "xui"])

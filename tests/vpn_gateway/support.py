@@ -3,12 +3,14 @@ gateway assembled in-process, and the gateway as a real process."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -28,7 +30,7 @@ from services.vpn_gateway.usage_cache import UsageCache
 from services.vpn_gateway.worker import ActivationWorker
 from tests.support.ports import free_port
 from tests.support.service_logs import assert_log_clean
-from tests.support.wait import wait_for
+from tests.support.wait import GiveUp, wait_for
 
 REMNAWAVE_TOKEN = "rw-test-token-5f1c2a9e"
 MARZBAN_ADMIN = "atcs_admin"
@@ -36,6 +38,9 @@ MARZBAN_PASSWORD = "mz-test-password-7c1d0b"
 XUI_ADMIN = "xui-admin"
 XUI_PASSWORD = "xui-test-password-3b9e41"
 GB = 1024 ** 3
+
+# A gateway's loops stop within this after a cancel (the service's own shutdown bound is larger).
+STOP_TIMEOUT = 5.0
 
 # Quick retries and probes so the tests take seconds, not minutes.
 FAST = {"vpn_scan_interval": 0.5, "vpn_retry_base": 0.1, "vpn_retry_max": 1.0, "vpn_breaker_cooldown": 0.5,
@@ -124,17 +129,24 @@ class InProcessGateway:
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> "InProcessGateway":
-        self._tasks.append(asyncio.create_task(self.worker.run()))
-        self._tasks.append(asyncio.create_task(self.bulk.run()))
+        self._tasks.append(asyncio.create_task(self.worker.run(), name="activations"))
+        self._tasks.append(asyncio.create_task(self.bulk.run(), name="bulk_reissue"))
         if self._health:
-            self._tasks.append(asyncio.create_task(watch_health(self.pool, self.settings.vpn_health_interval)))
+            self._tasks.append(asyncio.create_task(watch_health(self.pool, self.settings.vpn_health_interval),
+                                                   name="panel_health"))
         return self
 
-    async def stop(self) -> None:
-        for task in self._tasks:
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Cancel its loops and close it; a loop still running after `timeout` fails the test (it
+        would hang the test, and a real gateway's shutdown, until something killed it)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        if tasks:
+            _, running = await asyncio.wait(tasks, timeout=timeout)
+            assert not running, f"gateway loops still running {timeout}s after cancel: " + \
+                ", ".join(sorted(task.get_name() for task in running))
+            await asyncio.gather(*tasks, return_exceptions=True)     # their outcomes, collected
         await self.usage.close()
         await self.pool.close()
 
@@ -186,12 +198,27 @@ class GatewayProcess:
         client = self.client()
         try:
             async def answers() -> bool:
-                assert self.process is not None and self.process.poll() is None, self.log()
                 await client.call(PING, timeout=0.5)
                 return True
-            await wait_for(answers, timeout=timeout, message="vpn_gateway answers ping")
+            await wait_for(self.while_running(answers), timeout=timeout, message="vpn_gateway answers ping")
         finally:
             client.close()
+
+    def assert_running(self) -> None:
+        """GiveUp (a wait on this gateway ends at once) when the process has exited."""
+        if self.process is None:
+            raise GiveUp("vpn_gateway was never started")
+        code = self.process.poll()
+        if code is not None:
+            raise GiveUp(f"vpn_gateway exited with {code}; its log ends:\n{self.log()[-3000:]}")
+
+    def while_running(self, check: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+        """`check` for wait_for, failing the wait at once if the gateway exits meanwhile."""
+        async def checked() -> Any:
+            self.assert_running()
+            result = check()
+            return await result if inspect.isawaitable(result) else result
+        return checked
 
     def kill(self) -> None:
         assert self.process is not None
@@ -206,7 +233,7 @@ class GatewayProcess:
             self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
+            self.process.wait(10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -92,13 +92,14 @@ async def test_panel_down_during_100_purchases(database_url: str, db: Database, 
                 await nudge(gateway)
                 # Purchases keep coming in over the first half of the outage (pacing, not sync).
                 await asyncio.sleep(OUTAGE_SECONDS / 2 / (PURCHASES / 10))
-        await wait_for(lambda: _breaker_open(gateway), timeout=OUTAGE_SECONDS + 10, message="breaker open in status")
+        await wait_for(gateway.while_running(lambda: _breaker_open(gateway)), timeout=OUTAGE_SECONDS + 10,
+                       message="breaker open in status")
         assert remnawave.stats()["accounts"] == 0
         # The panel stays down for the rest of the outage (the scenario's duration, not a sync).
         await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_since)))
         remnawave.clear_faults()
         back = time.monotonic()
-        await wait_for(lambda: every_user_has_a_key(db, users), timeout=60, interval=0.2,
+        await wait_for(gateway.while_running(lambda: every_user_has_a_key(db, users)), timeout=60, interval=0.2,
                        message="every user has a key")
         recovery = time.monotonic() - back
         keys = {u["username"]: u["subscriptionUrl"] for u in (remnawave.user(i) for i in _ids(remnawave))}
@@ -131,15 +132,15 @@ async def test_sigkill_in_the_middle_of_a_batch_loses_and_duplicates_nothing(dat
         gateway.start()
         await gateway.wait_ready()
         await nudge(gateway)
-        await wait_for(lambda: outline.stats()["creates_succeeded"] >= 25, timeout=30, interval=0.02,
-                       message="a quarter of the batch on the panel")
+        await wait_for(gateway.while_running(lambda: outline.stats()["creates_succeeded"] >= 25), timeout=30,
+                       interval=0.02, message="a quarter of the batch on the panel")
         gateway.kill()
         killed_at = outline.stats()
         leased = await value(db, "SELECT count(*) FROM activations WHERE leased_until > now()")
         assert 0 < killed_at["accounts"] < PURCHASES and leased > 0, (killed_at, leased)
         gateway.start()
         await gateway.wait_ready()
-        await wait_for(lambda: every_user_has_a_key(db, users), timeout=60, interval=0.2,
+        await wait_for(gateway.while_running(lambda: every_user_has_a_key(db, users)), timeout=60, interval=0.2,
                        message="every user has a key after the restart")
         keys = {k.id: k.to_api("127.0.0.1")["accessUrl"] for k in outline.keys.all()}
         await assert_exactly_one_key_each(db, users, outline, keys)
@@ -166,7 +167,8 @@ async def test_a_5_second_panel_with_200_pending_keeps_the_gateway_responsive(da
         await gateway.wait_ready()
         await buy(db, 9500, 30)
         await nudge(gateway)
-        await wait_for(lambda: every_user_has_a_key(db, range(9500, 9501)), timeout=20)
+        await wait_for(gateway.while_running(lambda: every_user_has_a_key(db, range(9500, 9501))), timeout=20,
+                       message="the first user has a key")
         outline.add_fault(route="*", kind="latency", latency=5.0)
         users = range(9501, 9701)
         async with db.transaction() as conn:
@@ -176,7 +178,8 @@ async def test_a_5_second_panel_with_200_pending_keeps_the_gateway_responsive(da
                 await add_user(conn, user_id)
                 await grant_days(conn, user_id, 30, key=f"purchase:{user_id}")
         await nudge(gateway)
-        await wait_for(lambda: _in_flight(gateway, 8), timeout=10, message="every worker slot on the slow panel")
+        await wait_for(gateway.while_running(lambda: _in_flight(gateway, 8)), timeout=10,
+                       message="every worker slot on the slow panel")
         client = gateway.client(attempt_timeout=0.75)   # the bot's client default
         try:
             took = []
@@ -205,8 +208,8 @@ async def test_a_5_second_panel_with_200_pending_keeps_the_gateway_responsive(da
         outline.clear_faults()
         gateway.start()
         await gateway.wait_ready()
-        await wait_for(lambda: every_user_has_a_key(db, range(9500, 9701)), timeout=60, interval=0.2,
-                       message="the whole batch done after the restart")
+        await wait_for(gateway.while_running(lambda: every_user_has_a_key(db, range(9500, 9701))), timeout=60,
+                       interval=0.2, message="the whole batch done after the restart")
         keys = {k.id: k.to_api("127.0.0.1")["accessUrl"] for k in outline.keys.all()}
         await assert_exactly_one_key_each(db, range(9500, 9701), outline, keys)
     finally:

@@ -35,6 +35,30 @@ def test_servers_are_parsed_with_defaults(monkeypatch: pytest.MonkeyPatch) -> No
     assert TOKEN not in repr(vpn) and OUTLINE_URL not in repr(vpn.servers)
 
 
+# As the Outline installer prints it: {"apiUrl":"https://…","certSha256":"<64 upper-case hex digits>"}.
+CERT_SHA256 = "9C3F3A18EE48E0D6B2EEBE4B42338B4524F32C213F72255ABF2BC39812076EE0"
+
+
+@pytest.mark.parametrize("written", [
+    CERT_SHA256,                                                                # pasted as printed
+    CERT_SHA256.lower(),
+    ":".join(CERT_SHA256[i:i + 2] for i in range(0, 64, 2)),                  # openssl x509 -fingerprint
+    " " + ":".join(CERT_SHA256[i:i + 2] for i in range(0, 64, 2)).lower() + "\n",
+])
+def test_a_certificate_pin_is_taken_in_the_forms_it_is_printed_in(monkeypatch: pytest.MonkeyPatch,
+                                                                  written: str) -> None:
+    installer = {"apiUrl": OUTLINE_URL, "certSha256": written}
+    monkeypatch.setenv("ATCS_VPN_SERVERS", orjson.dumps([
+        {"name": "nl-1", "backend": "outline", "api_url": installer["apiUrl"], "cert_sha256": installer["certSha256"]},
+        {"name": "fi-1", "backend": "marzban", "api_url": "https://203.0.113.9:8000", "admin_username": "a",
+         "admin_password": TOKEN, "cert_sha256": written},
+        {"name": "de-1", "backend": "remnawave", "api_url": "https://panel.example", "token": TOKEN},
+    ]).decode())
+    nl, fi, de = Settings().vpn.servers
+    assert nl.cert_sha256 == fi.cert_sha256 == CERT_SHA256
+    assert de.cert_sha256 is None                     # no pin: the system CAs verify it
+
+
 def test_atcs_config_masks_the_server_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATCS_VPN_SERVERS", servers())
     shown = orjson.dumps(effective_config()).decode()
@@ -61,6 +85,14 @@ def test_atcs_config_masks_the_server_list(monkeypatch: pytest.MonkeyPatch) -> N
     (orjson.dumps([{"name": "x", "backend": "outline", "api_url": OUTLINE_URL, "max_concurrency": 0}]).decode(),
      "max_concurrency"),
     (servers({"name": "nl-1", "backend": "outline", "api_url": OUTLINE_URL}), "unique"),
+    (orjson.dumps([{"name": "x", "backend": "outline", "api_url": OUTLINE_URL, "cert_sha256": "AB" * 31}]).decode(),
+     "cert_sha256: Value error, must be the certificate's SHA-256: 64 hex digits"),
+    (orjson.dumps([{"name": "x", "backend": "outline", "api_url": OUTLINE_URL, "cert_sha256": "XY" * 32}]).decode(),
+     "cert_sha256: Value error, must be the certificate's SHA-256: 64 hex digits"),
+    (orjson.dumps([{"name": "x", "backend": "outline", "api_url": OUTLINE_URL, "cert_sha256": 12}]).decode(),
+     "cert_sha256: Value error, must be the certificate's SHA-256"),
+    (orjson.dumps([{"name": "x", "backend": "outline", "api_url": "http://203.0.113.5:4321/Zm9vYmFyc2VjcmV0cGF0aA",
+                    "cert_sha256": "AB" * 32}]).decode(), "cert_sha256 needs an https api_url"),
 ])
 def test_a_bad_server_list_is_one_clear_line_without_the_secret(monkeypatch: pytest.MonkeyPatch, bad: str,
                                                                message: str) -> None:

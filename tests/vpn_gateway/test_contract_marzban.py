@@ -26,7 +26,7 @@ FULL_SPEC = REPO_ROOT.parent / "shared" / "specs" / "marzban-openapi.json"
 EXPECTED_OPERATIONS = {
     "POST /api/admin/token", "GET /api/users", "GET /api/user/{username}", "POST /api/user",
     "PUT /api/user/{username}", "DELETE /api/user/{username}", "POST /api/user/{username}/revoke_sub",
-    "GET /sub/{token}/info",
+    "GET /sub/{token}/info", "GET /api/system",
 }
 
 FIX = Fixtures(FIXTURES)

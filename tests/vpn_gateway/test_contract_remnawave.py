@@ -23,6 +23,7 @@ FULL_SPEC = REPO_ROOT.parent / "shared" / "specs" / "remnawave-openapi.json"
 EXPECTED_OPERATIONS = {
     "GET /api/users", "GET /api/users/by-username/{username}", "POST /api/users", "PATCH /api/users",
     "GET /api/users/{userId}", "DELETE /api/users/{userId}", "POST /api/users/{userId}/actions/revoke",
+    "GET /api/system/metadata",
 }
 
 

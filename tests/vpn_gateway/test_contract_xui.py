@@ -21,7 +21,7 @@ EXPECTED_OPERATIONS = {
     "POST /login", "GET /csrf-token", "GET /panel/api/inbounds/get/{id}", "POST /panel/api/clients/add",
     "GET /panel/api/clients/get/{email}", "GET /panel/api/clients/links/{email}",
     "POST /panel/api/clients/update/{email}", "POST /panel/api/clients/del/{email}",
-    "GET /panel/api/clients/traffic/{email}",
+    "GET /panel/api/clients/traffic/{email}", "GET /panel/api/server/status",
 }
 
 FIX = Fixtures(FIXTURES)

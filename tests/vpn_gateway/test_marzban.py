@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-import aiohttp
 import pytest
 
 from common.config import VpnServer
@@ -16,6 +15,7 @@ from services.vpn_gateway.panels.base import AccessSpec, PanelRejected
 from services.vpn_gateway.panels.marzban import MarzbanBackend, subscription_owner, username_for
 from services.vpn_gateway.panels.registry import build_backend
 from tests.vpn_gateway.support import GB, MARZBAN_PASSWORD, marzban_server
+from tests.support.http import client_session
 
 SPEC = AccessSpec(datetime(2031, 1, 1, 12, 0, 0, 250_000, tzinfo=timezone.utc), 5 * GB)
 
@@ -60,7 +60,7 @@ async def test_reissue_rotates_the_subscription_url(backend, marzban) -> None:
     assert (await backend.keep_key(again, made.access_key)).access_key == made.access_key   # ...still valid
     rotated = await backend.reissue(again)
     assert subscription_owner(rotated.access_key) == "atcs_503"
-    async with aiohttp.ClientSession() as http:
+    async with client_session() as http:
         async with http.get(made.access_key + "/info") as response:
             assert response.status == 404                       # the old URL is refused
         async with http.get(rotated.access_key + "/") as response:

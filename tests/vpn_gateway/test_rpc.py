@@ -30,6 +30,8 @@ class Wired:
 
     async def close(self) -> None:
         self.task.cancel()
+        done, _ = await asyncio.wait({self.task}, timeout=5)
+        assert done, "the RPC server did not stop within 5 s of its cancel"
         await asyncio.gather(self.task, return_exceptions=True)
         self.client.close()
         self.server.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta, timezone
 
-import aiohttp
 import pytest
 
 from sandbox.panels.xui import XuiStandIn
@@ -14,6 +13,7 @@ from services.vpn_gateway.panels.base import AccessSpec, PanelRejected
 from services.vpn_gateway.panels.registry import build_backend
 from common.config import VpnServer
 from tests.vpn_gateway.support import GB, InProcessGateway, buy, value, vpn_settings, xui_server
+from tests.support.http import client_session
 
 
 def backend_for(standin: XuiStandIn, **extra):
@@ -98,7 +98,7 @@ async def test_reissue_gives_a_new_link_and_the_old_one_stops_working(xui: XuiSt
         assert record["subId"] != old_sub
         # Everything else is as it was: the update sent the whole client back.
         assert after.expires_at == before.expires_at and record["enable"] is True
-        async with aiohttp.ClientSession() as http:
+        async with client_session() as http:
             async with http.get(f"{xui.url}/sub/{old_sub}") as response:
                 assert response.status == 404
             async with http.get(f"{xui.url}/sub/{record['subId']}") as response:

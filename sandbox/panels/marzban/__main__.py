@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.kit.cli import run
+from sandbox.kit.cli import run, with_certificate
+from sandbox.panels.base import add_panel_arguments
 from sandbox.panels.marzban.standin import MarzbanStandIn
 
 
@@ -20,12 +21,15 @@ def main() -> None:
     parser.add_argument("--token-ttl", type=float, default=86400.0, help="seconds an access token is valid")
     parser.add_argument("--subscription-prefix", default="",
                         help="XRAY_SUBSCRIPTION_URL_PREFIX; empty gives relative subscription URLs, as the panel does")
+    add_panel_arguments(parser, MarzbanStandIn)
     args = parser.parse_args()
     standin = MarzbanStandIn(
         admin_username=args.admin_username, admin_password=args.admin_password, host=args.host, port=args.port,
-        token_ttl=args.token_ttl, subscription_prefix=args.subscription_prefix,
+        tls=args.https, version=args.panel_version, token_ttl=args.token_ttl,
+        subscription_prefix=args.subscription_prefix,
     )
-    run(standin, lambda s: {"service": "marzban", "url": s.url, "api_url": s.api_url})
+    run(standin, lambda s: with_certificate(s, {"service": "marzban", "url": s.url, "api_url": s.api_url,
+                                                "version": s.version}))
 
 
 if __name__ == "__main__":

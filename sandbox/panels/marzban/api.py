@@ -9,6 +9,7 @@
     POST   /api/user/{username}/reset        used traffic back to 0
     GET    /api/user/{username}/usage        {"username", "usages": [{"node_id", "node_name", "used_traffic"}]}
     GET    /api/users?offset&limit           {"users", "total"}
+    GET    /api/system                       SystemStats: {"version", "total_user", "users_active", ...}
     GET    /sub/{token}/                     the subscription (public): base64 of the links
     GET    /sub/{token}/info                 the subscription's user (public)
 
@@ -115,6 +116,7 @@ class MarzbanApi:
         r.add_post("/api/user/{username}/reset", self.reset_usage)
         r.add_get("/api/user/{username}/usage", self.usage)
         r.add_get("/api/users", self.list_users)
+        r.add_get("/api/system", self.system)
         r.add_get("/sub/{token}", self.subscription)      # FastAPI redirects it to the slash form
         r.add_get("/sub/{token}/", self.subscription)
         r.add_get("/sub/{token}/info", self.subscription_info)
@@ -222,6 +224,20 @@ class MarzbanApi:
         users = self.s.users.all()
         page = users[offset: None if limit is None else offset + limit]
         return self._ok({"users": [self._user_json(u) for u in page], "total": len(users)})
+
+    async def system(self, request: web.Request) -> web.Response:
+        users = self.s.users.all()
+        by_status = {status: sum(1 for u in users if u.status == status)
+                     for status in ("active", "on_hold", "disabled", "expired", "limited")}
+        return self._ok({
+            "version": self.s.version, "mem_total": 2 * 1024 ** 3, "mem_used": 512 * 1024 ** 2, "cpu_cores": 2,
+            "cpu_usage": 3.5, "total_user": len(users), "online_users": 0,
+            "users_active": by_status["active"], "users_on_hold": by_status["on_hold"],
+            "users_disabled": by_status["disabled"], "users_expired": by_status["expired"],
+            "users_limited": by_status["limited"],
+            "incoming_bandwidth": sum(u.lifetime_used_traffic for u in users), "outgoing_bandwidth": 0,
+            "incoming_bandwidth_speed": 0, "outgoing_bandwidth_speed": 0,
+        })
 
     # ---- subscriptions (public) ----------------------------------------------
     def _subscribed(self, request: web.Request) -> User:

@@ -29,6 +29,7 @@ from sandbox.panels.marzban.users import PROTOCOLS, User, UserNotFound, UserStor
 
 class MarzbanStandIn(PanelStandIn):
     create_routes = ("POST /api/user",)
+    default_version = "0.8.4"
 
     def __init__(
         self,
@@ -37,11 +38,13 @@ class MarzbanStandIn(PanelStandIn):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool = False,
+        version: Optional[str] = None,
         token_ttl: float = 86400.0,
         subscription_prefix: str = "",
         protocols: tuple[str, ...] = PROTOCOLS,
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(host=host, port=port, tls=tls, version=version)
         self.admin_username = admin_username
         self.admin_password = admin_password
         self.token_ttl = timedelta(seconds=token_ttl)

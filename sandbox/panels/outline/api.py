@@ -110,7 +110,7 @@ class OutlineApi:
             "serverId": st.server_id,
             "metricsEnabled": st.metrics_enabled,
             "createdTimestampMs": st.created_ms,
-            "version": SERVER_VERSION,
+            "version": self.s.version,
         }
         if st.default_data_limit is not None:
             data["accessKeyDataLimit"] = {"bytes": st.default_data_limit}

@@ -9,8 +9,10 @@ URL layout (``<base>`` is ``.url``):
     POST <base>/_control/usage   {"id": "<key id>", "bytes": <total transferred>}
     GET  <base>/_control/keys    [{"id", "bytes", "limit", "over_limit"}] (effective limits)
 
-Plain http instead of the real server's self-signed https; the gateway
-config points at ``.api_url``.
+Plain http by default; ``tls=True`` serves https with a self-signed
+certificate made at start, as a real server does, and ``.cert_sha256`` is
+the certSha256 its installer prints. The gateway config points at
+``.api_url`` (with ``cert_sha256`` when it is https).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from aiohttp import web
 
 from sandbox.panels.base import PanelStandIn, template_key
 from sandbox.panels.outline import errors
-from sandbox.panels.outline.api import OutlineApi
+from sandbox.panels.outline.api import SERVER_VERSION, OutlineApi
 from sandbox.panels.outline.keys import KeyNotFound, KeyStore, new_server_settings
 
 
 class OutlineStandIn(PanelStandIn):
     create_routes = ("POST /access-keys", "PUT /access-keys/{id}")
+    default_version = SERVER_VERSION
 
     def __init__(
         self,
@@ -35,11 +38,13 @@ class OutlineStandIn(PanelStandIn):
         api_prefix: Optional[str] = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool = False,
+        version: Optional[str] = None,
         hostname_for_access_keys: str = "127.0.0.1",
         port_for_new_access_keys: Optional[int] = None,
         name: str = "Outline Server",
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(host=host, port=port, tls=tls, version=version)
         # A real server's prefix is 16 random bytes, base64url: 22 characters.
         self.api_prefix = (api_prefix or secrets.token_urlsafe(16)).strip("/")
         self._initial = (name, hostname_for_access_keys, port_for_new_access_keys or 20000 + secrets.randbelow(40000))
@@ -54,6 +59,14 @@ class OutlineStandIn(PanelStandIn):
     @property
     def api_url(self) -> str:
         return f"{self.url}/{self.api_prefix}"
+
+    def access(self) -> dict:
+        """What the installer prints at the end (and writes to access.txt): paste both into the
+        gateway's server entry, apiUrl as api_url and certSha256 as cert_sha256."""
+        printed = {"apiUrl": self.api_url}
+        if self.tls:
+            printed["certSha256"] = self.cert_sha256
+        return printed
 
     # ---- PanelStandIn ----------------------------------------------------
     def add_api_routes(self, app: web.Application) -> None:

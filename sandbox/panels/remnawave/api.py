@@ -13,6 +13,7 @@
     POST   /api/users/{userId}/actions/extend      {"days"}
     POST   /api/users/{userId}/actions/reset-traffic
     GET    /api/sub/{shortUuid}                    the subscription itself (public, no token)
+    GET    /api/system/metadata                    {"response": {"version", "build", "git"}}
 
 Every ``/api`` route except the subscription needs ``Authorization: Bearer <token>``.
 """
@@ -69,6 +70,7 @@ class RemnawaveApi:
         r.add_post("/api/users/{userId}/actions/extend", self.extend)
         r.add_post("/api/users/{userId}/actions/reset-traffic", self.reset_traffic)
         r.add_get("/api/sub/{shortUuid}", self.subscription)
+        r.add_get("/api/system/metadata", self.metadata)
         r.add_route("*", "/{tail:.*}", self.not_found, name=CATCH_ALL)
 
     # ---- middlewares -------------------------------------------------------
@@ -106,6 +108,18 @@ class RemnawaveApi:
             return self.s.users.by_id(user_id)
         except UserNotFound:
             raise RemnawaveError(*errors.USER_NOT_FOUND) from None
+
+    # ---- system ----------------------------------------------------------------
+    async def metadata(self, request: web.Request) -> web.Response:
+        commit = "0" * 40
+        return web.json_response({"response": {
+            "version": self.s.version,
+            "build": {"time": "2025-01-01T00:00:00.000Z", "number": "0"},
+            "git": {"backend": {"commitSha": commit, "branch": "main",
+                                "commitUrl": f"https://github.com/remnawave/backend/commit/{commit}"},
+                    "frontend": {"commitSha": commit,
+                                 "commitUrl": f"https://github.com/remnawave/frontend/commit/{commit}"}},
+        }})
 
     # ---- users ---------------------------------------------------------------
     async def create_user(self, request: web.Request) -> web.Response:

@@ -24,6 +24,7 @@ from sandbox.panels.remnawave.users import UserNotFound, UserStore
 
 class RemnawaveStandIn(PanelStandIn):
     create_routes = ("POST /api/users",)
+    default_version = "3.2.3"
 
     def __init__(
         self,
@@ -31,9 +32,11 @@ class RemnawaveStandIn(PanelStandIn):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool = False,
+        version: Optional[str] = None,
         subscription_base: Optional[str] = None,
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(host=host, port=port, tls=tls, version=version)
         self.token = token
         self._subscription_base = subscription_base
         self.users = UserStore(self.clock)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.kit.cli import run
+from sandbox.kit.cli import run, with_certificate
+from sandbox.panels.base import add_panel_arguments
 from sandbox.panels.xui.standin import XuiStandIn
 
 
@@ -19,12 +20,15 @@ def main() -> None:
     parser.add_argument("--password", default="admin", help="panel login password")
     parser.add_argument("--inbound-id", type=int, default=1, help="id of the VLESS inbound clients are added to")
     parser.add_argument("--session-ttl", type=float, default=3600.0, help="seconds a login session lasts")
+    add_panel_arguments(parser, XuiStandIn)
     args = parser.parse_args()
     standin = XuiStandIn(
-        username=args.username, password=args.password, host=args.host, port=args.port,
+        username=args.username, password=args.password, host=args.host, port=args.port, tls=args.https,
+        version=args.panel_version,
         inbound_id=args.inbound_id, session_ttl=args.session_ttl,
     )
-    run(standin, lambda s: {"service": "3x-ui", "url": s.url, "inbound_id": s.inbound_id})
+    run(standin, lambda s: with_certificate(s, {"service": "3x-ui", "url": s.url, "inbound_id": s.inbound_id,
+                                                "version": s.version}))
 
 
 if __name__ == "__main__":

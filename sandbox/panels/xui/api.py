@@ -4,6 +4,7 @@
                                                  -> {success, msg, obj} + session cookie "3x-ui"; 400 when wrong
     POST /logout                                 forget the session
     GET  /csrf-token                             obj: the session's CSRF token
+    GET  /panel/api/server/status                obj: machine snapshot, with panelVersion
     GET  /panel/api/inbounds/list
     GET  /panel/api/inbounds/get/{id}
     POST /panel/api/clients/add                  {client, inboundIds}
@@ -78,6 +79,7 @@ class XuiApi:
         r.add_post("/login", self.login)
         r.add_post("/logout", self.logout)
         r.add_get("/csrf-token", self.csrf_token)
+        r.add_get("/panel/api/server/status", self.server_status)
         r.add_get("/panel/api/inbounds/list", self.list_inbounds)
         r.add_get("/panel/api/inbounds/get/{id}", self.get_inbound)
         r.add_post("/panel/api/clients/add", self.add_client)
@@ -152,6 +154,20 @@ class XuiApi:
         if session is None:
             return web.Response(status=404)
         return envelope(True, obj=session.csrf)
+
+    # ---- server ------------------------------------------------------------------
+    async def server_status(self, request: web.Request) -> web.Response:
+        gb = 1024 ** 3
+        return envelope(True, obj={
+            "cpu": 4.5, "cpuCores": 2, "logicalPro": 2, "cpuSpeedMhz": 2400.0,
+            "mem": {"current": gb // 2, "total": 2 * gb}, "swap": {"current": 0, "total": 0},
+            "disk": {"current": 10 * gb, "total": 40 * gb},
+            "xray": {"state": "running", "errorMsg": "", "version": "25.10.31"},
+            "uptime": 86400, "loads": [0.1, 0.1, 0.1], "tcpCount": 12, "udpCount": 2,
+            "netIO": {"up": 0, "down": 0}, "netTraffic": {"sent": 0, "recv": 0},
+            "appStats": {"threads": 20, "mem": 64 * 1024 ** 2, "uptime": 86400},
+            "panelVersion": self.s.version,
+        })
 
     # ---- inbounds ---------------------------------------------------------------
     async def list_inbounds(self, request: web.Request) -> web.Response:

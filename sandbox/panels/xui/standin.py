@@ -25,6 +25,7 @@ from sandbox.panels.xui.clients import ClientNotFound, ClientStore, Inbound
 
 class XuiStandIn(PanelStandIn):
     create_routes = ("POST /panel/api/clients/add",)
+    default_version = "3.6.0"
 
     def __init__(
         self,
@@ -33,12 +34,14 @@ class XuiStandIn(PanelStandIn):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: bool = False,
+        version: Optional[str] = None,
         inbound_id: int = 1,
         session_ttl: float = 3600.0,
         api_token: Optional[str] = None,
         share_host: Optional[str] = None,
     ) -> None:
-        super().__init__(host=host, port=port)
+        super().__init__(host=host, port=port, tls=tls, version=version)
         self.username, self.password = username, password
         self.session_ttl = session_ttl
         self.api_token = api_token

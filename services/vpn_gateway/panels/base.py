@@ -40,6 +40,8 @@ class PanelHealth:
     ok: bool
     detail: str = ""
     accounts: int | None = None       # accounts on the panel, where it says cheaply
+    refused: bool = False             # it answers but must not be used until an operator acts (PanelRefused)
+    version: str | None = None        # the panel's version, as it reports it
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,12 @@ class PanelRateLimited(PanelUnavailable):
 
 class PanelRejected(PanelError):
     """The panel refused the request (4xx): retrying soon will not help; admins should look."""
+
+
+class PanelRefused(PanelError):
+    """We refuse the panel until an operator acts: its TLS certificate is not the one we trust
+    (not the pinned cert_sha256, or not verifiable by the system CAs), or its version is outside
+    what the backend supports. Nothing is sent to it; its server is not ready."""
 
 
 class AccountExists(PanelError):

@@ -7,6 +7,16 @@ holds its secret path) nor a response body (it may hold a key).
 
 Panels that log in (Marzban's OAuth2 password flow) pass a `PanelAuth`: its header goes on every
 request, and a 401 makes it log in again once per call (the token expired or was revoked).
+
+TLS: a server with `cert_sha256` is reached only when the SHA-256 of its certificate (DER)
+matches, whatever its chain or hostname (aiohttp.Fingerprint: verification by chain and
+hostname is replaced by the pin, checked after the handshake, before a byte of the request is
+sent). Without a pin the system CAs verify the panel as usual. A certificate we do not trust is
+`PanelRefused` (never retried inline; the breaker opens at once) and never a fallback to no
+verification.
+
+A backend with a `VersionGate` (versions.py) has its panel's version checked before the first
+call and at every health probe; calls to a panel of another version are refused.
 """
 from __future__ import annotations
 
@@ -24,8 +34,9 @@ import orjson
 
 from services.vpn_gateway.breaker import BreakerState, CircuitBreaker
 from services.vpn_gateway.panels.base import (
-    PanelError, PanelHealth, PanelRateLimited, PanelRejected, PanelUnavailable,
+    PanelError, PanelHealth, PanelRateLimited, PanelRefused, PanelRejected, PanelUnavailable,
 )
+from services.vpn_gateway.panels.versions import VersionGate
 
 
 @dataclass(frozen=True)
@@ -75,8 +86,12 @@ class PanelHttp:
                  connect_timeout: float = 3.0, request_timeout: float = 10.0, retries: int = 2,
                  max_concurrency: int = 4, breaker: CircuitBreaker | None = None,
                  inline_retry_after: float = 5.0, auth: PanelAuth | None = None,
-                 trace_configs: list[aiohttp.TraceConfig] | None = None) -> None:
+                 trace_configs: list[aiohttp.TraceConfig] | None = None, cert_sha256: str | None = None) -> None:
         self.server = server
+        # True: the system CAs verify the certificate and its hostname.
+        self._tls: aiohttp.Fingerprint | bool = aiohttp.Fingerprint(bytes.fromhex(cert_sha256)) if cert_sha256 else True
+        self.pinned = cert_sha256 is not None
+        self.gate: VersionGate | None = None
         self._base = base_url.rstrip("/")
         self._headers = dict(headers or {})
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=connect_timeout)
@@ -94,7 +109,7 @@ class PanelHttp:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_concurrency + 2)
+            connector = aiohttp.TCPConnector(limit=self.max_concurrency + 2, ssl=self._tls)
             # unsafe=True: panels are often addressed by IP, where the default jar drops cookies.
             jar = aiohttp.CookieJar(unsafe=True) if self._cookies() else aiohttp.DummyCookieJar()
             self._session = aiohttp.ClientSession(
@@ -131,12 +146,23 @@ class PanelHttp:
         while True:
             if not probe and not self.breaker.allow():
                 raise PanelUnavailable(f"{self.server}: circuit open", retry_after=self.breaker.retry_in())
-            auth = await self.auth.header(probe) if self.auth is not None and authenticate else None
             try:
+                if not probe and self.gate is not None:
+                    await self.gate.admit()
+                auth = await self.auth.header(probe) if self.auth is not None and authenticate else None
                 reply = await self._attempt(method, path, json, form, params, auth, probe)
             except asyncio.CancelledError:
                 self.breaker.release_trial()
                 raise
+            except PanelError:
+                self.breaker.release_trial()      # the version check or the login gave the verdict
+                raise
+            except aiohttp.ServerFingerprintMismatch as exc:
+                raise self._untrusted(f"{self.server}: TLS certificate does not match cert_sha256 "
+                                      f"(the panel presents {exc.got.hex().upper()})") from None
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise self._untrusted(f"{self.server}: TLS certificate not trusted by the system CAs "
+                                      f"({_verify_message(exc)}); a self-signed panel needs cert_sha256") from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 self.breaker.record_failure()
                 reason = "timed out" if isinstance(exc, TimeoutError) else f"network error ({type(exc).__name__})"
@@ -181,6 +207,13 @@ class PanelHttp:
             code = panel_code(reply)
             self.last_error = f"{where}: HTTP {status}" + (f" ({code})" if code else "")
             raise PanelRejected(self.last_error)
+
+    def _untrusted(self, reason: str) -> PanelRefused:
+        # Asking again gets the same certificate: no retry, and the breaker opens now, so that
+        # pending work waits on its cooldown instead of each item trying the handshake.
+        self.breaker.trip()
+        self.last_error = reason
+        return PanelRefused(reason)
 
     def _give_up(self, attempt: int, probe: bool) -> bool:
         # A probe asks once; a call stops early when its failures opened the breaker.
@@ -227,6 +260,11 @@ class _Raw(Reply):
     headers: dict[str, str]
 
 
+def _verify_message(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    error = exc.certificate_error
+    return str(getattr(error, "verify_message", "") or type(error).__name__)
+
+
 def _backoff(attempt: int) -> float:
     return min(0.2 * 2 ** (attempt - 1), 2.0) * (0.75 + 0.5 * random.random())
 
@@ -255,18 +293,33 @@ def panel_code(reply: Reply) -> str | None:
     return None
 
 
-async def probe_health(http: PanelHttp, path: str, *, params: Mapping[str, str],
-                       page: Callable[[Any], Any]) -> PanelHealth:
-    """A health probe that reads one page of users: `page` picks the object holding `total`
-    out of the answer (None when the answer is not the panel's)."""
+async def checked_health(http: PanelHttp, probe: Callable[[], Awaitable[PanelHealth]]) -> PanelHealth:
+    """A health verdict: the panel's version first (where the backend has a gate), then the
+    backend's own probe. A refused panel (certificate, version) is a verdict an operator must act
+    on; a rate-limited one is alive."""
     try:
-        reply = await http.request("GET", path, route=path, params=params, expect=(200,), probe=True)
+        if http.gate is not None:
+            await http.gate.check()
+            if http.gate.refusal is not None:
+                return PanelHealth(ok=False, refused=True, detail=http.gate.refusal, version=http.gate.version)
+        health = await probe()
     except PanelRateLimited:
         return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
+    except PanelRefused as exc:
+        return PanelHealth(ok=False, refused=True, detail=str(exc))
     except PanelError as exc:
         return PanelHealth(ok=False, detail=str(exc))
+    version = http.gate.version if http.gate is not None else None
+    return PanelHealth(ok=health.ok, detail=health.detail, accounts=health.accounts, version=version)
+
+
+async def read_page(http: PanelHttp, path: str, *, params: Mapping[str, str],
+                    page: Callable[[Any], Any]) -> PanelHealth:
+    """A health probe that reads one page of users: `page` picks the object holding `total`
+    out of the answer (None when the answer is not the panel's). Errors are raised."""
+    reply = await http.request("GET", path, route=path, params=params, expect=(200,), probe=True)
     found = page(reply.body)
     if not isinstance(found, dict):
-        return PanelHealth(ok=False, detail=f"unexpected {path} answer")
+        return PanelHealth(ok=False, detail=f"{http.server}: unexpected {path} answer")
     total = found.get("total")
     return PanelHealth(ok=True, accounts=int(total) if isinstance(total, (int, float)) else None)

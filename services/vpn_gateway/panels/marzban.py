@@ -17,6 +17,9 @@ relative when XRAY_SUBSCRIPTION_URL_PREFIX is unset, so it is made absolute agai
 URL. Reissue is `revoke_sub`: new proxy credentials and every earlier subscription token refused.
 Marzban signs a fresh token into the URL on every read (it carries the time), so `keep_key` asks
 the panel (`/sub/{token}/info`) whether the URL we hold still works before calling it rotated.
+
+Versions: 0.8.x (`GET /api/system` says which). Before 1.0 a minor may change the API, so the
+next minor is refused until it is checked; updates are partial (PUT sends only what changes).
 """
 from __future__ import annotations
 
@@ -32,9 +35,11 @@ from services.vpn_gateway.panels.base import (
     AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelHealth, PanelRejected,
     PanelUnavailable,
 )
-from services.vpn_gateway.panels.http import PanelAuth, PanelHttp, probe_health
+from services.vpn_gateway.panels.http import PanelAuth, PanelHttp, checked_health, read_page
+from services.vpn_gateway.panels.versions import Supported, VersionGate
 
 PANEL_VERSION = "0.8.4"
+SUPPORTED = Supported(lowest="0.8.0", below="0.9.0", tested=PANEL_VERSION)
 USERNAME = re.compile(r"^[a-z0-9_]{3,32}$")
 
 
@@ -57,6 +62,12 @@ class MarzbanBackend(PanelBackend):
         self._admin = {"grant_type": "password", "username": admin_username, "password": admin_password}
         self._base = base_url.rstrip("/") + "/"
         http.auth = PanelAuth(self._login)
+        http.gate = VersionGate(http.server, self.kind, SUPPORTED, self._version)
+
+    async def _version(self) -> str | None:
+        reply = await self.http.request("GET", "/api/system", route="/api/system", expect=(200,), probe=True)
+        version = reply.body.get("version") if isinstance(reply.body, dict) else None
+        return version if isinstance(version, str) else None
 
     async def _login(self, probe: bool) -> str:
         reply = await self.http.request("POST", "/api/admin/token", route="/api/admin/token", form=self._admin,
@@ -143,8 +154,8 @@ class MarzbanBackend(PanelBackend):
 
     async def health(self) -> PanelHealth:
         # One user of the list proves the panel, its database and our login, and says the total.
-        return await probe_health(self.http, "/api/users", params={"offset": "0", "limit": "1"},
-                                  page=lambda body: body)
+        return await checked_health(self.http, lambda: read_page(
+            self.http, "/api/users", params={"offset": "0", "limit": "1"}, page=lambda body: body))
 
     async def close(self) -> None:
         await self.http.close()

@@ -4,6 +4,10 @@ Accounts are access keys created with our external id as the key id (`PUT /acces
 so the id itself is the idempotency key: a retried create finds the key (GET) or is refused with
 409, never makes a second one. Outline has no expiry: the gateway enforces it by deleting the
 key (capabilities.enforces_expiry is false), and a key cannot be switched off, only deleted.
+
+Versions: from 1.7.3 (the first server with `GET` and `PUT /access-keys/{id}`) through 1.x; the
+version is in `GET /server`, which is also the health probe. A real server's certificate is
+self-signed: its `certSha256` goes in the config as `cert_sha256`.
 """
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 from services.vpn_gateway.panels.base import (
-    AccessSpec, AccountExists, Capabilities, NotSupported, PanelAccount, PanelBackend, PanelError,
-    PanelHealth, PanelRateLimited, PanelUnavailable,
+    AccessSpec, AccountExists, Capabilities, NotSupported, PanelAccount, PanelBackend, PanelHealth, PanelUnavailable,
 )
-from services.vpn_gateway.panels.http import PanelHttp
+from services.vpn_gateway.panels.http import PanelHttp, checked_health
+from services.vpn_gateway.panels.versions import Supported, VersionGate
+
+# The API spec (contracts/outline/api.yml) carries no server version; what we checked is its text.
+SUPPORTED = Supported(lowest="1.7.3", below="2.0.0", tested="the server's api.yml of 2025-02")
 
 
 class OutlineBackend(PanelBackend):
@@ -24,6 +31,14 @@ class OutlineBackend(PanelBackend):
 
     def __init__(self, http: PanelHttp) -> None:
         self.http = http
+        http.gate = VersionGate(http.server, self.kind, SUPPORTED, self._version)
+
+    async def _version(self) -> str | None:
+        reply = await self.http.request("GET", "/server", route="/server", expect=(200,), probe=True)
+        if not isinstance(reply.body, dict) or "serverId" not in reply.body:
+            raise PanelUnavailable(f"{self.http.server}: unexpected /server answer")
+        version = reply.body.get("version")
+        return version if isinstance(version, str) else None
 
     @staticmethod
     def _key_path(key_id: str) -> str:
@@ -91,14 +106,9 @@ class OutlineBackend(PanelBackend):
         return int(by_key.get(account.panel_id, 0))
 
     async def health(self) -> PanelHealth:
-        try:
-            reply = await self.http.request("GET", "/server", route="/server", expect=(200,), probe=True)
-        except PanelRateLimited:
-            return PanelHealth(ok=True, detail="rate limited")   # busy, but alive
-        except PanelError as exc:
-            return PanelHealth(ok=False, detail=str(exc))
-        ok = isinstance(reply.body, dict) and "serverId" in reply.body
-        return PanelHealth(ok=ok, detail="" if ok else "unexpected /server answer")
+        async def answered() -> PanelHealth:
+            return PanelHealth(ok=True)        # the version check's GET /server was the probe
+        return await checked_health(self.http, answered)
 
     async def close(self) -> None:
         await self.http.close()

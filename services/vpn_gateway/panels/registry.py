@@ -27,7 +27,7 @@ def build_backend(server: VpnServer, breaker: CircuitBreaker,
     http = PanelHttp(server=server.name, base_url=server.api_url.get_secret_value(), headers=headers,
                      connect_timeout=server.connect_timeout, request_timeout=server.request_timeout,
                      retries=server.retries, max_concurrency=server.max_concurrency, breaker=breaker,
-                     trace_configs=trace_configs)
+                     trace_configs=trace_configs, cert_sha256=server.cert_sha256)
     if server.backend == "outline":
         return OutlineBackend(http)
     if server.backend == "remnawave":

@@ -5,6 +5,10 @@ Accounts are panel users whose username is our external id; the panel keeps user
 so a retried create is refused (A019) and the user is found by username instead. The key we
 hand out is the user's subscriptionUrl; reissue revokes the subscription, which gives a new
 short UUID (so a new URL) and new protocol passwords. 3.x addresses users by numeric id.
+
+Versions: 3.0 moved users from a uuid to a numeric id (2.x panels answer our calls with 400s or
+act on nothing), so a 2.x panel is refused; within 3.x updates are partial (PATCH sends only what
+changes), so later 3.x minors keep working. The version is `GET /api/system/metadata`.
 """
 from __future__ import annotations
 
@@ -16,10 +20,13 @@ from services.vpn_gateway.panels.base import (
     AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelHealth, PanelRejected,
     PanelUnavailable,
 )
-from services.vpn_gateway.panels.http import PanelHttp, panel_code, probe_health
+from services.vpn_gateway.panels.http import PanelHttp, checked_health, panel_code, read_page
+from services.vpn_gateway.panels.versions import Supported, VersionGate
 
 USERNAME_TAKEN = "A019"
 PANEL_VERSION = "3.2.3"
+# 3.0/3.1 were not checked against our fixtures; 4.x is a new major.
+SUPPORTED = Supported(lowest="3.2.0", below="4.0.0", tested=PANEL_VERSION)
 
 
 class RemnawaveBackend(PanelBackend):
@@ -29,6 +36,15 @@ class RemnawaveBackend(PanelBackend):
     def __init__(self, http: PanelHttp, squads: list[str] | None = None) -> None:
         self.http = http
         self.squads = list(squads or [])
+        http.gate = VersionGate(http.server, self.kind, SUPPORTED, self._version)
+
+    async def _version(self) -> str | None:
+        # 404: a panel older than the endpoint; 403: a token that may not read it. Neither says.
+        reply = await self.http.request("GET", "/api/system/metadata", route="/api/system/metadata",
+                                        expect=(200,), tolerate=(403, 404), probe=True)
+        info = reply.body.get("response") if reply.status == 200 and isinstance(reply.body, dict) else None
+        version = info.get("version") if isinstance(info, dict) else None
+        return version if isinstance(version, str) else None
 
     async def find(self, external_id: str) -> PanelAccount | None:
         reply = await self.http.request("GET", f"/api/users/by-username/{quote(external_id, safe='')}",
@@ -89,8 +105,9 @@ class RemnawaveBackend(PanelBackend):
     async def health(self) -> PanelHealth:
         # GET /api/system/health needs more than a user API token on some installs; one page of
         # users proves the panel, its database and our token, and says how many users it holds.
-        return await probe_health(self.http, "/api/users", params={"start": "0", "size": "1"},
-                                  page=lambda body: body.get("response") if isinstance(body, dict) else None)
+        return await checked_health(self.http, lambda: read_page(
+            self.http, "/api/users", params={"start": "0", "size": "1"},
+            page=lambda body: body.get("response") if isinstance(body, dict) else None))
 
     async def close(self) -> None:
         await self.http.close()

@@ -21,6 +21,11 @@ subscription URL: the subscription server is a separate listener whose public ad
 does not report, and building links ourselves would re-implement every transport's parameters
 (Reality keys, SNI, flow) the panel already knows. Reissue gives the client a new UUID (and a new
 Trojan password where it has one, and a new subId), so the old link stops working.
+
+Versions: only the tested minor, 3.6.x (`panelVersion` of `GET /panel/api/server/status`). The
+panel's update replaces the whole client, resetting any field it is not sent: a field a later
+release adds is one our updates would wipe (3.8 added `limitHwid`, and an update without it
+sets it to 0), so a newer panel is refused until its client record is checked.
 """
 from __future__ import annotations
 
@@ -36,9 +41,11 @@ from services.vpn_gateway.panels.base import (
     AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelHealth, PanelRejected,
     PanelUnavailable,
 )
-from services.vpn_gateway.panels.http import PanelAuth, PanelHttp, probe_health
+from services.vpn_gateway.panels.http import PanelAuth, PanelHttp, checked_health, read_page
+from services.vpn_gateway.panels.versions import Supported, VersionGate
 
 PANEL_VERSION = "3.6.0"
+SUPPORTED = Supported(lowest="3.6.0", below="3.7.0", tested=PANEL_VERSION)
 # An expired session: 404 (v2.4+ hides the API), 401 (ajax callers), a redirect to the login
 # page (older panels), 403 (CSRF token no longer matches the session).
 SESSION_GONE = (401, 403, 404, 301, 302, 303, 307, 308)
@@ -66,6 +73,14 @@ class XuiBackend(PanelBackend):
         # twoFactorCode is required by the spec; empty when the panel has no 2FA (it must not).
         self._credentials = {"username": username, "password": password, "twoFactorCode": ""}
         http.auth = PanelAuth(self._login, header=csrf_header, expired_statuses=SESSION_GONE, cookies=True)
+        http.gate = VersionGate(http.server, self.kind, SUPPORTED, self._version)
+
+    async def _version(self) -> str | None:
+        reply = await self.http.request("GET", "/panel/api/server/status", route="/panel/api/server/status",
+                                        expect=(200,), probe=True)
+        status = reply.body.get("obj") if _succeeded(reply.body) else None
+        version = status.get("panelVersion") if isinstance(status, dict) else None
+        return version if isinstance(version, str) and version else None
 
     async def _login(self, probe: bool) -> str:
         self.http.forget_cookies()
@@ -196,7 +211,8 @@ class XuiBackend(PanelBackend):
             if not isinstance(inbound, dict) or inbound.get("id") != self.inbound_id:
                 return None
             return {"total": len(inbound.get("clientStats") or [])}
-        return await probe_health(self.http, f"/panel/api/inbounds/get/{self.inbound_id}", params={}, page=clients)
+        return await checked_health(self.http, lambda: read_page(
+            self.http, f"/panel/api/inbounds/get/{self.inbound_id}", params={}, page=clients))
 
     async def close(self) -> None:
         await self.http.close()
