@@ -4,7 +4,9 @@ The purchase row comes first so the invoice payload can name it: even if we cras
 provider's answer and storing its invoice id, a payment of that invoice still finds its purchase.
 The same (user, request_id) always returns the same purchase and invoice. createInvoice itself
 is never retried blindly (it is a write); concurrent retries of one request wait on a per-purchase
-lock, and the call runs to its end even if the RPC that started it gives up.
+lock, and the call runs to its end even if the RPC that started it gives up. When the provider
+cannot make the invoice, the purchase is closed at once as 'failed' (the user is told to try
+again); "try again" repeats the request and reopens it.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import TypeVar
 from common.config import CryptoPaySettings, PaymentsSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice
-from common.db.database import Database
+from common.db.database import Database, DatabaseUnavailable
 from common.ipc.errors import RpcError
 from common.shop import plans
 from services.payments import payload
@@ -54,7 +56,7 @@ class Invoicing:
             raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
 
         purchase, title, description = await self._pending_purchase(request)
-        if purchase.status not in ("pending", "paid"):
+        if purchase.status not in ("pending", "paid", "failed"):
             # A retry of an old request: that invoice can no longer be paid (a paid one is returned).
             raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}; start a new one")
         if request.method == "stars":
@@ -122,8 +124,13 @@ class Invoicing:
         async with self._lock(purchase.id):
             async with self.db.acquire() as conn:
                 current = await purchases.get(conn, purchase.id)
+                if current is not None and current.status == "failed":
+                    # "Try again" of a purchase whose invoice could not be made: it is open again.
+                    current = await purchases.reopen_failed(conn, purchase.id, self.cp.cryptopay_invoice_ttl) \
+                        or await purchases.get(conn, purchase.id)
             assert current is not None
-            if current.invoice_url is not None or current.provider_invoice_id is not None:
+            if current.invoice_url is not None or current.provider_invoice_id is not None or \
+                    current.status != "pending":
                 return current
             assert self.cryptopay is not None
             fiat_mode = self.cp.cryptopay_currency_type == "fiat"
@@ -135,9 +142,11 @@ class Invoicing:
                     payload=payload.encode(purchase.id), expires_in=self.cp.cryptopay_invoice_ttl)
             except CryptoPayUnavailable as exc:
                 log.warning("createInvoice failed", extra={"purchase_id": purchase.id, "error": str(exc)})
+                await self._close_as_failed(purchase.id)
                 raise RpcError(RpcErrorCode.UNAVAILABLE, "the payment provider is not answering; try again") from None
             except CryptoPayError as exc:
                 log.error("createInvoice refused", extra={"purchase_id": purchase.id, "error": str(exc)})
+                await self._close_as_failed(purchase.id)
                 code = RpcErrorCode.BAD_REQUEST if exc.status == 400 else RpcErrorCode.UNAVAILABLE
                 raise RpcError(code, f"the payment provider refused the invoice ({exc.name})") from None
             invoice_id = created["invoice_id"]
@@ -151,6 +160,16 @@ class Invoicing:
                 # path): ours must not stay payable.
                 await self._delete_quietly(invoice_id)
             return current
+
+    async def _close_as_failed(self, purchase_id: int) -> None:
+        """The user is told to try again: the purchase must not wait an hour as pending meanwhile."""
+        try:
+            async with self.db.acquire() as conn:
+                await purchases.fail_without_invoice(conn, purchase_id)
+        except DatabaseUnavailable as exc:
+            # Reconciliation expires it later (expire_without_invoice): late, never lost.
+            log.warning("could not close a purchase without invoice", extra={"purchase_id": purchase_id,
+                                                                          "error": str(exc)})
 
     async def _delete_quietly(self, invoice_id: int) -> None:
         assert self.cryptopay is not None

@@ -11,6 +11,7 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice
 from common.ipc.errors import RpcError
 from tests.payments.conftest import CRYPTOPAY_TOKEN, MONTH, QUARTER, Harness
+from tests.support.wait import wait_for
 
 
 async def test_a_crypto_bot_invoice_is_a_pending_purchase_named_in_the_payload(payments: Harness):
@@ -91,3 +92,30 @@ async def test_crypto_priced_invoices_use_the_configured_asset(payments: Harness
     invoice = await payments.invoice(user)
     [remote] = payments.cryptopay.invoices()
     assert (invoice.currency, remote["currency_type"], remote["asset"]) == ("USDT", "crypto", "USDT")
+
+
+async def test_an_invoice_the_provider_could_not_make_closes_the_purchase_at_once(payments: Harness):
+    user = await payments.user()
+    payments.cryptopay.add_fault(route="createInvoice", kind="error", status=503, times=1)
+    with pytest.raises(RpcError) as failed:
+        await payments.invoice(user, request_id="tap-9")
+    assert failed.value.code == RpcErrorCode.UNAVAILABLE  # the bot tells the user to try again
+    [row] = await payments.fetch("SELECT id, status FROM purchases")
+    assert row["status"] == "failed"  # closed now, not pending for the invoice's hour
+    assert await payments.fetchval("SELECT count(*) FROM purchases WHERE status = 'pending'") == 0
+
+    # Never retried, it stays closed: reconciliation has nothing to expire.
+    await payments.app.reconcile_once()
+    assert await payments.status(row["id"]) == "failed"
+
+    # "Try again" repeats the request: the same purchase, open again, with one invoice.
+    invoice = await payments.invoice(user, request_id="tap-9")
+    assert invoice.purchase_id == row["id"] and invoice.invoice_url
+    assert await payments.status(row["id"]) == "pending"
+    assert len(payments.cryptopay.invoices()) == 1
+    await payments.cryptopay.pay(await payments.provider_invoice_id(row["id"]))
+
+    async def paid() -> bool:
+        return await payments.status(row["id"]) == "paid"
+    await wait_for(paid, message="the reopened purchase paid")
+
