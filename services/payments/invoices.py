@@ -4,17 +4,17 @@ The purchase row comes first so the invoice payload can name it: even if we cras
 provider's answer and storing its invoice id, a payment of that invoice still finds its purchase.
 The same (user, request_id) always returns the same purchase and invoice. createInvoice itself
 is never retried blindly (it is a write); concurrent retries of one request wait on a per-purchase
-lock, and the call runs to its end even if the RPC that started it gives up. When the provider
-cannot make the invoice, the purchase is closed at once as 'failed' (the user is told to try
-again); "try again" repeats the request and reopens it.
+lock, and the call runs to its end even if the RPC that started it gives up: Invoicing owns that
+call and its outcome. When the provider cannot make the invoice, the purchase is closed at once as
+'failed' (the user is told to try again); "try again" repeats the request and reopens it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from common.config import CryptoPaySettings, PaymentsSettings
 from common.contract.base import RpcErrorCode
@@ -42,6 +42,7 @@ class Invoicing:
         self.settings = payments_settings
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
         self._running: set[asyncio.Task] = set()
+        self._abandoned: set[asyncio.Task] = set()
 
     async def create(self, request: CreateInvoice) -> Invoice:
         if (request.plan_id is None) == (request.topup_amount is None):
@@ -112,13 +113,32 @@ class Invoicing:
                            f"top-up must be between {self.settings.topup_min} and {self.settings.topup_max}")
         return amount
 
-    async def _detached(self, work: Awaitable[T]) -> T:
+    async def _detached(self, work: Coroutine[Any, Any, T]) -> T:
         # Shielded: an RPC deadline must not cut createInvoice between the provider's answer and
         # storing it; the retry of the same request then finds the stored invoice.
         task = asyncio.ensure_future(work)
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        return await asyncio.shield(task)
+        task.add_done_callback(self._finished)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._abandoned.add(task)  # the caller gave up; the outcome is ours to handle now
+            raise
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        abandoned = task in self._abandoned
+        self._abandoned.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here whether or not a caller is still waiting
+        if error is None or not abandoned or isinstance(error, RpcError):
+            return  # a caller got it, or _issue has already logged why the provider failed
+        if isinstance(error, DatabaseUnavailable):
+            log.warning("invoice creation stopped: database unavailable", extra={"error": str(error)})
+        else:
+            log.error("invoice creation failed after its caller gave up", exc_info=error)
 
     async def _issue(self, purchase: Purchase, description: str) -> Purchase:
         async with self._lock(purchase.id):
@@ -182,8 +202,14 @@ class Invoicing:
         return _PurchaseLock(self._locks, purchase_id)
 
     async def drain(self, timeout: float) -> None:
+        """Lets createInvoice calls in flight finish within the bound, then cancels the rest (a
+        purchase left without an invoice is expired by reconciliation)."""
         if self._running:
-            await asyncio.wait(set(self._running), timeout=timeout)
+            _, late = await asyncio.wait(set(self._running), timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
 
 class _PurchaseLock:

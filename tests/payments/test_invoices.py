@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from decimal import Decimal
 
 import pytest
@@ -119,3 +121,19 @@ async def test_an_invoice_the_provider_could_not_make_closes_the_purchase_at_onc
         return await payments.status(row["id"]) == "paid"
     await wait_for(paid, message="the reopened purchase paid")
 
+
+async def test_a_create_invoice_its_caller_gave_up_on_is_owned_to_its_end(payments: Harness, caplog):
+    """The RPC's deadline passes while Crypto Pay is slow and then fails: the call runs on, and its
+    failure is handled by Invoicing, never left as "Task exception was never retrieved"."""
+    caplog.set_level(logging.WARNING)
+    users = [await payments.user() for _ in range(3)]
+    payments.cryptopay.add_fault(route="createInvoice", kind="latency", latency=0.3)
+    payments.cryptopay.add_fault(route="createInvoice", kind="error", status=503)
+    for user in users:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(payments.invoice(user), 0.05)
+    await payments.app.invoicing.drain(timeout=10)
+    gc.collect()  # a task nobody retrieved reports it when it is collected
+    unretrieved = [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert unretrieved == []
+    assert [r["status"] for r in await payments.fetch("SELECT status FROM purchases")] == ["failed"] * 3
