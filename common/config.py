@@ -175,6 +175,8 @@ class PaymentsSettings(_Base):
     payments_host: str = Field("127.0.0.1", description="address the webhook server binds")
     payments_port: int = Field(8081, ge=1, le=65535, description="port of POST /webhooks/cryptobot")
     webhook_max_body: int = Field(65536, ge=1024, description="largest webhook body accepted, bytes")
+    confirm_retry_base: float = Field(1.0, gt=0, le=600, description="first pause before asking Crypto Pay again about a webhook claim it did not answer for (doubles each time)")
+    confirm_retry_max: float = Field(60.0, gt=0, le=3600, description="longest pause between confirmations of a webhook claim; also how often stored claims are scanned")
     reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation passes")
     reconcile_batch: int = Field(100, ge=1, le=1000, description="invoice ids per getInvoices call")
     reconcile_grace: float = Field(300.0, ge=0, description="seconds past an invoice's expiry before it is expired here")
