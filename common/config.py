@@ -175,6 +175,7 @@ class PaymentsSettings(_Base):
     payments_host: str = Field("127.0.0.1", description="address the webhook server binds")
     payments_port: int = Field(8081, ge=1, le=65535, description="port of POST /webhooks/cryptobot")
     webhook_max_body: int = Field(65536, ge=1024, description="largest webhook body accepted, bytes")
+    webhook_body_timeout: float = Field(5.0, gt=0, le=60, description="seconds a webhook request may take to send its body; a slower client is dropped")
     confirm_retry_base: float = Field(1.0, gt=0, le=600, description="first pause before asking Crypto Pay again about a webhook claim it did not answer for (doubles each time)")
     confirm_retry_max: float = Field(60.0, gt=0, le=3600, description="longest pause between confirmations of a webhook claim; also how often stored claims are scanned")
     reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation passes")

@@ -100,7 +100,8 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
     settlement = Settlement(db, nudger, settings.shop.referral_bonus_days, concurrency=max(1, db.size - 1))
     confirmer = ClaimConfirmer(db, cryptopay, settlement, nudger, cp, settings.payments) if cryptopay else None
     webhook = CryptoBotWebhook(SignatureVerifier(token or None), ClaimWriter(db), confirmer.wake if confirmer else lambda: None,
-                               max_body=settings.payments.webhook_max_body)
+                               max_body=settings.payments.webhook_max_body,
+                               body_timeout=settings.payments.webhook_body_timeout)
     server = WebhookServer(webhook_app(webhook), settings.payments.payments_host, settings.payments.payments_port,
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
     stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace)

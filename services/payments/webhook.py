@@ -1,6 +1,6 @@
 """POST /webhooks/cryptobot: verify, store the claim, commit, answer.
 
-Order matters: the body size is bounded, then the signature is checked on
+Order matters: the body size and the time to send it are bounded, then the signature is checked on
 the raw bytes before anything parses them; only then is the JSON read and validated. A forged
 request gets 401 and a malformed one 400, and neither writes anything but a log line.
 
@@ -40,20 +40,24 @@ def _answer(http_status: int, **body: object) -> web.Response:
 
 class CryptoBotWebhook:
     def __init__(self, verifier: SignatureVerifier, claims: ClaimWriter, on_claim: Callable[[], None], *,
-                 max_body: int) -> None:
+                 max_body: int, body_timeout: float) -> None:
         self.verifier = verifier
         self.claims = claims
         self.on_claim = on_claim
         self.max_body = max_body
+        self.body_timeout = body_timeout
         self._logged: dict[str, tuple[float, int]] = {}
-        self.counts = {"accepted": 0, "forged": 0, "malformed": 0, "too_large": 0, "ignored": 0,
+        self.counts = {"accepted": 0, "forged": 0, "malformed": 0, "too_large": 0, "too_slow": 0, "ignored": 0,
                        "unavailable": 0}
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self.max_body:
             return self._reject("too_large", 413, request)
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.body_timeout):
+                body = await request.read()
+        except TimeoutError:
+            return await self._drop_slow(request)
         except web.HTTPRequestEntityTooLarge:
             return self._reject("too_large", 413, request)
         except (ConnectionError, aiohttp.ClientError, asyncio.IncompleteReadError):
@@ -91,6 +95,20 @@ class CryptoBotWebhook:
             self.on_claim()
         self.counts["accepted"] += 1
         return _answer(200, ok=True, claim="recorded" if new else "seen")
+
+    async def _drop_slow(self, request: web.Request) -> web.StreamResponse:
+        """A client that sends its headers and then stalls or trickles the body holds a connection
+        and a handler: it gets 408 and the connection is closed, without the lingering read aiohttp
+        would otherwise give an unfinished body."""
+        response = self._reject("too_slow", 408, request)
+        response.force_close()
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:
+            pass
+        request.protocol.force_close()
+        return response
 
     def _reject(self, kind: str, status: int, request: web.Request) -> web.Response:
         self.counts[kind] += 1
