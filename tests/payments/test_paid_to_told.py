@@ -9,6 +9,7 @@ clock). It must stay under a second; the figures are printed (`pytest -s`).
 """
 from __future__ import annotations
 
+import re
 import statistics
 import time
 import uuid
@@ -29,6 +30,7 @@ from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
 PAYMENTS = 20
+UNOWNED = re.compile(r"Task exception was never retrieved|Task was destroyed but it is pending|Traceback")
 BOT_TOKEN = "424242:AApaidToToldTestBotToken"
 
 
@@ -67,14 +69,18 @@ async def system(database_url: str, tmp_path: Path):
             await ready(process, health[name])
         yield cryptopay, telegram, RpcClient(zctx, f"ipc://{run_dir}/payments.ipc", default_timeout=5)
     finally:
-        for process in processes.values():
-            process.stop()
+        codes = {name: process.stop() for name, process in processes.items()}
         zctx.destroy(linger=0)
         await cryptopay.stop()
         await telegram.stop()
         for path in run_dir.iterdir():
             path.unlink()
         run_dir.rmdir()
+    # Every task had an owner: nothing unretrieved, destroyed pending or unexplained in the logs.
+    for name, process in processes.items():
+        found = UNOWNED.search(process.log())
+        assert found is None, f"{name}: {found.group(0)}\n{process.log()[-3000:]}"
+        assert codes[name] == 0, process.log()[-3000:]
 
 
 async def test_confirmation_adds_well_under_a_second_to_paid_then_told(system, database_url):
