@@ -1,18 +1,23 @@
 """Webhook latency and throughput: POST /webhooks/cryptobot of the real payments process against a
-bare aiohttp handler, measured in the same run on the same machine.
+bare aiohttp handler, measured in the same run on the same machine; then how long the settlements
+behind those answers take to be confirmed with Crypto Pay and committed.
 
     python bench/bench_webhook.py [--rate 200] [--seconds 15] [--warmup 2] [--saturate 3]
 
 Everything runs on loopback: a throw-away PostgreSQL with durable commits (fsync on,
-synchronous_commit on), `python -m services.payments` as its own process, and a bare aiohttp
-server as another. Each request to payments is a new paid invoice for its own pending purchase,
-signed as Crypto Pay signs, so each one is a signature check plus a settlement transaction
-(event, purchase compare-and-set, subscription, activation and notification rows, commit).
+synchronous_commit on), `python -m services.payments` as its own process, the Crypto Pay stand-in
+as another (one invoice per pending purchase, all paid once payments has made its first
+reconciliation pass), and a bare aiohttp server as a third.
+Each request to payments is the signed invoice_paid update of a paid invoice for its own pending
+purchase, as Crypto Pay signs it: a signature check and a claim committed before the 200. Behind the
+answers, payments confirms the claims with getInvoices (many per call) and settles each (event,
+purchase compare-and-set, subscription, activation and notification rows, commit); the bench waits
+for every claim to be judged and counts the settlements committed after confirmation, not the 200s.
 vpn_gateway and bot are stubbed in this process, answering the nudges payments sends after commits.
 
 Load is open-loop at a fixed rate: request i is due at t0 + i/rate, and its latency is counted from
 that due time, so a slow server cannot hide its queueing by slowing the client down. A short
-closed-loop phase then shows the most each server sustains. Bounded to well under 60 s.
+closed-loop phase then shows the most each server sustains. Bounded to well under 60 s of load.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import asyncio
 import hashlib
 import hmac
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +51,13 @@ import zmq.asyncio  # noqa: E402
 
 from common.config import DatabaseSettings  # noqa: E402
 from common.contract.bot import NUDGE_NOTIFICATIONS  # noqa: E402
+from common.contract.core import STATUS  # noqa: E402
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS  # noqa: E402
 from common.db.migrate import migrate  # noqa: E402
+from common.ipc.client import RpcClient  # noqa: E402
 from common.ipc.server import RpcServer  # noqa: E402
+from sandbox.cryptopay.invoices import NewInvoice  # noqa: E402
+from sandbox.cryptopay.standin import CryptoPayStandIn  # noqa: E402
 
 TOKEN = "31337:AAbenchCryptoPayTokenNotASecret"
 PATH = "/webhooks/cryptobot"
@@ -73,6 +84,82 @@ def serve_bare(port: int) -> None:
     app = web.Application()
     app.router.add_post(PATH, handle)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# ---- the Crypto Pay stand-in ------------------------------------------------------------------
+
+def serve_cryptopay(port: int, seed_file: Path) -> None:
+    """The stand-in holding one invoice per purchase id in `seed_file` (invoice ids 1, 2, ... in that
+    order), all paid at once on SIGUSR1; it sends no webhooks: the bench posts them."""
+    async def main() -> None:
+        standin = CryptoPayStandIn(token=TOKEN, port=port)
+        for purchase_id in json.loads(seed_file.read_text()):
+            standin.store.create(NewInvoice(
+                currency_type="fiat", amount=Decimal("3"), fiat="USD", accepted_assets=["USDT", "TON", "BTC"],
+                payload=f"atcs:{purchase_id}", allow_comments=False, expires_in=86400))
+
+        def pay_all() -> None:
+            for invoice in standin.store.search(status="active", count=10**9):
+                standin.store.pay(invoice.invoice_id)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, pay_all)
+        await standin.start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def start_cryptopay(procs: "Processes", purchase_ids: list[int]) -> tuple[str, subprocess.Popen]:
+    """Starts the stand-in with the purchases' invoices, still unpaid."""
+    seed_file = procs.workdir / "purchases.json"
+    seed_file.write_text(json.dumps(purchase_ids))
+    port = free_port()
+    process = procs.start("cryptopay", [sys.executable, str(Path(__file__).resolve()), "--cryptopay-server",
+                                        str(port), "--seed-file", str(seed_file)])
+    url = f"http://127.0.0.1:{port}"
+
+    async def seeded() -> bool:
+        return (await cryptopay_stats(url))["invoices"] == len(purchase_ids)
+    await wait_until(seeded, 60, "Crypto Pay stand-in")
+    return url, process
+
+
+async def pay_everything(url: str, process: subprocess.Popen, count: int) -> list[bytes]:
+    """Every invoice paid at Crypto Pay; returns the signed update Crypto Pay would send for each."""
+    process.send_signal(signal.SIGUSR1)
+
+    async def all_paid() -> bool:
+        return (await cryptopay_stats(url))["invoices_by_status"].get("paid") == count
+    await wait_until(all_paid, 30, "invoices paid at the stand-in")
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/_control/invoices") as r:
+        invoices = sorted((await r.json())["invoices"], key=lambda i: i["invoice_id"])
+    return [orjson.dumps({"update_id": n + 1, "update_type": "invoice_paid",
+                          "request_date": "2025-01-01T00:01:00.000Z", "payload": invoice})
+            for n, invoice in enumerate(invoices)]
+
+
+async def cryptopay_stats(url: str) -> dict:
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/_control/stats") as r:
+        return await r.json()
+
+
+async def provider_calls(url: str) -> int:
+    return int((await cryptopay_stats(url))["requests"].get("getInvoices", 0))
+
+
+async def first_reconciliation_done(run_dir: Path) -> None:
+    """payments reconciles every open invoice once at start: wait for that pass, so that the
+    payments the bench makes afterwards reach it through the webhook, as they would in production."""
+    context = zmq.asyncio.Context()
+    client = RpcClient(context, f"ipc://{run_dir}/payments.ipc", default_timeout=2.0)
+
+    async def passed() -> bool:
+        status = await client.call(STATUS)
+        return status.details["payments"]["reconcile_passes"] >= 1
+    try:
+        await wait_until(passed, 60, "payments' first reconciliation pass")
+    finally:
+        client.close()
+        context.destroy(linger=0)
 
 
 # ---- processes --------------------------------------------------------------------------------
@@ -141,8 +228,9 @@ async def start_postgres(procs: Processes) -> str:
     return url
 
 
-async def seed(url: str, count: int) -> list[bytes]:
-    """`count` users, each with one pending Crypto Bot purchase; returns the signed bodies that pay them."""
+async def seed(url: str, count: int) -> list[int]:
+    """`count` users, each with one pending Crypto Bot purchase whose invoice id will be the stand-in's
+    1, 2, ...; returns the purchase ids in invoice order."""
     conn = await asyncpg.connect(url)
     try:
         await conn.copy_records_to_table("users", columns=["id", "referral_code"],
@@ -151,24 +239,38 @@ async def seed(url: str, count: int) -> list[bytes]:
             """INSERT INTO purchases (user_id, plan_id, kind, method, amount, currency, days, traffic_limit_bytes,
                                       provider_invoice_id, invoice_url, expires_at, request_id)
                SELECT 100000 + i, 1, 'subscription', 'cryptobot', 3.00, 'USD', 30, 107374182400,
-                      (7000000 + i)::text, 'http://127.0.0.1/pay', now() + interval '1 day', 'bench' || i
+                      (i + 1)::text, 'http://127.0.0.1/pay', now() + interval '1 day', 'bench' || i
                FROM generate_series(0, $1 - 1) AS i""", count)
-        rows = await conn.fetch("SELECT id, provider_invoice_id FROM purchases ORDER BY id")
+        rows = await conn.fetch("SELECT id FROM purchases ORDER BY provider_invoice_id::bigint")
         # A production database has statistics; a bulk-loaded one gets them now, not mid-run.
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
-    bodies = []
-    for n, row in enumerate(rows):
-        invoice = {"invoice_id": int(row["provider_invoice_id"]), "hash": f"IVbench{n}", "currency_type": "fiat",
-                   "fiat": "USD", "accepted_assets": ["USDT", "TON", "BTC"], "amount": "3",
-                   "bot_invoice_url": "http://127.0.0.1/pay", "payload": f"atcs:{row['id']}", "status": "paid",
-                   "created_at": "2025-01-01T00:00:00.000Z", "paid_at": "2025-01-01T00:01:00.000Z",
-                   "paid_asset": "USDT", "paid_amount": "3", "paid_fiat_rate": "1", "paid_usd_rate": "1",
-                   "fee_asset": "USDT", "fee_amount": "0.09", "allow_comments": False, "allow_anonymous": True}
-        bodies.append(orjson.dumps({"update_id": n + 1, "update_type": "invoice_paid",
-                                    "request_date": "2025-01-01T00:01:00.000Z", "payload": invoice}))
-    return bodies
+    return [row["id"] for row in rows]
+
+
+async def judged(url: str, answered: int, first_closed: int, timeout: float) -> tuple[int, float, float]:
+    """Waits until every claim is confirmed or contradicted. Returns how many are still pending, how
+    long after the last claim was stored the last one was judged, and the settlements per second
+    during the closed loop (its claims, from the first stored to the last judged; database clock)."""
+    conn = await asyncpg.connect(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            pending, stored = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FROM payment_claims")
+            if (pending == 0 and stored >= answered) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)  # polling the database for the end of the work, bounded above
+        lag = await conn.fetchval(
+            """SELECT coalesce(extract(epoch FROM max(resolved_at) - max(received_at)), 0)::float8
+               FROM payment_claims""")
+        closed, span = await conn.fetchrow(
+            """SELECT count(*), extract(epoch FROM max(resolved_at) - min(received_at))::float8
+               FROM payment_claims WHERE update_id >= $1""", first_closed)
+    finally:
+        await conn.close()
+    return pending, lag, closed / span if span else 0.0
 
 
 # ---- load ------------------------------------------------------------------------------------
@@ -283,12 +385,31 @@ async def run(args: argparse.Namespace) -> None:
     os.chmod(workdir, 0o755)
     procs = Processes(workdir)
     try:
-        print(f"bench: PostgreSQL (fsync on), payments and a bare aiohttp server on loopback; "
+        print(f"bench: PostgreSQL (fsync on), payments, the Crypto Pay stand-in and a bare aiohttp server on loopback; "
               f"{args.rate:.0f} req/s for {args.seconds:.0f} s after {args.warmup:.0f} s warm-up", flush=True)
         db_url = await start_postgres(procs)
         # Unique payments for the payments server (its closed-loop phase cannot exceed ~1 500/s here);
         # the bare handler writes nothing, so it may see the same bodies again.
-        bodies = await seed(db_url, int(args.rate * (args.warmup + args.seconds)) + int(args.saturate * 1500))
+        purchase_ids = await seed(db_url, int(args.rate * (args.warmup + args.seconds)) + int(args.saturate * 1500))
+        cryptopay_url, cryptopay = await start_cryptopay(procs, purchase_ids)
+
+        port, health = free_port(), free_port()
+        run_dir = workdir / "run"
+        run_dir.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ATCS_")}
+        env.update({"ATCS_DATABASE_URL": db_url, "ATCS_PAYMENTS_PORT": str(port), "ATCS_RUN_DIR": str(run_dir),
+                    "ATCS_HEALTH_PORT_PAYMENTS": str(health), "ATCS_CRYPTOPAY_TOKEN": TOKEN,
+                    "ATCS_CRYPTOPAY_API_URL": cryptopay_url, "ATCS_BOT_TOKEN": "",
+                    "ATCS_RECONCILE_INTERVAL": "3600", "ATCS_LOG_FORMAT": "json", "APP_ENV": "local"})
+        peers, peer_tasks = await stub_peers(run_dir)
+        payments = procs.start("payments", [sys.executable, "-m", "services.payments"], env)
+
+        async def ready() -> bool:
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{health}/readyz") as r:
+                return r.status == 200
+        await wait_until(ready, 30, "payments")
+        await first_reconciliation_done(run_dir)
+        bodies = await pay_everything(cryptopay_url, cryptopay, len(purchase_ids))
 
         bare_port = free_port()
         bare = procs.start("bare", [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(bare_port)])
@@ -301,23 +422,12 @@ async def run(args: argparse.Namespace) -> None:
         bare_result = await measure("bare", bare_url, bodies, args)
         procs.stop(bare)
 
-        port, health = free_port(), free_port()
-        run_dir = workdir / "run"
-        run_dir.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ATCS_")}
-        env.update({"ATCS_DATABASE_URL": db_url, "ATCS_PAYMENTS_PORT": str(port), "ATCS_RUN_DIR": str(run_dir),
-                    "ATCS_HEALTH_PORT_PAYMENTS": str(health), "ATCS_CRYPTOPAY_TOKEN": TOKEN,
-                    "ATCS_CRYPTOPAY_API_URL": f"http://127.0.0.1:{free_port()}", "ATCS_BOT_TOKEN": "",
-                    "ATCS_RECONCILE_INTERVAL": "3600", "ATCS_LOG_FORMAT": "json", "APP_ENV": "local"})
-        peers, peer_tasks = await stub_peers(run_dir)
-        payments = procs.start("payments", [sys.executable, "-m", "services.payments"], env)
-
-        async def ready() -> bool:
-            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{health}/readyz") as r:
-                return r.status == 200
-        await wait_until(ready, 30, "payments")
         pay_url = f"http://127.0.0.1:{port}{PATH}"
+        calls_before = await provider_calls(cryptopay_url)
         pay_result = await measure("payments", pay_url, bodies, args)
+        first_closed = int(args.rate * args.warmup) + int(args.rate * args.seconds) + 1  # update ids count from 1
+        pending, lag, rate = await judged(db_url, pay_result[2], first_closed, timeout=30)
+        calls = await provider_calls(cryptopay_url) - calls_before
         procs.stop(payments)
         for task in peer_tasks:
             task.cancel()
@@ -328,9 +438,14 @@ async def run(args: argparse.Namespace) -> None:
         try:
             settled = await conn.fetchval("SELECT count(*) FROM payment_events WHERE outcome = 'settled'")
             activations = await conn.fetchval("SELECT count(*) FROM activations")
+            claims = await conn.fetchval("SELECT count(*) FROM payment_claims")
         finally:
             await conn.close()
         report(bare_result[:2], pay_result[:2], args, settled, activations, pay_result[2])
+        print(f"confirmation: {claims} claims stored, {pending} still pending after the wait; "
+              f"{calls} getInvoices calls ({claims / max(calls, 1):.1f} claims per call); the last claim was "
+              f"judged {lag:.2f} s after the last one was stored; during the closed loop, {rate:.0f} claims "
+              f"confirmed and settled per second")
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -357,8 +472,8 @@ def report(bare: tuple[Result, Result], pay: tuple[Result, Result], args: argpar
     print()
     goal = "met" if p.pct(0.99) < 50 else "NOT met"
     print(f"payments p99 at {args.rate:.0f} req/s: {p.pct(0.99):.2f} ms (goal < 50 ms: {goal}); "
-          f"{answered} webhooks answered 200 (warm-up and closed loop included), {settled} settlements and "
-          f"{activations} activation rows committed")
+          f"{answered} webhooks answered 200 (warm-up and closed loop included); after Crypto Pay confirmed "
+          f"them, {settled} settlements and {activations} activation rows committed")
     if settled != answered or activations != answered:
         print("bench: WARNING: settlements do not match the 200 answers", flush=True)
 
@@ -370,9 +485,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server")
     parser.add_argument("--saturate", type=float, default=3.0, help="closed-loop seconds per server")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cryptopay-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seed-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         serve_bare(args.bare_server)
+        return
+    if args.cryptopay_server:
+        serve_cryptopay(args.cryptopay_server, args.seed_file)
         return
     if (args.warmup + args.seconds + args.saturate) * 2 > 50:
         parser.error("keep (warmup + seconds + saturate) * 2 under 50 s: the whole run is bounded to 60 s")

@@ -2,11 +2,16 @@
 
     POST   /_control/webhook                    {"url": "http://..." | null}
     POST   /_control/invoices/{invoice_id}/pay  {"paid_asset"?, "paid_amount"?, "paid_anonymously"?, "comment"?}
+    POST   /_control/invoices/{invoice_id}/forge_paid  {"paid_asset"?, "paid_amount"?, "claim"?: {field: value}}
+                                                a correctly signed invoice_paid; the invoice itself stays unpaid
     GET    /_control/invoices                   every invoice (any status)
     POST   /_control/delivery                   {"mode": "normal"|"duplicate"|"drop"|"shuffle", "copies",
                                                  "batch", "seed", "max_attempts", "base_delay", "max_delay", "timeout"}
     POST   /_control/delivery/flush             deliver the updates held in shuffle mode
     GET    /_control/deliveries                 ?settled=N&timeout=S waits (deadline) for N settled deliveries
+    POST   /_control/deliveries/{delivery_id}/replay  {"request_date"?} the same update sent again now
+    POST   /_control/outage                     {"seconds", "kind": "refuse"|"drop"|"slow"|"error"|"rate_limit",
+                                                 "latency"?, "status"?, "retry_after"?}: the API away for a while
     POST   /_control/clock                      {"advance": seconds}
     GET    /_control/stats
     POST   /_control/reset
@@ -72,6 +77,46 @@ def add_routes(app: web.Application, standin: "CryptoPayStandIn") -> None:
             return _bad(exc.reason, exc.status)
         return web.json_response({"invoice": invoice})
 
+    async def forge_paid(request: web.Request) -> web.Response:
+        try:
+            invoice_id = int(request.match_info["invoice_id"])
+            body = await _json_object(request)
+            paid_amount = body.get("paid_amount")
+            paid_amount = Decimal(str(paid_amount)) if paid_amount is not None else None
+            claim = body.get("claim") or {}
+            if not isinstance(claim, dict):
+                raise ValueError("claim must be an object of Invoice fields")
+        except (ValueError, InvalidOperation) as exc:
+            return _bad(f"bad request: {exc}")
+        try:
+            invoice = await standin.forge_paid(invoice_id, paid_asset=body.get("paid_asset"),
+                                               paid_amount=paid_amount, claim=claim)
+        except PayError as exc:
+            return _bad(exc.reason, exc.status)
+        return web.json_response({"claimed": invoice})
+
+    async def replay(request: web.Request) -> web.Response:
+        try:
+            delivery_id = int(request.match_info["delivery_id"])
+            body = await _json_object(request)
+            request_date = body.get("request_date")
+            if request_date is not None and not isinstance(request_date, str):
+                raise ValueError("request_date must be a string")
+        except ValueError as exc:
+            return _bad(f"bad request: {exc}")
+        try:
+            again = await standin.replay(delivery_id, request_date)
+        except KeyError:
+            return _bad(f"no delivery {delivery_id}", 404)
+        return web.json_response({"delivery_id": again})
+
+    async def outage(request: web.Request) -> web.Response:
+        try:
+            body = await _json_object(request)
+            return web.json_response(await standin.outage(**body))
+        except (ValueError, TypeError) as exc:
+            return _bad(str(exc))
+
     async def list_invoices(request: web.Request) -> web.Response:
         return web.json_response({"invoices": standin.invoices()})
 
@@ -114,7 +159,10 @@ def add_routes(app: web.Application, standin: "CryptoPayStandIn") -> None:
 
     app.router.add_post("/_control/webhook", set_webhook)
     app.router.add_post("/_control/invoices/{invoice_id}/pay", pay)
+    app.router.add_post("/_control/invoices/{invoice_id}/forge_paid", forge_paid)
     app.router.add_get("/_control/invoices", list_invoices)
+    app.router.add_post("/_control/deliveries/{delivery_id}/replay", replay)
+    app.router.add_post("/_control/outage", outage)
     app.router.add_post("/_control/delivery", set_delivery)
     app.router.add_post("/_control/delivery/flush", flush)
     app.router.add_get("/_control/deliveries", deliveries)

@@ -30,6 +30,7 @@ from sandbox.cryptopay.api import (
 )
 from sandbox.cryptopay.errors import fault_error
 from sandbox.cryptopay.invoices import InvoiceStore
+from sandbox.cryptopay.outage import Outages
 from sandbox.cryptopay.webhooks import DeliveryPolicy, WebhookDispatcher
 from sandbox.kit.clock import Clock, iso_ms
 from sandbox.kit.counters import RequestCounters, counting_middleware
@@ -64,6 +65,8 @@ class CryptoPayStandIn(StandInServer):
         self.faults = FaultRegistry()
         self.counters = RequestCounters()
         self.webhooks = WebhookDispatcher(token, self.clock, webhook_url, delivery or DeliveryPolicy())
+        self.outages = Outages(self.faults, self.clock, self._close_listener, self._reopen_listener)
+        self._bound_port: Optional[int] = None
 
     # ---- server ----------------------------------------------------------
     def build_app(self) -> web.Application:
@@ -79,10 +82,21 @@ class CryptoPayStandIn(StandInServer):
         return app
 
     async def on_started(self) -> None:
+        self._bound_port = int(self.url.rsplit(":", 1)[1])
         await self.webhooks.start()
 
     async def on_stopping(self) -> None:
+        await self.outages.end_all()
         await self.webhooks.stop()
+
+    async def _close_listener(self) -> None:
+        assert self._runner is not None
+        for site in list(self._runner.sites):
+            await site.stop()
+
+    async def _reopen_listener(self) -> None:
+        if self._runner is not None and not self._runner.sites:
+            await web.TCPSite(self._runner, self.host, self._bound_port).start()
 
     @property
     def public_url(self) -> str:
@@ -119,6 +133,33 @@ class CryptoPayStandIn(StandInServer):
         await self.webhooks.publish_invoice_paid(data)
         return data
 
+    async def forge_paid(
+        self,
+        invoice_id: int,
+        *,
+        paid_asset: Optional[str] = None,
+        paid_amount: Optional[Decimal] = None,
+        claim: Optional[dict] = None,
+    ) -> dict:
+        """Publish a correctly signed ``invoice_paid`` for an invoice without paying it: what a
+        replay, a leaked token or a forged body looks like. The invoice stays as it is (active,
+        expired, or paid as it was), and getInvoices keeps telling the truth. ``claim`` overrides
+        fields of the Invoice in the update (e.g. ``{"amount": "0.01"}``). Returns the claimed
+        Invoice object."""
+        data = self.store.as_if_paid(invoice_id, paid_asset=paid_asset, paid_amount=paid_amount).to_api(
+            self.public_url)
+        data.update(claim or {})
+        await self.webhooks.publish_invoice_paid(data)
+        return data
+
+    async def replay(self, delivery_id: int, request_date: Optional[str] = None) -> int:
+        """Deliver an earlier delivery's update again (see WebhookDispatcher.replay)."""
+        return await self.webhooks.replay(delivery_id, request_date)
+
+    async def outage(self, seconds: float, kind: str = "refuse", **options) -> dict:
+        """The API unreachable or slow for ``seconds``, then back by itself (see outage.py)."""
+        return await self.outages.start(seconds, kind, **options)
+
     def invoices(self) -> list[dict]:
         return [i.to_api(self.public_url) for i in self.store.search(count=10**9)]
 
@@ -154,10 +195,12 @@ class CryptoPayStandIn(StandInServer):
             "requests": self.counters.snapshot(),
             "create_attempts": self.counters.count("createInvoice"),
             "deliveries": len(self.webhooks.deliveries()),
+            "outages": self.outages.active,
         }
 
     async def reset(self) -> None:
-        """Forget invoices, deliveries, faults, counters and clock offset."""
+        """Forget invoices, deliveries, faults, outages, counters and clock offset."""
+        await self.outages.end_all()
         self.store.reset()
         self.faults.clear()
         self.counters.clear()

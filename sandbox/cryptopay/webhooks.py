@@ -18,6 +18,14 @@ The delivery mode makes the provider misbehave on purpose:
 
 Every delivery (each copy counts as one) is recorded with its attempts and
 outcome for the control API.
+
+Awkward on purpose, as the real thing can be: a correctly signed update may
+claim an invoice is paid while getInvoices still says it is active (what a
+leaked token or a forged body looks like, ``publish_invoice_paid`` with any
+invoice), and any earlier delivery can be sent again, days later, with its
+old ``request_date`` (``replay``). A receiver must trust getInvoices, not the
+update, and must not drop a delivery for its date: Crypto Pay re-delivers for
+three days.
 """
 
 from __future__ import annotations
@@ -96,6 +104,7 @@ class WebhookDispatcher:
         self._update_ids = itertools.count(1)
         self._delivery_ids = itertools.count(1)
         self._deliveries: list[Delivery] = []
+        self._updates: dict[int, _Update] = {}
         self._held: list[tuple[_Update, Delivery]] = []
         self._tasks: set[asyncio.Task] = set()
         self._session: Optional[aiohttp.ClientSession] = None
@@ -124,6 +133,7 @@ class WebhookDispatcher:
     async def reset(self) -> None:
         await self._cancel_all()
         self._deliveries.clear()
+        self._updates.clear()
         self.url = self._initial_url
         self.policy = self._initial_policy
         self._update_ids = itertools.count(1)
@@ -170,6 +180,7 @@ class WebhookDispatcher:
             policy=self.policy,
             url=self.url,
         )
+        self._updates[update_id] = update
         mode = update.policy.mode
         if mode == "drop":
             self._new_delivery(update, 1).outcome = "dropped"
@@ -186,6 +197,30 @@ class WebhookDispatcher:
             self._spawn(self._deliver(update, self._new_delivery(update, 1)))
         await self._changed.notify()
         return update_id
+
+    async def replay(self, delivery_id: int, request_date: Optional[str] = None) -> int:
+        """Send the update of an earlier delivery again, now, to the current URL: the same bytes
+        and signature (its ``request_date`` is as old as the first delivery), or, with
+        ``request_date``, the same update dated so and signed again, as a retry days later would
+        be. Returns the new delivery's id."""
+        earlier = next((d for d in self._deliveries if d.delivery_id == delivery_id), None)
+        if earlier is None or earlier.update_id not in self._updates:
+            raise KeyError(f"no delivery {delivery_id}")
+        original = self._updates[earlier.update_id]
+        body, signature = original.body, original.signature
+        if request_date is not None:
+            update = orjson.loads(body)
+            update["request_date"] = request_date
+            body = orjson.dumps(update)
+            signature = sign(self._token, body)
+        again = replace(original, body=body, signature=signature, url=self.url,
+                        policy=replace(self.policy, mode="normal"))
+        copies = sum(1 for d in self._deliveries if d.update_id == earlier.update_id)
+        delivery = self._new_delivery(again, copies + 1)
+        delivery.mode = "replay"
+        self._spawn(self._deliver(again, delivery))
+        await self._changed.notify()
+        return delivery.delivery_id
 
     def flush(self) -> int:
         """Send the held (shuffle mode) updates, in an order different from the

@@ -1,7 +1,9 @@
 """payments: Crypto Bot (Crypto Pay) and Telegram Stars, each payment settled exactly once.
 
-Paths into settlement, all through `settlement.Settlement.settle` (one transaction each):
-  webhook.py         POST /webhooks/cryptobot (signature on raw bytes, then JSON, then settle)
+Paths into settlement, all through `settlement.settle_in` (one transaction each, or a batch of
+confirmed webhook claims in one transaction with a savepoint each):
+  webhook.py         POST /webhooks/cryptobot (signature on raw bytes, then JSON, then the claim is
+                     stored: claim_writer.py) -> confirmation.py (getInvoices says paid, then settle)
   reconciliation.py  periodic getInvoices over our open invoices; expiry of stale ones
   stars.py           STARS_PAID from the bot; getStarTransactions walk for lost updates
   checks.py          CHECK_PAYMENT ("I paid", an admin's manual check)

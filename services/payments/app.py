@@ -1,5 +1,6 @@
-"""Composition root of the payments process: Crypto Pay invoices and webhook, Telegram Stars,
-reconciliation, refunds; every path into settlement goes through one Settlement."""
+"""Composition root of the payments process: Crypto Pay invoices, the webhook and the confirmation
+of its claims, Telegram Stars, reconciliation, refunds; every path into settlement goes through one
+Settlement."""
 from __future__ import annotations
 
 import asyncio
@@ -16,11 +17,13 @@ from common.ipc.nudges import PeerNudges
 from common.lifecycle import ServiceContext
 from common.telegram.bot_api import BotApi, BotApiError
 from services.payments.checks import PaymentChecks
+from services.payments.claim_writer import ClaimWriter
+from services.payments.confirmation import ClaimConfirmer
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.invoices import Invoicing
 from services.payments.reconciliation import CryptoReconciler
 from services.payments.refunds import Refunds
-from services.payments.repository import purchases
+from services.payments.repository import claims, purchases
 from services.payments.settlement import Overloaded, Settlement
 from services.payments.signature import SignatureVerifier
 from services.payments.stars import Stars
@@ -42,6 +45,7 @@ class Payments:
     server: WebhookServer
     stars: Stars
     reconciler: CryptoReconciler | None
+    confirmer: ClaimConfirmer | None
     refunds: Refunds
     checks: PaymentChecks
     cryptopay: CryptoPayClient | None
@@ -78,6 +82,7 @@ class Payments:
     def details(self) -> dict[str, Any]:
         return {"settlements": dict(self.settlement.counts), "webhook": dict(self.webhook.counts),
                 "nudges": {"sent": self.nudger.sent, "failed": self.nudger.failed},
+                "claims": dict(self.confirmer.counts) if self.confirmer else {},
                 "reconcile_passes": self.reconciler.passes if self.reconciler else 0}
 
 
@@ -93,7 +98,10 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
     nudger = PeerNudges(client_for, settings.payments.nudge_timeout, ("vpn_gateway", "bot"))
     # One connection stays free of settlements for RPCs and reconciliation's reads.
     settlement = Settlement(db, nudger, settings.shop.referral_bonus_days, concurrency=max(1, db.size - 1))
-    webhook = CryptoBotWebhook(SignatureVerifier(token or None), settlement.settle, cp, settings.payments.webhook_max_body)
+    confirmer = ClaimConfirmer(db, cryptopay, settlement, nudger, cp, settings.payments) if cryptopay else None
+    webhook = CryptoBotWebhook(SignatureVerifier(token or None), ClaimWriter(db), confirmer.wake if confirmer else lambda: None,
+                               max_body=settings.payments.webhook_max_body,
+                               body_timeout=settings.payments.webhook_body_timeout)
     server = WebhookServer(webhook_app(webhook), settings.payments.payments_host, settings.payments.payments_port,
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
     stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace)
@@ -101,7 +109,7 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
     return Payments(
         settings=settings, db=db, nudger=nudger, settlement=settlement,
         invoicing=Invoicing(db, cryptopay, cp, settings.payments), webhook=webhook, server=server, stars=stars,
-        reconciler=reconciler, refunds=Refunds(db, bot_api, nudger),
+        reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger),
         checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
         cryptopay=cryptopay, bot_api=bot_api,
     )
@@ -116,8 +124,11 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.rpc.handle(REFUND, payments.refunds.refund)
     ctx.supervise("nudger", payments.nudger.run)
     ctx.supervise("reconcile", payments.reconcile_forever)
+    if payments.confirmer is not None:
+        ctx.supervise("confirm_claims", payments.confirmer.run)
 
     ctx.add_db_queue("pending_purchases", purchases.pending_count)
+    ctx.add_db_queue("webhook_claims", claims.pending_count)
     ctx.add_detail("payments", payments.details)
     ctx.add_readiness("webhook", lambda: (payments.server.listening, "webhook listener is not running"))
     ctx.on_drain(payments.drain)

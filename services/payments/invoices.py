@@ -4,20 +4,22 @@ The purchase row comes first so the invoice payload can name it: even if we cras
 provider's answer and storing its invoice id, a payment of that invoice still finds its purchase.
 The same (user, request_id) always returns the same purchase and invoice. createInvoice itself
 is never retried blindly (it is a write); concurrent retries of one request wait on a per-purchase
-lock, and the call runs to its end even if the RPC that started it gives up.
+lock, and the call runs to its end even if the RPC that started it gives up: Invoicing owns that
+call and its outcome. When the provider cannot make the invoice, the purchase is closed at once as
+'failed' (the user is told to try again); "try again" repeats the request and reopens it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from common.config import CryptoPaySettings, PaymentsSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice
-from common.db.database import Database
+from common.db.database import Database, DatabaseUnavailable
 from common.ipc.errors import RpcError
 from common.shop import plans
 from services.payments import payload
@@ -40,6 +42,7 @@ class Invoicing:
         self.settings = payments_settings
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
         self._running: set[asyncio.Task] = set()
+        self._abandoned: set[asyncio.Task] = set()
 
     async def create(self, request: CreateInvoice) -> Invoice:
         if (request.plan_id is None) == (request.topup_amount is None):
@@ -54,7 +57,7 @@ class Invoicing:
             raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
 
         purchase, title, description = await self._pending_purchase(request)
-        if purchase.status not in ("pending", "paid"):
+        if purchase.status not in ("pending", "paid", "failed"):
             # A retry of an old request: that invoice can no longer be paid (a paid one is returned).
             raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}; start a new one")
         if request.method == "stars":
@@ -110,20 +113,44 @@ class Invoicing:
                            f"top-up must be between {self.settings.topup_min} and {self.settings.topup_max}")
         return amount
 
-    async def _detached(self, work: Awaitable[T]) -> T:
+    async def _detached(self, work: Coroutine[Any, Any, T]) -> T:
         # Shielded: an RPC deadline must not cut createInvoice between the provider's answer and
         # storing it; the retry of the same request then finds the stored invoice.
         task = asyncio.ensure_future(work)
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        return await asyncio.shield(task)
+        task.add_done_callback(self._finished)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._abandoned.add(task)  # the caller gave up; the outcome is ours to handle now
+            raise
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._running.discard(task)
+        abandoned = task in self._abandoned
+        self._abandoned.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here whether or not a caller is still waiting
+        if error is None or not abandoned or isinstance(error, RpcError):
+            return  # a caller got it, or _issue has already logged why the provider failed
+        if isinstance(error, DatabaseUnavailable):
+            log.warning("invoice creation stopped: database unavailable", extra={"error": str(error)})
+        else:
+            log.error("invoice creation failed after its caller gave up", exc_info=error)
 
     async def _issue(self, purchase: Purchase, description: str) -> Purchase:
         async with self._lock(purchase.id):
             async with self.db.acquire() as conn:
                 current = await purchases.get(conn, purchase.id)
+                if current is not None and current.status == "failed":
+                    # "Try again" of a purchase whose invoice could not be made: it is open again.
+                    current = await purchases.reopen_failed(conn, purchase.id, self.cp.cryptopay_invoice_ttl) \
+                        or await purchases.get(conn, purchase.id)
             assert current is not None
-            if current.invoice_url is not None or current.provider_invoice_id is not None:
+            if current.invoice_url is not None or current.provider_invoice_id is not None or \
+                    current.status != "pending":
                 return current
             assert self.cryptopay is not None
             fiat_mode = self.cp.cryptopay_currency_type == "fiat"
@@ -135,9 +162,11 @@ class Invoicing:
                     payload=payload.encode(purchase.id), expires_in=self.cp.cryptopay_invoice_ttl)
             except CryptoPayUnavailable as exc:
                 log.warning("createInvoice failed", extra={"purchase_id": purchase.id, "error": str(exc)})
+                await self._close_as_failed(purchase.id)
                 raise RpcError(RpcErrorCode.UNAVAILABLE, "the payment provider is not answering; try again") from None
             except CryptoPayError as exc:
                 log.error("createInvoice refused", extra={"purchase_id": purchase.id, "error": str(exc)})
+                await self._close_as_failed(purchase.id)
                 code = RpcErrorCode.BAD_REQUEST if exc.status == 400 else RpcErrorCode.UNAVAILABLE
                 raise RpcError(code, f"the payment provider refused the invoice ({exc.name})") from None
             invoice_id = created["invoice_id"]
@@ -152,6 +181,16 @@ class Invoicing:
                 await self._delete_quietly(invoice_id)
             return current
 
+    async def _close_as_failed(self, purchase_id: int) -> None:
+        """The user is told to try again: the purchase must not wait an hour as pending meanwhile."""
+        try:
+            async with self.db.acquire() as conn:
+                await purchases.fail_without_invoice(conn, purchase_id)
+        except DatabaseUnavailable as exc:
+            # Reconciliation expires it later (expire_without_invoice): late, never lost.
+            log.warning("could not close a purchase without invoice", extra={"purchase_id": purchase_id,
+                                                                          "error": str(exc)})
+
     async def _delete_quietly(self, invoice_id: int) -> None:
         assert self.cryptopay is not None
         try:
@@ -163,8 +202,14 @@ class Invoicing:
         return _PurchaseLock(self._locks, purchase_id)
 
     async def drain(self, timeout: float) -> None:
+        """Lets createInvoice calls in flight finish within the bound, then cancels the rest (a
+        purchase left without an invoice is expired by reconciliation)."""
         if self._running:
-            await asyncio.wait(set(self._running), timeout=timeout)
+            _, late = await asyncio.wait(set(self._running), timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
 
 class _PurchaseLock:

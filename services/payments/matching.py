@@ -1,5 +1,6 @@
 """Does what was paid match what was sold? A payment that does not is never credited: it is
-flagged for the admins (the money is real, so it is not dropped either)."""
+flagged for the admins (the money is real, so it is not dropped either). And does a webhook's claim
+match what Crypto Pay itself says about the invoice? One that does not pays for nothing."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -7,6 +8,21 @@ from decimal import Decimal
 from common.config import CryptoPaySettings
 from services.payments.provider_models import CryptoInvoice
 from services.payments.repository.purchases import Purchase
+
+
+def claim_contradiction(claimed: CryptoInvoice, actual: CryptoInvoice | None) -> str | None:
+    """What Crypto Pay's own record of the invoice contradicts in a webhook's claim that it was paid.
+
+    The provider is the proof: a claim it does not bear out in every field that moves money is a
+    replay, a leaked token or a forged body, and pays for nothing."""
+    if actual is None:
+        return f"Crypto Pay has no invoice {claimed.invoice_id}"
+    if actual.status != "paid":
+        return f"Crypto Pay says invoice {actual.invoice_id} is {actual.status}, not paid"
+    fields = ("currency_type", "asset", "fiat", "amount", "paid_asset", "paid_amount")
+    differ = [f"{name} {getattr(claimed, name)} (Crypto Pay: {getattr(actual, name)})"
+              for name in fields if getattr(claimed, name) != getattr(actual, name)]
+    return "claimed " + ", ".join(differ) if differ else None
 
 
 def cryptobot_mismatch(invoice: CryptoInvoice, purchase: Purchase, settings: CryptoPaySettings) -> str | None:

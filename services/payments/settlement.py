@@ -5,7 +5,8 @@ One transaction: lock the purchase, decide (settle / flag / unknown) from reads 
 payment event under its provider key — a report seen before stops here having changed nothing —
 and, in the same statement, move the purchase pending -> paid (compare-and-set); then credit it
 (days or balance), write the outbox rows (activation, notification, referral bonus), commit.
-Nudges go out after the commit.
+Nudges go out after the commit. `settle_many` runs several settlements in one transaction (one
+commit for a batch of confirmed webhook claims), each in its own savepoint.
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ class Outcome:
 
 
 Settle = Callable[[Payment], Awaitable[Outcome]]
+# Writes of the caller's own in a batch's transaction, given each payment's outcome (None: it failed).
+Also = Callable[[asyncpg.Connection, "list[Outcome | None]"], Awaitable[None]]
 
 
 class Overloaded(Exception):
@@ -78,15 +81,53 @@ class Settlement:
         self.counts: dict[str, int] = {"settled": 0, "duplicate": 0, "flagged": 0, "unknown": 0}
 
     async def settle(self, payment: Payment) -> Outcome:
-        if self._in_flight >= self._max_queued:
-            raise Overloaded(f"{self._in_flight} settlements in flight")
-        self._in_flight += 1
+        self._admit(1)
         try:
             async with self._slots:
                 async with self.db.transaction() as conn:
                     outcome = await settle_in(conn, payment, self.referral_bonus_days)
         finally:
             self._in_flight -= 1
+        self._counted(payment, outcome)
+        return outcome
+
+    async def settle_many(self, payments: list[Payment], also: Also | None = None) -> list[Outcome | None]:
+        """Several payments in one transaction, so that one commit (one flush to disk) covers them
+        all; each in its own savepoint, so that one whose settlement fails is rolled back alone
+        (None in its place, logged) while the others commit. `also` writes in the same transaction,
+        given the outcomes. A lost connection fails the whole batch (DatabaseUnavailable)."""
+        self._admit(len(payments))
+        try:
+            async with self._slots:
+                async with self.db.transaction() as conn:
+                    outcomes = [await self._settle_alone(conn, payment) for payment in payments]
+                    if also is not None:
+                        await also(conn, outcomes)
+        finally:
+            self._in_flight -= len(payments)
+        for payment, outcome in zip(payments, outcomes):
+            if outcome is not None:
+                self._counted(payment, outcome)
+        return outcomes
+
+    async def _settle_alone(self, conn: asyncpg.Connection, payment: Payment) -> Outcome | None:
+        try:
+            async with conn.transaction():
+                return await settle_in(conn, payment, self.referral_bonus_days)
+        except (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
+                asyncpg.exceptions.CannotConnectNowError):
+            raise
+        except (asyncpg.PostgresError, RuntimeError):
+            log.exception("settlement failed; the rest of its batch goes on",
+                          extra={"provider": payment.provider, "ref": payment.ref})
+            return None
+
+    def _admit(self, count: int) -> None:
+        if self._in_flight + count > self._max_queued:
+            raise Overloaded(f"{self._in_flight} settlements in flight")
+        self._in_flight += count
+
+    def _counted(self, payment: Payment, outcome: Outcome) -> None:
         self.counts[outcome.status] += 1
         if outcome.status == "settled":
             self.nudger.nudge("vpn_gateway", "bot")
@@ -95,7 +136,6 @@ class Settlement:
             log.warning("payment needs an admin", extra={"provider": payment.provider, "ref": payment.ref,
                                                          "outcome": outcome.status, "reason": outcome.reason,
                                                          "purchase_id": outcome.purchase_id})
-        return outcome
 
 
 async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_days: int) -> Outcome:

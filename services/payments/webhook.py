@@ -1,28 +1,33 @@
-"""POST /webhooks/cryptobot: verify, record, commit, answer.
+"""POST /webhooks/cryptobot: verify, store the claim, commit, answer.
 
-Order matters: the body size is bounded, then the signature is checked on the raw bytes before
-anything parses them; only then is the JSON read and validated. A forged request gets 401 and a
-malformed one 400, and neither writes anything but a log line. A valid update goes through the
-one settlement function in one transaction; the 200 follows the commit (a duplicate also gets 200
-and changes nothing). Provisioning never happens here: the activation row is vpn_gateway's.
+Order matters: the body size and the time to send it are bounded, then the signature is checked on
+the raw bytes before anything parses them; only then is the JSON read and validated. A forged
+request gets 401 and a malformed one 400, and neither writes anything but a log line.
+
+A valid signature proves only that someone holding the app token signed the body: a replay, a leaked
+token or a forged body is signed just as well. So a valid `invoice_paid` is a claim: it is stored
+(one row per distinct claim; a re-delivery of one changes nothing; claim_writer.py commits the
+claims of concurrent requests together) and answered 200 after the commit, and confirmation.py settles it once Crypto Pay's getInvoices bears it out. `request_date` is
+kept for the log only: Crypto Pay re-delivers for days, and an old delivery is as good as a new one.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 import aiohttp
 import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from common.config import CryptoPaySettings
 from common.db.database import DatabaseUnavailable
-from services.payments.cryptobot_payment import cryptobot_payment
+from services.payments.claim_writer import ClaimWriter
 from services.payments.provider_models import CryptoInvoice, WebhookUpdate
-from services.payments.settlement import Overloaded, Settle
+from services.payments.repository.claims import NewClaim
 from services.payments.signature import HEADER, SignatureVerifier
 
 log = logging.getLogger(__name__)
@@ -34,20 +39,25 @@ def _answer(http_status: int, **body: object) -> web.Response:
 
 
 class CryptoBotWebhook:
-    def __init__(self, verifier: SignatureVerifier, settle: Settle, settings: CryptoPaySettings,
-                 max_body: int) -> None:
+    def __init__(self, verifier: SignatureVerifier, claims: ClaimWriter, on_claim: Callable[[], None], *,
+                 max_body: int, body_timeout: float) -> None:
         self.verifier = verifier
-        self.settle = settle
-        self.settings = settings
+        self.claims = claims
+        self.on_claim = on_claim
         self.max_body = max_body
+        self.body_timeout = body_timeout
         self._logged: dict[str, tuple[float, int]] = {}
-        self.counts = {"accepted": 0, "forged": 0, "malformed": 0, "too_large": 0, "ignored": 0, "unavailable": 0}
+        self.counts = {"accepted": 0, "forged": 0, "malformed": 0, "too_large": 0, "too_slow": 0, "ignored": 0,
+                       "unavailable": 0}
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self.max_body:
             return self._reject("too_large", 413, request)
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.body_timeout):
+                body = await request.read()
+        except TimeoutError:
+            return await self._drop_slow(request)
         except web.HTTPRequestEntityTooLarge:
             return self._reject("too_large", 413, request)
         except (ConnectionError, aiohttp.ClientError, asyncio.IncompleteReadError):
@@ -75,13 +85,30 @@ class CryptoBotWebhook:
             return self._reject("malformed", 400, request)
 
         try:
-            outcome = await self.settle(cryptobot_payment(invoice, "webhook", self.settings, update.update_id))
-        except (DatabaseUnavailable, Overloaded):
+            new = await self.claims.record(NewClaim(invoice.invoice_id, _digest(update.payload), invoice.summary(),
+                                                    update.update_id, update.request_date))
+        except DatabaseUnavailable:
             # Nothing was recorded; Crypto Pay retries, and reconciliation catches it otherwise.
             self.counts["unavailable"] += 1
             return _answer(503, ok=False, error="temporarily unavailable")
+        if new:
+            self.on_claim()
         self.counts["accepted"] += 1
-        return _answer(200, ok=True, status=outcome.status)
+        return _answer(200, ok=True, claim="recorded" if new else "seen")
+
+    async def _drop_slow(self, request: web.Request) -> web.StreamResponse:
+        """A client that sends its headers and then stalls or trickles the body holds a connection
+        and a handler: it gets 408 and the connection is closed, without the lingering read aiohttp
+        would otherwise give an unfinished body."""
+        response = self._reject("too_slow", 408, request)
+        response.force_close()
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:
+            pass
+        request.protocol.force_close()
+        return response
 
     def _reject(self, kind: str, status: int, request: web.Request) -> web.Response:
         self.counts[kind] += 1
@@ -109,6 +136,13 @@ async def _no_tracebacks(request: web.Request, handler) -> web.StreamResponse:
         error_id = secrets.token_hex(4)
         log.exception("webhook handler failed", extra={"error_id": error_id})
         return _answer(500, ok=False, error=f"internal error {error_id}")
+
+
+def _digest(payload: dict[str, object]) -> bytes:
+    """Identity of a claim: the Invoice object exactly as the update carried it (canonical JSON).
+    Crypto Pay's re-deliveries of an update are one claim; a forged body differs in some field (at
+    the least paid_at), so it can never stand in for the genuine update that comes later."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).digest()
 
 
 def webhook_app(webhook: CryptoBotWebhook) -> web.Application:

@@ -39,11 +39,12 @@ def fast_delivery(**changes: Any) -> DeliveryPolicy:
 def payments_settings(database_url: str, cryptopay_url: str, telegram_url: str, bot_token: str, *, port: int = 0,
                       **overrides: Any) -> Settings:
     settings = Settings()
+    cryptopay = {"cryptopay_timeout": 5.0, **overrides.pop("cryptopay", {})}
     settings.cryptopay = CryptoPaySettings(cryptopay_token=CRYPTOPAY_TOKEN, cryptopay_api_url=cryptopay_url,
-                                           cryptopay_timeout=5.0, **overrides.pop("cryptopay", {}))
+                                           **cryptopay)
     settings.telegram = TelegramSettings(bot_token=bot_token, telegram_api_url=telegram_url, request_timeout=5.0)
-    settings.payments = PaymentsSettings(payments_port=port, reconcile_interval=0.2, reconcile_grace=0,
-                                         **overrides.pop("payments", {}))
+    payments = {"confirm_retry_base": 0.05, "confirm_retry_max": 0.5, **overrides.pop("payments", {})}
+    settings.payments = PaymentsSettings(payments_port=port, reconcile_interval=0.2, reconcile_grace=0, **payments)
     settings.shop = ShopSettings(referral_bonus_days=7)
     return settings
 
@@ -146,25 +147,34 @@ async def database(database_url: str):
         yield db
 
 
-async def start_harness(database_url: str, db: Database, cryptopay: CryptoPayStandIn, telegram: TelegramStandIn,
-                        **overrides: Any) -> tuple[Harness, asyncio.Task]:
-    settings = payments_settings(database_url, cryptopay.url, telegram.url, telegram.token, port=free_port(),
+async def start_harness(database_url: str, db: Database, provider: CryptoPayStandIn, telegram: TelegramStandIn,
+                        **overrides: Any) -> tuple[Harness, list[asyncio.Task]]:
+    """The app as setup() wires it: the webhook listening, the nudger and the claim confirmer running
+    (reconciliation runs when a test asks for a pass)."""
+    settings = payments_settings(database_url, provider.url, telegram.url, telegram.token, port=free_port(),
                                  **overrides)
     peers = Peers()
     app = build(settings, db, peers)
     await app.server.start()
-    nudger = asyncio.create_task(app.nudger.run())
-    harness = Harness(app=app, db=db, url=database_url, cryptopay=cryptopay, telegram=telegram, peers=peers)
-    cryptopay.set_webhook(harness.webhook_url)
-    return harness, nudger
+    workers = [asyncio.create_task(app.nudger.run())]
+    if app.confirmer is not None:
+        workers.append(asyncio.create_task(app.confirmer.run()))
+    harness = Harness(app=app, db=db, url=database_url, cryptopay=provider, telegram=telegram, peers=peers)
+    provider.set_webhook(harness.webhook_url)
+    return harness, workers
+
+
+async def stop_harness(harness: Harness, workers: list[asyncio.Task]) -> None:
+    await harness.cryptopay.webhooks.stop()  # no delivery may arrive while we tear down
+    for worker in workers:
+        worker.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+    await harness.app.drain()
+    await harness.app.close()
 
 
 @pytest.fixture
 async def payments(database_url: str, database: Database, cryptopay: CryptoPayStandIn, telegram: TelegramStandIn):
-    harness, nudger = await start_harness(database_url, database, cryptopay, telegram)
+    harness, workers = await start_harness(database_url, database, cryptopay, telegram)
     yield harness
-    await cryptopay.webhooks.stop()  # no delivery may arrive while we tear down
-    nudger.cancel()
-    await asyncio.gather(nudger, return_exceptions=True)
-    await harness.app.drain()
-    await harness.app.close()
+    await stop_harness(harness, workers)

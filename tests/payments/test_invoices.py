@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 from decimal import Decimal
 
 import pytest
@@ -11,6 +13,7 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice
 from common.ipc.errors import RpcError
 from tests.payments.conftest import CRYPTOPAY_TOKEN, MONTH, QUARTER, Harness
+from tests.support.wait import wait_for
 
 
 async def test_a_crypto_bot_invoice_is_a_pending_purchase_named_in_the_payload(payments: Harness):
@@ -91,3 +94,46 @@ async def test_crypto_priced_invoices_use_the_configured_asset(payments: Harness
     invoice = await payments.invoice(user)
     [remote] = payments.cryptopay.invoices()
     assert (invoice.currency, remote["currency_type"], remote["asset"]) == ("USDT", "crypto", "USDT")
+
+
+async def test_an_invoice_the_provider_could_not_make_closes_the_purchase_at_once(payments: Harness):
+    user = await payments.user()
+    payments.cryptopay.add_fault(route="createInvoice", kind="error", status=503, times=1)
+    with pytest.raises(RpcError) as failed:
+        await payments.invoice(user, request_id="tap-9")
+    assert failed.value.code == RpcErrorCode.UNAVAILABLE  # the bot tells the user to try again
+    [row] = await payments.fetch("SELECT id, status FROM purchases")
+    assert row["status"] == "failed"  # closed now, not pending for the invoice's hour
+    assert await payments.fetchval("SELECT count(*) FROM purchases WHERE status = 'pending'") == 0
+
+    # Never retried, it stays closed: reconciliation has nothing to expire.
+    await payments.app.reconcile_once()
+    assert await payments.status(row["id"]) == "failed"
+
+    # "Try again" repeats the request: the same purchase, open again, with one invoice.
+    invoice = await payments.invoice(user, request_id="tap-9")
+    assert invoice.purchase_id == row["id"] and invoice.invoice_url
+    assert await payments.status(row["id"]) == "pending"
+    assert len(payments.cryptopay.invoices()) == 1
+    await payments.cryptopay.pay(await payments.provider_invoice_id(row["id"]))
+
+    async def paid() -> bool:
+        return await payments.status(row["id"]) == "paid"
+    await wait_for(paid, message="the reopened purchase paid")
+
+
+async def test_a_create_invoice_its_caller_gave_up_on_is_owned_to_its_end(payments: Harness, caplog):
+    """The RPC's deadline passes while Crypto Pay is slow and then fails: the call runs on, and its
+    failure is handled by Invoicing, never left as "Task exception was never retrieved"."""
+    caplog.set_level(logging.WARNING)
+    users = [await payments.user() for _ in range(3)]
+    payments.cryptopay.add_fault(route="createInvoice", kind="latency", latency=0.3)
+    payments.cryptopay.add_fault(route="createInvoice", kind="error", status=503)
+    for user in users:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(payments.invoice(user), 0.05)
+    await payments.app.invoicing.drain(timeout=10)
+    gc.collect()  # a task nobody retrieved reports it when it is collected
+    unretrieved = [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert unretrieved == []
+    assert [r["status"] for r in await payments.fetch("SELECT status FROM purchases")] == ["failed"] * 3

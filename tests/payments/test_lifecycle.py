@@ -25,15 +25,15 @@ async def test_drain_finishes_the_request_in_flight_and_takes_no_new_ones(paymen
 
     blocker = await asyncpg.connect(payments.url)
     try:
-        # Hold the purchase row so the webhook's settlement waits inside its transaction.
+        # Hold the claims table so the webhook's insert of its claim waits.
         transaction = blocker.transaction()
         await transaction.start()
-        await blocker.execute("SELECT 1 FROM purchases WHERE id = $1 FOR UPDATE", invoice.purchase_id)
+        await blocker.execute("LOCK TABLE payment_claims IN SHARE MODE")
         in_flight = asyncio.create_task(post(url, body, sign(body)))
 
         async def waiting_on_lock() -> bool:
             return await blocker.fetchval(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'") > 0
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'payment_claims'::regclass") > 0
         await wait_for(waiting_on_lock, message="webhook waiting on the row lock")
         draining = asyncio.create_task(payments.app.server.drain())
         await wait_for(lambda: not payments.app.server.listening, message="listener closed")
@@ -42,11 +42,14 @@ async def test_drain_finishes_the_request_in_flight_and_takes_no_new_ones(paymen
         assert not in_flight.done()
         await transaction.rollback()
         status, answer = await asyncio.wait_for(in_flight, 10)
-        assert (status, answer["status"]) == (200, "settled")
+        assert (status, answer["claim"]) == (200, "recorded")
         await asyncio.wait_for(draining, 10)
     finally:
         await blocker.close()
-    assert await payments.status(invoice.purchase_id) == "paid"
+
+    async def settled() -> bool:
+        return await payments.status(invoice.purchase_id) == "paid"
+    await wait_for(settled, message="the claim answered during the drain, confirmed and settled")
 
 
 async def test_a_database_that_is_away_gets_503_and_nothing_is_lost(cryptopay, telegram):

@@ -95,6 +95,8 @@ def render(kind: str, params: dict[str, Any], t: Translator, key: KeyView | None
 
 # ops/fatal_listener.py: subject "group:process", detail supervisord's event payload.
 PROCESS_FATAL = "process_fatal"
+# services/payments/confirmation.py: a signed webhook claim Crypto Pay's getInvoices contradicts.
+CLAIM_CONTRADICTED = "payment_claim_contradicted"
 
 
 def render_alert(t: Translator, alert: Alert) -> str:
@@ -104,6 +106,10 @@ def render_alert(t: Translator, alert: Alert) -> str:
         text = t("admin.alert_fatal", program=alert.subject, date=date(alert.created_at),
                  state=str(detail.pop("from_state", None) or "—"))
         detail = {k: v for k, v in detail.items() if k not in ("processname", "groupname")}
+    elif alert.kind == CLAIM_CONTRADICTED:
+        text = t("admin.alert_claim_contradicted", invoice=str(detail.pop("invoice_id", alert.subject)),
+                 differs=str(detail.pop("differs", "—")), date=date(alert.created_at))
+        detail.pop("action", None)
     else:
         text = t("admin.alert", kind=alert.kind, subject=alert.subject, date=date(alert.created_at))
     if detail:

@@ -6,6 +6,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.payments.repository.purchases import SETTLEABLE
+
 
 async def record(conn: asyncpg.Connection, *, provider: str, ref: str, source: str, outcome: str,
                  purchase_id: int | None, update_id: int | None, reason: str | None,
@@ -36,7 +38,7 @@ async def known_refs(conn: asyncpg.Connection, provider: str, refs: list[str]) -
 async def record_settlement(conn: asyncpg.Connection, *, provider: str, ref: str, source: str, purchase_id: int,
                             update_id: int | None, detail: dict[str, Any], paid_asset: str | None,
                             paid_amount: Any) -> tuple[bool, bool]:
-    """The event and the purchase's compare-and-set (pending|expired -> paid) in one statement:
+    """The event and the purchase's compare-and-set (settleable -> paid) in one statement:
     the purchase moves only if the event is new. Returns (event recorded, purchase moved)."""
     row = await conn.fetchrow(
         """WITH event AS (
@@ -50,9 +52,9 @@ async def record_settlement(conn: asyncpg.Connection, *, provider: str, ref: str
                       provider_charge_id = CASE WHEN $1 = 'stars' THEN coalesce(provider_charge_id, $2)
                                                 ELSE provider_charge_id END,
                       paid_asset = $7, paid_amount = $8
-               WHERE id = $4 AND status IN ('pending', 'expired') AND EXISTS (SELECT 1 FROM event)
+               WHERE id = $4 AND status = ANY($9::text[]) AND EXISTS (SELECT 1 FROM event)
                RETURNING 1)
            SELECT EXISTS (SELECT 1 FROM event) AS recorded, EXISTS (SELECT 1 FROM paid) AS moved""",
         provider, ref, source, purchase_id, update_id, orjson.dumps(detail, default=str).decode(),
-        paid_asset, paid_amount)
+        paid_asset, paid_amount, list(SETTLEABLE))
     return row["recorded"], row["moved"]

@@ -15,8 +15,9 @@ _SETTLING = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", pl.cod
 
 # Statuses a payment may still settle from. An invoice we expired can still be paid at the
 # provider in its last second (or a Stars pre-checkout approved just before expiry completes
-# after it): that money is real and must be credited, not lost.
-SETTLEABLE = ("pending", "expired")
+# after it), and a createInvoice that timed out may have made an invoice after all: that money is
+# real and must be credited, not lost.
+SETTLEABLE = ("pending", "expired", "failed")
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,8 @@ async def mark_flagged(conn: asyncpg.Connection, purchase_id: int, reason: str,
                        paid_asset: str | None, paid_amount: Decimal | None) -> bool:
     done = await conn.fetchval(
         """UPDATE purchases SET status = 'flagged', flag_reason = $2, paid_asset = $3, paid_amount = $4
-           WHERE id = $1 AND status IN ('pending', 'expired') RETURNING id""",
-        purchase_id, reason[:500], paid_asset, paid_amount)
+           WHERE id = $1 AND status = ANY($5::text[]) RETURNING id""",
+        purchase_id, reason[:500], paid_asset, paid_amount, list(SETTLEABLE))
     return done is not None
 
 
@@ -129,6 +130,24 @@ async def expire(conn: asyncpg.Connection, purchase_id: int) -> bool:
     done = await conn.fetchval(
         "UPDATE purchases SET status = 'expired' WHERE id = $1 AND status = 'pending' RETURNING id", purchase_id)
     return done is not None
+
+
+async def fail_without_invoice(conn: asyncpg.Connection, purchase_id: int) -> bool:
+    """Closes a pending purchase whose invoice could not be created (the user was told to try again)."""
+    done = await conn.fetchval(
+        """UPDATE purchases SET status = 'failed'
+           WHERE id = $1 AND status = 'pending' AND provider_invoice_id IS NULL RETURNING id""",
+        purchase_id)
+    return done is not None
+
+
+async def reopen_failed(conn: asyncpg.Connection, purchase_id: int, ttl_seconds: int) -> Purchase | None:
+    """"Try again" of a failed purchase: pending again, with a fresh ttl; None if it is not failed."""
+    return Purchase.of(await conn.fetchrow(
+        f"""UPDATE purchases SET status = 'pending', expires_at = now() + make_interval(secs => $2)
+            WHERE id = $1 AND status = 'failed' AND provider_invoice_id IS NULL
+            RETURNING {_COLUMNS}""",
+        purchase_id, float(ttl_seconds)))
 
 
 async def open_invoices(conn: asyncpg.Connection, after_id: int, limit: int) -> list[Purchase]:
