@@ -20,3 +20,13 @@ def pg_server():
 @pytest.fixture
 async def database_url(pg_server: PostgresServer) -> str:
     return await fresh_database(pg_server)
+
+
+@pytest.fixture
+def matplotlib_config(tmp_path_factory, monkeypatch):
+    """MPLCONFIGDIR for charts drawn in the test process: one font cache per worker, never the
+    developer's HOME, set through monkeypatch so that no later subprocess inherits it."""
+    path = tmp_path_factory.getbasetemp() / "matplotlib"
+    path.mkdir(exist_ok=True)
+    monkeypatch.setenv("MPLCONFIGDIR", str(path))
+    return path

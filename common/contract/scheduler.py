@@ -1,4 +1,5 @@
-"""RPC methods served by scheduler: the admin's long jobs (broadcast, CSV export, backup on demand).
+"""RPC methods served by scheduler: the admin's long jobs (broadcast, CSV export, backup on demand)
+and the admin's chart (drawn here so that the bot never loads a plotting library).
 
 Starting a job only writes a row and returns at once; the scheduler's leader does the work. Each
 start carries the admin console's `request_id`: the same (admin_id, request_id) returns the same
@@ -12,13 +13,19 @@ whose callback data is `broadcast_callback(...)` below. The bot's admin router p
 `parse_broadcast_callback` and calls PAUSE/RESUME/CANCEL_BROADCAST. Without `progress` the bot
 can poll BROADCAST_STATE / EXPORT_STATE. An export's file is sent by the scheduler to `chat_id`
 (default: the admin's private chat) as a document.
+
+RENDER_CHART answers with the PNG itself (base64 on the wire, bytes in the model) and the period's
+totals for the caption. Rendering is off the scheduler's event loop and a rendered chart is kept
+for a minute per (days, locale), so repeated taps and retries after a timeout cost one render.
 """
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+import base64
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, PlainSerializer
 
 from common.contract.base import INT8_MAX, Body, method
 
@@ -161,6 +168,35 @@ class BackupState(Body):
     finished_at: datetime | None
 
 
+# --- the admin's chart ------------------------------------------------------------------------
+
+def _from_base64(value: Any) -> Any:
+    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
+
+
+# Bytes in the model, base64 in the JSON envelope (orjson has no bytes).
+WireBytes = Annotated[bytes, BeforeValidator(_from_base64),
+                      PlainSerializer(lambda raw: base64.b64encode(raw).decode("ascii"), return_type=str,
+                                      when_used="json")]
+
+
+class ChartQuery(Body):
+    admin_id: int
+    days: int = Field(30, ge=7, le=92)     # the last `days` UTC days, today included
+    locale: Locale = "en"                  # language of the chart's title, axes and legend
+
+
+class Chart(Body):
+    png: WireBytes
+    first_day: date
+    last_day: date                         # today (UTC): its values are the day so far
+    new_users: int                         # totals over the period, as drawn
+    trials: int
+    payments: int                          # purchases paid through a provider (Crypto Bot, Stars)
+    revenue: dict[str, Decimal]            # currency -> received; XTR is Telegram Stars
+    rendered_at: datetime                  # when this picture was drawn (it is reused for a minute)
+
+
 START_BROADCAST = method("start_broadcast", "scheduler", StartBroadcast, BroadcastState, retry_safe=True)
 BROADCAST_STATE = method("broadcast_state", "scheduler", BroadcastQuery, BroadcastState, retry_safe=True)
 LIST_BROADCASTS = method("list_broadcasts", "scheduler", ListBroadcasts, BroadcastList, retry_safe=True)
@@ -171,3 +207,4 @@ START_EXPORT = method("start_export", "scheduler", StartExport, ExportState, ret
 EXPORT_STATE = method("export_state", "scheduler", ExportQuery, ExportState, retry_safe=True)
 RUN_BACKUP = method("run_backup", "scheduler", StartBackup, BackupState, retry_safe=True)
 BACKUP_STATE = method("backup_state", "scheduler", BackupQuery, BackupState, retry_safe=True)
+RENDER_CHART = method("render_chart", "scheduler", ChartQuery, Chart, retry_safe=True)

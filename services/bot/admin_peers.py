@@ -1,8 +1,9 @@
 """The admin console's calls, each to the service that owns the work (issue 7, item 6):
-broadcasts and exports to scheduler, reissues to vpn_gateway, refunds to payments, and STATUS to
+broadcasts, exports and the chart to scheduler, reissues to vpn_gateway, refunds to payments, and STATUS to
 every service. The bot only starts and steers these jobs; it never loops over users itself.
 
-Every method raises RpcError (RpcTimeout included) after at most `bot_admin_deadline` seconds.
+Every method raises RpcError (RpcTimeout included) after at most `bot_admin_deadline` seconds
+(or the timeout given, for a follow-up that keeps trying).
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from common.config import SERVICES, BotSettings
 from common.contract.core import STATUS, StatusResult
 from common.contract.payments import REFUND, PurchaseRef, PurchaseState
 from common.contract.scheduler import (
-    CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST, RESUME_BROADCAST, START_BROADCAST, START_EXPORT,
-    BroadcastAction, BroadcastControl, BroadcastList, BroadcastState, ExportState, ListBroadcasts, StartBroadcast,
-    StartExport,
+    CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST, RENDER_CHART, RESUME_BROADCAST, START_BROADCAST,
+    START_EXPORT, BroadcastAction, BroadcastControl, BroadcastList, BroadcastState, Chart, ChartQuery, ExportState,
+    ListBroadcasts, StartBroadcast, StartExport,
 )
 from common.contract.vpn_gateway import (
     BULK_REISSUE, BULK_REISSUE_CANCEL, BULK_REISSUE_STATE, REISSUE, BulkReissue, Enqueued, JobRef, JobState,
@@ -31,7 +32,7 @@ class AdminPeers:
         self._client = client
         self.deadline = settings.bot_admin_deadline
 
-    # scheduler: broadcasts and exports
+    # scheduler: broadcasts, exports, the chart
     async def start_broadcast(self, request: StartBroadcast) -> BroadcastState:
         return await self._client("scheduler").call(START_BROADCAST, request, timeout=self.deadline)
 
@@ -44,6 +45,9 @@ class AdminPeers:
 
     async def start_export(self, request: StartExport) -> ExportState:
         return await self._client("scheduler").call(START_EXPORT, request, timeout=self.deadline)
+
+    async def chart(self, request: ChartQuery, timeout: float | None = None) -> Chart:
+        return await self._client("scheduler").call(RENDER_CHART, request, timeout=timeout or self.deadline)
 
     # vpn_gateway: one user's key, or every active user's
     async def reissue(self, request: UserAction) -> Enqueued:

@@ -1,7 +1,8 @@
 """Composition root of the scheduler process.
 
-Every scheduler serves RPC (starting a job only writes a row); only the one holding the leader
-lock runs the timed jobs, the backup, and the broadcast and export workers.
+Every scheduler serves RPC (starting a job only writes a row; a chart is drawn by whichever
+scheduler is asked); only the one holding the leader lock runs the timed jobs, the backup, and the
+broadcast and export workers.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from common.ipc.nudges import PeerNudges
 from common.lifecycle import ServiceContext
 from common.telegram.bot_api import BotApi
 from services.scheduler.broadcast.worker import BroadcastWorker
+from services.scheduler.charts.renderer import ChartRenderer
 from services.scheduler.export.worker import ExportWorker
 from services.scheduler.jobs.backup import BackupJob
 from services.scheduler.jobs.timed import TimedJobs
@@ -20,6 +22,7 @@ from services.scheduler.repositories import broadcasts as broadcasts_sql
 from services.scheduler.repositories import exports as exports_sql
 from services.scheduler.rpc.backups import BackupHandlers
 from services.scheduler.rpc.broadcasts import BroadcastHandlers
+from services.scheduler.rpc.charts import ChartHandlers
 from services.scheduler.rpc.exports import ExportHandlers
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
@@ -70,6 +73,10 @@ async def setup(ctx: ServiceContext) -> None:
     BroadcastHandlers(ctx.db, settings).register(ctx)
     ExportHandlers(ctx.db, settings).register(ctx)
     BackupHandlers(ctx.db, settings).register(ctx)
+    charts = ChartRenderer(ctx.db)
+    ChartHandlers(charts, settings).register(ctx)
+    ctx.add_detail("charts", charts.describe)
+    ctx.on_shutdown(charts.close)
 
     ctx.add_db_queue("broadcast_recipients", broadcasts_sql.remaining)
     ctx.add_db_queue("exports", exports_sql.open_count)

@@ -1,8 +1,6 @@
 """Driving the admin console through the Telegram stand-in, and seeding the rows it reads."""
 from __future__ import annotations
 
-import struct
-import zlib
 from typing import Any
 
 import asyncpg
@@ -74,24 +72,3 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple]]:
         rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY {order}")
         result[table] = [tuple((k, v) for k, v in r.items() if k != "last_seen_at") for r in rows]
     return result
-
-
-def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
-    """Width, height and RGB rows of a PNG written by services/bot/charts/png.py (filter 0)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, height = 8, b"", 0, 0
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + body)
-        if kind == b"IHDR":
-            width, height, depth, color = struct.unpack(">IIBB", body[:10])
-            assert (depth, color) == (8, 2)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = zlib.decompress(idat)
-    stride = width * 3 + 1
-    rows = [raw[y * stride + 1:(y + 1) * stride] for y in range(height)]
-    assert all(raw[y * stride] == 0 for y in range(height))
-    return width, height, rows

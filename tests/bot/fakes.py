@@ -25,8 +25,9 @@ from common.contract.payments import (
     PurchaseRef, PurchaseState, Settlement, StarsPaid, StarsPreCheckout,
 )
 from common.contract.scheduler import (
-    CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST, RESUME_BROADCAST, START_BROADCAST, START_EXPORT,
-    BroadcastControl, BroadcastList, BroadcastState, ExportState, ListBroadcasts, StartBroadcast, StartExport,
+    CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST, RENDER_CHART, RESUME_BROADCAST, START_BROADCAST, START_EXPORT,
+    BroadcastControl, BroadcastList, BroadcastState, Chart, ChartQuery, ExportState, ListBroadcasts, StartBroadcast,
+    StartExport,
 )
 from common.contract.vpn_gateway import (
     BULK_REISSUE, BULK_REISSUE_CANCEL, BULK_REISSUE_STATE, NUDGE_ACTIVATIONS, REISSUE, USAGE, BulkReissue, Enqueued,
@@ -333,13 +334,18 @@ class FakePayments(_Fake):
 class FakeScheduler(_Fake):
     """The scheduler's admin jobs as its contract describes them: a start returns at once (the
     same request_id the same job), controls move the state, each admin request is audited. Sending
-    is not simulated: the test reads `requests` and moves `broadcasts` along itself."""
+    is not simulated: the test reads `requests` and moves `broadcasts` along itself. The chart is
+    `chart` (a test sets it), answered once `chart_gate` is open, or `chart_error` raised."""
     service = "scheduler"
 
     def __init__(self, database_url: str, run_dir: Path) -> None:
         super().__init__(database_url, run_dir)
         self.broadcasts: dict[int, dict] = {}
         self.exports: dict[int, StartExport] = {}
+        self.chart: Chart | None = None
+        self.chart_gate = asyncio.Event()
+        self.chart_gate.set()
+        self.chart_error: RpcError | None = None
 
     def register(self, server: RpcServer) -> None:
         server.handle(START_BROADCAST, self._start_broadcast)
@@ -348,6 +354,17 @@ class FakeScheduler(_Fake):
         server.handle(RESUME_BROADCAST, lambda r: self._control(r, "resume"))
         server.handle(CANCEL_BROADCAST, lambda r: self._control(r, "cancel"))
         server.handle(START_EXPORT, self._start_export)
+        server.handle(RENDER_CHART, self._chart)
+
+    async def _chart(self, request: ChartQuery) -> Chart:
+        self.calls.append("render_chart")
+        self.requests.append(("render_chart", request))
+        if self.chart_error is not None:
+            raise self.chart_error
+        await self.chart_gate.wait()
+        if self.chart is None:
+            raise RpcError(RpcErrorCode.UNAVAILABLE, "no chart set by the test")
+        return self.chart
 
     def _state(self, broadcast_id: int) -> BroadcastState:
         b = self.broadcasts[broadcast_id]

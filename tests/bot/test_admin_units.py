@@ -1,9 +1,8 @@
-"""Small pieces of the admin console: callback data sizes, the PNG writer, supervisord unreachable,
-the repeated-request guard of the audit log."""
+"""Small pieces of the admin console: callback data sizes, supervisord unreachable, the
+repeated-request guard of the audit log."""
 from __future__ import annotations
 
 import time
-import zlib
 
 import asyncpg
 
@@ -12,11 +11,8 @@ from services.bot.callbacks import (
     AdminBroadcastAction, AdminBroadcastCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminScreen,
     AdminUserAction, AdminUserCb,
 )
-from services.bot.charts import daily
-from services.bot.charts.png import Canvas
 from services.bot.repositories import admin_audit
 from services.bot.supervisor_state import SupervisorUnreachable, read_processes
-from tests.bot.admin_support import decode_png
 
 BIG = 2 ** 63 - 1
 NONCE = "A" * 8   # secrets.token_urlsafe(6)
@@ -34,18 +30,6 @@ def test_admin_callback_data_fits_64_bytes_at_its_largest():
         assert len(sample.pack().encode()) <= 64, sample
     assert len(broadcast_callback("resume", BIG).encode()) <= 64
     assert parse_broadcast_callback(broadcast_callback("cancel", 12)) == ("cancel", 12)
-
-
-def test_png_writer_pixels_and_checksums():
-    canvas = Canvas(5, 4)
-    canvas.rect(1, 1, 2, 2, (10, 20, 30))
-    canvas.rect(-3, 3, 100, 100, (1, 2, 3))        # clipped, never an error
-    width, height, rows = decode_png(canvas.png())
-    assert (width, height) == (5, 4)
-    assert rows[1][3:6] == bytes((10, 20, 30)) and rows[1][0:3] == bytes((255, 255, 255))
-    assert rows[3] == bytes((1, 2, 3)) * 5
-    png = daily.draw([daily.Series([0] * 30, (0, 0, 0)), daily.Series([], (0, 0, 0))])   # empty data draws too
-    assert zlib.crc32(png) and decode_png(png)[0] == daily.WIDTH
 
 
 def test_supervisor_unreachable_is_reported_quickly(tmp_path):

@@ -36,3 +36,28 @@ async def add_subscription(conn: asyncpg.Connection, user_id: int, expires_at: d
 
 def in_days(now: datetime, days: float) -> datetime:
     return now + timedelta(days=days)
+
+
+async def add_joined_user(conn: asyncpg.Connection, user_id: int, *, joined_days_ago: int,
+                          trial_days_ago: int | None = None) -> None:
+    """A user who joined (and took the trial) a minute after midnight UTC, so many whole UTC days ago."""
+    await conn.execute(
+        """INSERT INTO users (id, username, first_name, referral_code, created_at, trial_used_at)
+           VALUES ($1, 'user' || $1::bigint, 'Name', 'r' || $1::bigint,
+                   date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                       - make_interval(days => $2) + interval '1 minute',
+                   CASE WHEN $3::int IS NULL THEN NULL
+                        ELSE date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                             - make_interval(days => $3::int) + interval '1 minute' END)""",
+        user_id, joined_days_ago, trial_days_ago)
+
+
+async def add_payment(conn: asyncpg.Connection, user_id: int, amount: str, currency: str, *, paid_days_ago: int,
+                      method: str = "cryptobot", status: str = "paid") -> None:
+    """A purchase paid a minute after midnight UTC, so many whole UTC days ago."""
+    await conn.execute(
+        """INSERT INTO purchases (user_id, plan_id, kind, method, amount, currency, status, paid_at)
+           VALUES ($1, (SELECT id FROM plans WHERE code = 'month_1'), 'subscription', $2, $3::numeric, $4, $5,
+                   date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                       - make_interval(days => $6) + interval '1 minute')""",
+        user_id, method, amount, currency, status, paid_days_ago)

@@ -3,18 +3,17 @@ under a short statement timeout so a slow database cannot hold the screen (or th
 
 Revenue is money received from a provider: purchases 'paid' by Crypto Bot or Stars, per
 currency (Stars, XTR, apart). Renewals paid from the balance are not counted again: that money
-arrived as a top-up. Days are UTC days.
+arrived as a top-up. Days are UTC days. The chart's daily numbers are the scheduler's
+(services/scheduler/repositories/daily_stats.py), which draws it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 from decimal import Decimal
 
 import asyncpg
 
 STATEMENT_TIMEOUT_MS = 3000
-CHART_DAYS = 30
 _TODAY = "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 _RECEIVED = "status = 'paid' AND method IN ('cryptobot', 'stars')"
 
@@ -42,13 +41,6 @@ class Overview:
     @property
     def conversion(self) -> float | None:
         return self.trials_converted / self.trials_taken if self.trials_taken else None
-
-
-@dataclass(frozen=True)
-class Daily:
-    days: list[date]                     # oldest first, CHART_DAYS of them, the last is today (UTC)
-    revenue: dict[str, list[Decimal]]    # currency -> amount per day
-    new_users: list[int]
 
 
 async def _short(conn: asyncpg.Connection) -> None:
@@ -82,28 +74,3 @@ async def overview(conn: asyncpg.Connection) -> Overview:
                 GROUP BY currency
                 ORDER BY currency = 'XTR', currency""")
     return Overview(**dict(counts), revenue=[Revenue(**dict(r)) for r in rows])
-
-
-async def daily(conn: asyncpg.Connection) -> Daily:
-    async with conn.transaction():
-        await _short(conn)
-        today: date = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
-        since = f"{_TODAY} - interval '{CHART_DAYS - 1} days'"
-        paid = await conn.fetch(
-            f"""SELECT (paid_at AT TIME ZONE 'UTC')::date AS day, currency, sum(amount) AS amount
-                FROM purchases WHERE {_RECEIVED} AND paid_at >= {since}
-                GROUP BY 1, 2""")
-        joined = await conn.fetch(
-            f"""SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n
-                FROM users WHERE created_at >= {since} GROUP BY 1""")
-    days = [today - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]
-    index = {day: i for i, day in enumerate(days)}
-    revenue: dict[str, list[Decimal]] = {}
-    for row in paid:
-        if row["day"] in index:
-            revenue.setdefault(row["currency"], [Decimal(0)] * CHART_DAYS)[index[row["day"]]] += row["amount"]
-    new_users = [0] * CHART_DAYS
-    for row in joined:
-        if row["day"] in index:
-            new_users[index[row["day"]]] = row["n"]
-    return Daily(days=days, revenue=revenue, new_users=new_users)

@@ -1,31 +1,38 @@
-"""Statistics: users, subscriptions, trials, revenue, conversion; and the 30-day chart, drawn in
-a worker thread so the event loop never waits on pixels."""
+"""Statistics: users, subscriptions, trials, revenue, conversion; and the 30-day chart.
+
+The chart is drawn by the scheduler (RENDER_CHART), so the bot never loads a plotting library
+and its memory stays where it is. Past ATCS_BOT_ADMIN_DEADLINE the admin sees "working on it" and
+a follow-up delivers the photo (or says that the scheduler did not answer).
+"""
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timezone
 
 import asyncpg
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery
 
 from common.config import Settings
+from common.contract.scheduler import Chart, ChartQuery
 from common.db.database import Database
+from common.ipc import RpcError
+from services.bot.admin_peers import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen
-from services.bot.charts import daily as chart
+from services.bot.followups import Followups
 from services.bot.formatting import date, money
+from services.bot.handlers.admin.shared import rpc_problem, scheduler_locale
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
+from services.bot.peers import retry_until, transient
 from services.bot.repositories import admin_stats
-from services.bot.repositories.admin_stats import Daily, Overview
-from services.bot.telegram.safe_edit import show
+from services.bot.repositories.admin_stats import Overview
+from services.bot.telegram.safe_edit import safe_edit, show
 
 log = logging.getLogger(__name__)
-REVENUE_COLOR = (46, 125, 210)
-STARS_COLOR = (240, 170, 30)
-USERS_COLOR = (60, 170, 100)
+CHART_DAYS = 30
 
 
 def router() -> Router:
@@ -65,25 +72,52 @@ def render(t: Translator, o: Overview) -> str:
     return "\n".join(lines)
 
 
-async def chart_photo(query: CallbackQuery, bot: Bot, t: Translator, db: Database, settings: Settings,
-                      answer: Answer) -> None:
-    await answer.now()
-    try:
-        async with db.acquire() as conn:
-            data = await admin_stats.daily(conn)
-    except asyncpg.QueryCanceledError:
-        await bot.send_message(query.from_user.id, t("admin.stats_slow"))
+async def chart_photo(query: CallbackQuery, bot: Bot, t: Translator, settings: Settings, admin_peers: AdminPeers,
+                      followups: Followups, answer: Answer) -> None:
+    chat_id = query.from_user.id
+    key = f"chart:{chat_id}"
+    if followups.running(key):
+        answer.set(t("admin.chart_drawing"))   # a second tap while the first is on its way
         return
-    currency = settings.cryptopay.shop_currency
-    png = await asyncio.to_thread(chart.draw, _series(data, currency))
-    caption = t("admin.chart_caption", first=data.days[0].isoformat(), last=data.days[-1].isoformat(),
-                fiat=currency, total=money(sum(data.revenue.get(currency, [])), currency),
-                stars=money(sum(data.revenue.get("XTR", [])), "XTR"), users=sum(data.new_users))
-    await bot.send_photo(query.from_user.id, BufferedInputFile(png, filename="stats-30-days.png"), caption=caption)
+    await answer.now(t("admin.chart_drawing"))
+    request = ChartQuery(admin_id=chat_id, days=CHART_DAYS, locale=scheduler_locale(t))
+    try:
+        chart = await admin_peers.chart(request)
+    except RpcError as exc:
+        if not transient(exc):
+            log.warning("chart refused", extra={"code": str(exc.code)})
+            await bot.send_message(chat_id, rpc_problem(t, "scheduler", exc))
+            return
+        working = (await bot.send_message(chat_id, t("admin.chart_working"))).message_id
+        if not followups.start(key, _chart_later(bot, t, settings, admin_peers, request, working)):
+            await safe_edit(bot, chat_id, working, t("admin.service_unavailable", service="scheduler"))
+        return
+    await _send(bot, t, chat_id, chart)
 
 
-def _series(data: Daily, currency: str) -> list[chart.Series]:
-    zeros = [0] * len(data.days)
-    return [chart.Series(data.revenue.get(currency, zeros), REVENUE_COLOR),
-            chart.Series(data.revenue.get("XTR", zeros), STARS_COLOR),
-            chart.Series(data.new_users, USERS_COLOR)]
+async def _chart_later(bot: Bot, t: Translator, settings: Settings, admin_peers: AdminPeers, request: ChartQuery,
+                       working: int) -> None:
+    chat_id = request.admin_id
+    try:
+        # Each attempt finds the render the scheduler already started (it is shared and cached).
+        chart = await retry_until(lambda timeout: admin_peers.chart(request, timeout),
+                                  settings.bot.bot_followup_timeout, attempt=max(settings.bot.bot_admin_deadline, 2.0))
+    except RpcError as exc:
+        log.warning("chart not received", extra={"code": str(exc.code)})
+        await safe_edit(bot, chat_id, working, rpc_problem(t, "scheduler", exc))
+        return
+    await _send(bot, t, chat_id, chart)
+    try:
+        await bot.delete_message(chat_id, working)
+    except TelegramBadRequest:
+        pass   # already gone (deleted by the admin): the photo below is what matters
+
+
+async def _send(bot: Bot, t: Translator, chat_id: int, chart: Chart) -> None:
+    revenue = ", ".join(money(amount, currency) for currency, amount in
+                        sorted(chart.revenue.items(), key=lambda item: (item[0] == "XTR", item[0])))
+    caption = t("admin.chart_caption", first=chart.first_day.isoformat(), last=chart.last_day.isoformat(),
+                users=chart.new_users, trials=chart.trials, payments=chart.payments,
+                revenue=revenue or t("admin.chart_no_revenue"))
+    name = f"stats-{chart.first_day.isoformat()}-{chart.last_day.isoformat()}.png"
+    await bot.send_photo(chat_id, BufferedInputFile(chart.png, filename=name), caption=caption)

@@ -1,0 +1,109 @@
+"""The admin chart in the web chat, in a real headless Chromium (issue 11, item 6 acceptance): the
+real bot and the real scheduler behind the Telegram stand-in; the admin opens the statistics, taps
+the chart and sees the picture (dated axis, legend, totals) with its caption. A screenshot of the
+chat is kept with the test's files (chat-with-chart.png) for a person to look at."""
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sandbox.telegram import TelegramStandIn
+from sandbox.webchat import Persona, WebChatConfig
+from tests.bot.admin_support import seed_purchase, seed_user
+from tests.bot.conftest import ADMIN_ID, TOKEN, ServiceInProcess, record_callback_queries
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[TelegramStandIn]:
+    """The bot tests' stand-in, serving the web chat with the admin as a persona."""
+    web_chat = WebChatConfig(personas=(Persona(id=ADMIN_ID, first_name="Ada", language_code="en", label="Admin"),))
+    stand_in = TelegramStandIn(token=TOKEN, web_chat=web_chat)
+    await stand_in.start()
+    yield stand_in
+    record_callback_queries(await stand_in.callback_queries())
+    await stand_in.stop()
+
+
+@pytest.fixture
+async def services(start_bot, tmp_path, matplotlib_config):
+    from common.config import Settings
+    from services.scheduler.app import setup
+
+    await start_bot(ATCS_EXPORT_DIR=str(tmp_path / "exports"), ATCS_BACKUP_DIR=str(tmp_path / "backups"),
+                    ATCS_BACKUP_ENABLED="false", ATCS_SCHEDULER_NICE="0")
+    scheduler = ServiceInProcess("scheduler", Settings(), setup)
+    await scheduler.start()
+    yield
+    await scheduler.stop()
+
+
+@pytest.fixture
+async def page():
+    if not CHROMIUM.exists():
+        if os.geteuid() == 0:
+            pytest.fail(f"{CHROMIUM} is missing; scripts/test.sh installs Debian's chromium when run as root")
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}")
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 1000})
+            context.set_default_timeout(TIMEOUT_MS)
+            errors: list[str] = []
+            opened = await context.new_page()
+            opened.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+            yield opened
+            assert not errors, errors
+        finally:
+            await browser.close()
+
+
+async def test_the_admin_sees_the_chart_in_the_web_chat(services, standin, database_url, page, tmp_path):
+    import asyncpg
+    from playwright.async_api import expect
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await seed_user(conn, 8801, created_days_ago=3, trial_days_ago=3)
+        await seed_purchase(conn, 8801, amount="8.00", currency="USD", method="cryptobot", paid_days_ago=1)
+        await seed_purchase(conn, 8801, amount="150", currency="XTR", method="stars")
+    finally:
+        await conn.close()
+
+    await page.goto(f"{standin.web_chat_url}?user={ADMIN_ID}&name=Ada&lang=en")
+    await page.locator("#text").fill("/admin")
+    await page.locator("#text").press("Enter")
+    console = page.locator(".msg.from-bot").filter(has_text="Admin console")
+    await console.get_by_role("button", name="📊 Statistics").click()
+    stats = page.locator(".msg.from-bot").filter(has_text="Statistics")
+    await stats.get_by_role("button", name="📈 Chart of the last 30 days").click()
+
+    photo = page.locator("img.photo")
+    await expect(photo).to_be_visible()
+    await expect(photo).to_have_js_property("naturalWidth", 1200)   # loaded, at the scheduler's size
+    caption = page.locator(".msg", has=photo).locator(".caption")
+    await expect(caption).to_contain_text("New users: 2 · trials started: 1 · payments: 2")
+    await expect(caption).to_contain_text("Revenue: 8.00 USD, 150 ⭐")
+
+    # The picture the page shows is the scheduler's PNG: light, inked, the announced size.
+    response = await page.request.get(await photo.get_attribute("src"))
+    picture = Image.open(io.BytesIO(await response.body())).convert("RGB")
+    assert picture.size == (1200, 1170) and picture.getpixel((2, 2)) == (255, 255, 255)
+    assert len(picture.getcolors(maxcolors=1 << 20)) > 50
+
+    await photo.scroll_into_view_if_needed()
+    await page.screenshot(path=str(tmp_path / "chat-with-chart.png"), full_page=True)
