@@ -117,6 +117,13 @@ class Settlement:
         except (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
                 asyncpg.exceptions.CannotConnectNowError):
             raise
+        except (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError) as exc:
+            # Two batches (or a batch and reconciliation) crediting the same user in opposite
+            # orders: PostgreSQL rolls one back to its savepoint. Expected under concurrency and
+            # harmless: the caller keeps the payment and tries it again.
+            log.warning("settlement met a concurrent one; it is tried again",
+                        extra={"provider": payment.provider, "ref": payment.ref, "error": type(exc).__name__})
+            return None
         except (asyncpg.PostgresError, RuntimeError):
             log.exception("settlement failed; the rest of its batch goes on",
                           extra={"provider": payment.provider, "ref": payment.ref})

@@ -39,3 +39,53 @@ async def test_one_failing_settlement_is_rolled_back_alone(payments: Harness):
     # Fixed, the same payment settles on its next try.
     [retried] = await payments.app.settlement.settle_many([batch[1][1]])
     assert retried.status == "settled" and await payments.status(batch[1][0]) == "paid"
+
+
+async def test_two_batches_crediting_the_same_users_in_opposite_orders_settle_everything(
+        payments: Harness, monkeypatch, caplog):
+    """Batch A credits users 1 then 2 while batch B credits 2 then 1: PostgreSQL breaks the
+    deadlock by rolling one settlement back to its savepoint. That one is a warning (not a
+    traceback, which the process log check would fail on) and settles on its next try."""
+    import asyncio
+    import logging
+
+    from services.payments import settlement as settlement_module
+
+    payments.cryptopay.set_webhook(None)
+    first, second = await payments.user(), await payments.user()
+    batches: list[list] = [[], []]
+    for index, order in enumerate(((first, second), (second, first))):
+        for user in order:
+            invoice = await payments.invoice(user)
+            paid = await payments.cryptopay.pay(await payments.provider_invoice_id(invoice.purchase_id))
+            batches[index].append((invoice.purchase_id, cryptobot_payment(
+                CryptoInvoice.model_validate(paid), "webhook", payments.app.settings.cryptopay)))
+
+    # Each batch holds its first user's row until the other batch holds its own: the interleaving
+    # that deadlocks, made certain instead of left to chance.
+    both_hold_one = asyncio.Barrier(2)
+    real_grant = settlement_module.grant_days
+    granted: dict[int, int] = {}
+
+    async def grant_then_meet(conn, user_id, *args, **kwargs):
+        result = await real_grant(conn, user_id, *args, **kwargs)
+        task = id(asyncio.current_task())
+        granted[task] = granted.get(task, 0) + 1
+        if granted[task] == 1:
+            await asyncio.wait_for(both_hold_one.wait(), 10)
+        return result
+    monkeypatch.setattr(settlement_module, "grant_days", grant_then_meet)
+
+    caplog.set_level(logging.WARNING, logger="services.payments.settlement")
+    results = await asyncio.wait_for(asyncio.gather(
+        *(payments.app.settlement.settle_many([p for _, p in batch]) for batch in batches)), 30)
+    failed = [(pid, p) for batch, outcomes in zip(batches, results)
+              for (pid, p), outcome in zip(batch, outcomes) if outcome is None]
+    assert len(failed) == 1, results
+    assert any("concurrent one" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+    monkeypatch.setattr(settlement_module, "grant_days", real_grant)
+    [retried] = await payments.app.settlement.settle_many([failed[0][1]])
+    assert retried.status == "settled"
+    assert [await payments.status(pid) for batch in batches for pid, _ in batch] == ["paid"] * 4
