@@ -62,7 +62,8 @@ async def test_a_connection_held_across_close_is_returned_and_its_work_finishes(
 
 
 async def test_close_cancels_work_that_outlives_half_its_bound(pg_server) -> None:
-    url = pg_server.admin_url + "?application_name=close_cancels"
+    separator = "&" if "?" in pg_server.admin_url else "?"  # the URL may carry ?passfile= already
+    url = pg_server.admin_url + separator + "application_name=close_cancels"
     db, keeper = await _connected(url)
     await _stop_keeper(keeper)
     running = asyncio.Event()
