@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -165,6 +167,10 @@ class GatewayProcess:
         os.chmod(self.run_dir, 0o700)
         self.health_port = free_port()
         self.log_path = Path(tempfile.mkdtemp(prefix="atcs-gw-")) / "vpn_gateway.log"
+        # Both folders go when the test drops the gateway (or at exit): /tmp must not fill up
+        # with one log folder per test run.
+        for folder in (self.run_dir, self.log_path.parent):
+            weakref.finalize(self, shutil.rmtree, folder, True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ATCS_") and k != "APP_ENV"}
         env.update({
             "ATCS_DATABASE_URL": database_url,
