@@ -3,6 +3,7 @@ task supervisor, readiness checks and shutdown hooks. Handlers get what they nee
 name; nothing reaches for globals."""
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import time
@@ -38,6 +39,7 @@ class ServiceContext:
     tasks: TaskSupervisor
     started_at: float = field(default_factory=time.time)
     schema_ready: bool = False
+    _schema_seen: asyncio.Event = field(default_factory=asyncio.Event)
     _checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     _queues: dict[str, QueueDepth] = field(default_factory=dict)
     _details: dict[str, Callable[[], Any]] = field(default_factory=dict)
@@ -67,7 +69,17 @@ class ServiceContext:
         self.on_shutdown(lock.release)
 
     def supervise(self, name: str, factory: TaskFactory, *, restart: bool = True) -> None:
-        self.tasks.start(name, factory, restart=restart)
+        """Runs `factory` under the task supervisor once every migration has been applied: on a
+        first start the migrate step may still be creating the tables this task reads."""
+        async def after_schema() -> None:
+            await self._schema_seen.wait()
+            await factory()
+        self.tasks.start(name, after_schema, restart=restart)
+
+    def mark_schema(self, ready: bool) -> None:
+        self.schema_ready = ready
+        if ready:
+            self._schema_seen.set()  # migrations are never undone, so waiting ends for good
 
     def add_readiness(self, name: str, check: ReadinessCheck) -> None:
         """`check` returns (ok, reason); /readyz is true only when every check is."""

@@ -192,7 +192,7 @@ async def _watch_schema(ctx: ServiceContext) -> None:
                 if exists:
                     applied = await conn.fetchval(
                         "SELECT count(*) FROM schema_migrations WHERE name = ANY($1::text[])", expected)
-            ctx.schema_ready = applied == len(expected)
+            ctx.mark_schema(applied == len(expected))
         except Exception:  # noqa: BLE001 - database trouble is reported by the database task
-            ctx.schema_ready = False
+            ctx.mark_schema(False)
         await asyncio.sleep(10 if ctx.schema_ready else 0.5)

@@ -217,7 +217,7 @@ class ServiceInProcess:
         self.ctx = ServiceContext(name=self.name, settings=settings, db=db, zmq=zctx,
                                   rpc=RpcServer(zctx, endpoint, self.name, observe=metrics.observe_rpc),
                                   metrics=metrics, tasks=TaskSupervisor())
-        self.ctx.schema_ready = True  # the test database is migrated from a template
+        self.ctx.mark_schema(True)  # the test database is migrated from a template
         self.ctx.rpc.bind()
         _register_core_methods(self.ctx)
         self._runner = web.AppRunner(health_app(self.ctx), access_log=None, handle_signals=False)
