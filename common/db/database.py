@@ -23,6 +23,24 @@ class DatabaseUnavailable(Exception):
     """No connection could be had in time; callers degrade instead of waiting."""
 
 
+# What asyncpg raises when the server goes away under a query: a closed socket, a terminated
+# backend, a server shutting down or still starting, a protocol left mid-message.
+CONNECTION_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                   asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
+                   asyncpg.exceptions.InternalClientError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` (or what it was raised from) says the database is away, not that the
+    query or the code is wrong: an outage is a warning and a retry, never a traceback."""
+    while exc is not None:
+        # A bare OSError is left out: from an HTTP client it is a peer's trouble, not ours.
+        if isinstance(exc, (DatabaseUnavailable, *CONNECTION_LOST[1:])):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 async def create_pool(url: str, size: int, connect_timeout: float) -> asyncpg.Pool:
     # min_size=0: Database.keep_connected owns reconnecting (with backoff, and one warning when
     # the database is lost). asyncpg's own floor keeper would retry beside it, logging a
@@ -82,8 +100,7 @@ class Database:
         self._all_returned.clear()
         try:
             yield conn
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError) as exc:
+        except CONNECTION_LOST as exc:
             if not self._closed:
                 self._mark_down(exc)
             raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc

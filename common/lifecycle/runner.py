@@ -21,7 +21,7 @@ from aiohttp import web
 from common.config import SERVICES, ConfigError, Settings
 from common.contract.core import PING, PROBE, STATUS, PingResult, ProbeRequest, ProbeResult, StatusResult
 from common.ipc.errors import RpcError
-from common.db.database import Database
+from common.db.database import Database, is_outage
 from common.db.migrate import migration_files
 from common.ipc.endpoints import curve_keys
 from common.ipc.server import RpcServer
@@ -68,7 +68,7 @@ async def _main(name: str, settings: Settings, setup: Setup, endpoint: str) -> i
     db = Database(settings.database.url(), settings.database.pool_size(name),
                   acquire_timeout=settings.database.pool_acquire_timeout,
                   connect_timeout=settings.database.db_connect_timeout, service=name)
-    tasks = TaskSupervisor(on_restart=lambda task: metrics.task_restarts.labels(task).inc())
+    tasks = TaskSupervisor(on_restart=lambda task: metrics.task_restarts.labels(task).inc(), expected=is_outage)
     ctx = ServiceContext(name=name, settings=settings, db=db, zmq=zctx, rpc=rpc, metrics=metrics, tasks=tasks)
 
     try:

@@ -11,9 +11,13 @@ TaskFactory = Callable[[], Awaitable[None]]
 
 
 class TaskSupervisor:
-    def __init__(self, on_restart: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_restart: Callable[[str], None] | None = None,
+                 expected: Callable[[BaseException], bool] = lambda exc: False) -> None:
+        """`expected(exc)` marks failures that are the world's, not the code's (the database went
+        away): logged as one warning line and retried, without a traceback that pages someone."""
         self._tasks: dict[str, asyncio.Task] = {}
         self._on_restart = on_restart
+        self._expected = expected
         self.last_error: str | None = None
 
     def start(self, name: str, factory: TaskFactory, *, restart: bool = True,
@@ -35,7 +39,11 @@ class TaskSupervisor:
                 raise
             except Exception as exc:
                 self.last_error = f"{name}: {type(exc).__name__}: {exc}"
-                log.exception("task crashed; restarting", extra={"task": name, "retry_in": round(backoff, 2)})
+                if self._expected(exc):
+                    log.warning("task interrupted; restarting", extra={
+                        "task": name, "retry_in": round(backoff, 2), "error": self.last_error})
+                else:
+                    log.exception("task crashed; restarting", extra={"task": name, "retry_in": round(backoff, 2)})
             if self._on_restart:
                 self._on_restart(name)
             if asyncio.get_running_loop().time() - started > max_backoff:

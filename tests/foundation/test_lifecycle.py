@@ -142,3 +142,44 @@ async def test_a_failed_rpc_request_task_is_logged_by_its_owner(tmp_path, caplog
         await asyncio.gather(serving, return_exceptions=True)
         server.close()
         context.destroy(0)
+
+
+async def test_a_task_cut_off_by_a_database_outage_is_a_warning_not_a_traceback(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A service's query dies when PostgreSQL goes away under it (here: its backend is
+    terminated): the task is retried with one warning line; a wrong query still pages with a
+    traceback. Under load an outage used to print 'task crashed' tracebacks from the scheduler."""
+    from common.db.database import is_outage
+    runs: list[str] = []
+
+    async with connected_database(database_url) as db, connected_database(database_url) as healthy:
+        async def cut_off() -> None:
+            runs.append("cut_off")
+            async with db.acquire() as conn:
+                pid = await conn.fetchval("SELECT pg_backend_pid()")
+                async with db.acquire() as other:
+                    await other.execute("SELECT pg_terminate_backend($1)", pid)
+                await conn.fetchval("SELECT pg_sleep(0.01)")
+
+        async def wrong() -> None:
+            runs.append("wrong")
+            async with healthy.acquire() as conn:
+                await conn.fetchval("SELECT * FROM no_such_table")
+
+        supervisor = TaskSupervisor(expected=is_outage)
+        with caplog.at_level(logging.WARNING, logger="common.lifecycle.supervisor"):
+            supervisor.start("cut_off", cut_off, restart=False, min_backoff=0.01)
+            supervisor.start("wrong", wrong, restart=False, min_backoff=0.01)
+            await wait_for(lambda: runs.count("cut_off") >= 2 and runs.count("wrong") >= 2, timeout=10,
+                           message="both tasks to fail and be restarted")
+        await supervisor.stop(timeout=1)
+
+    by_task = {}
+    for record in caplog.records:
+        if record.name == "common.lifecycle.supervisor":
+            by_task.setdefault(record.task, []).append(record)
+    interrupted = by_task["cut_off"][0]
+    assert interrupted.levelno == logging.WARNING and interrupted.exc_info is None
+    assert "interrupted" in interrupted.getMessage()
+    crashed = by_task["wrong"][0]
+    assert crashed.levelno == logging.ERROR and crashed.exc_info is not None
