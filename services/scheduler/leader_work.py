@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from common.db.database import is_outage
 from common.lifecycle.supervisor import TaskFactory, TaskSupervisor
 
 STOP_TIMEOUT = 2.5
@@ -23,7 +24,7 @@ class LeaderWork:
         return self._running.names() if self._running is not None else []
 
     async def run(self) -> None:
-        supervisor = TaskSupervisor(on_restart=self._on_restart)
+        supervisor = TaskSupervisor(on_restart=self._on_restart, expected=is_outage)
         for name, factory in self._factories.items():
             supervisor.start(name, factory)
         self._running = supervisor
