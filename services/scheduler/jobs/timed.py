@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from common.config import Settings
-from common.db.database import Database, DatabaseUnavailable
+from common.db.database import Database, DatabaseUnavailable, is_outage
 from common.ipc.nudges import PeerNudges
 from services.scheduler.jobs.auto_renewal import renew_from_balance
 from services.scheduler.jobs.expiry_cleanup import expire_subscriptions
@@ -78,12 +78,12 @@ class TimedJobs:
             entry: dict[str, Any] = {"at": now.isoformat()}
             try:
                 outcome = await job(now)
-            except DatabaseUnavailable as exc:
-                entry["error"] = f"database unavailable: {exc}"
-                self.last[name] = entry
-                log.warning("timed jobs paused: database unavailable", extra={"job": name, "error": str(exc)})
-                break
-            except (asyncpg.PostgresError, OSError) as exc:
+            except (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                if is_outage(exc):  # the database went away (before or under this job): wait for it
+                    entry["error"] = f"database unavailable: {exc}"
+                    self.last[name] = entry
+                    log.warning("timed jobs paused: database unavailable", extra={"job": name, "error": str(exc)})
+                    break
                 entry["error"] = f"{type(exc).__name__}: {exc}"
                 self.last[name] = entry
                 log.error("timed job failed", extra={"job": name, "error": entry["error"]})
