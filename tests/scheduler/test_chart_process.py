@@ -89,9 +89,11 @@ async def test_matplotlib_only_in_the_scheduler_on_its_first_chart(conn: asyncpg
     picture = Image.open(io.BytesIO(chart.png))
     assert picture.size == (1200, 810) and (chart.new_users, chart.trials, chart.payments) == (1, 1, 1)
     assert maps_matplotlib(scheduler.pid)
-    # The loop answered throughout: no ping timed out, and 19 in 20 within 0.25 s.
+    # The loop answered throughout: no ping timed out, and none waited for the drawing (a render
+    # on the loop would hold one ping for most of the cold render). Relative to the render, so a
+    # busy machine that slows both does not fail it.
     assert len(latencies) >= 5 and 2.0 not in latencies
-    assert sorted(latencies)[int(0.95 * len(latencies))] < 0.25, sorted(latencies)[-5:]
+    assert max(latencies) < 0.5 * cold, (cold, sorted(latencies)[-5:])
 
     started = time.monotonic()
     again = await scheduler.client().call(RENDER_CHART, ChartQuery(admin_id=ADMIN_ID), timeout=5)
