@@ -15,7 +15,9 @@ async def test_trial_delivers_key_and_second_attempt_is_refused(bot, vpn, standi
     menu = await person.say("/start")
     after = await person.last_id()
     await person.tap("🎁 Free trial", message_id=menu["message_id"])
-    await person.wait_screen(menu["message_id"], "being prepared")
+    # "being prepared" or, when a busy machine delays vpn_gateway's answer to the nudge past its
+    # deadline, "queued": both are right, and the key must come either way.
+    await person.wait_screen(menu["message_id"], "free trial for 3 days is on")
     key_message = await person.reply(after, "Your free trial is ready")
     assert "ss://" in key_message["text"] and "<code>ss://" in key_message["html"]
     assert "📲 How to connect" in labels(key_message)
@@ -69,7 +71,7 @@ async def test_subscription_shows_last_known_traffic_when_gateway_slow(bot, stan
     try:
         await person.say("/start")
         after = await person.last_id()
-        await person.say("/trial", expect="being prepared")
+        await person.say("/trial", expect="free trial for 3 days is on")  # prepared or queued
         await person.reply(after, "Your free trial is ready")
         conn = await asyncpg.connect(database_url)
         try:
