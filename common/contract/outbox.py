@@ -38,6 +38,10 @@ class Notice(StrEnum):
     AUTO_RENEW_FAILED = "auto_renew_failed"      # {needed, balance, currency}
     REFUNDED = "refunded"                        # {amount, currency}
     ADMIN_GRANT = "admin_grant"                  # {days, expires_at}: days given by an admin
+    # A paid gift, to its giver: {token, days, valid_until, amount, currency}. The token is the link
+    # (t.me/<bot>?start=gift_<token>), which only the bot can spell: it knows its own username.
+    GIFT_READY = "gift_ready"
+    GIFT_REDEEMED = "gift_redeemed"              # {days, name}: to the giver, when someone opened the link
 
 
 # Optional in any params: {"edit": {"chat_id": int, "message_id": int}} — the "working on it"

@@ -1,6 +1,7 @@
 """RPC methods served by payments."""
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -15,6 +16,8 @@ class CreateInvoice(Body):
     plan_id: int | None = None          # a plan purchase...
     topup_amount: Decimal | None = None  # ...or a balance top-up (cryptobot only)
     request_id: str                      # idempotency key: the same request_id returns the same invoice
+    promo_code: str | None = None        # a plan purchase at the code's price (common/shop/pricing.py)
+    gift: bool = False                   # a plan bought for someone else: settles as a gift link
 
 
 class Invoice(Body):
@@ -27,6 +30,29 @@ class Invoice(Body):
     stars_payload: str | None = None
     title: str | None = None
     description: str | None = None
+
+
+class FreePlanClaim(Body):
+    """A plan that a promo code makes free: given at once, as a purchase of method 'promo'."""
+    user_id: int
+    plan_id: int
+    promo_code: str
+    request_id: str
+
+
+class FreePlanGiven(Body):
+    purchase_id: int
+    days: int
+    expires_at: datetime
+
+
+# A promo code refused by payments: RpcError(CONFLICT, PROMO_REFUSED + <common.shop.promos.Refusal>).
+PROMO_REFUSED = "promo refused: "
+
+
+def promo_refusal(message: str) -> str | None:
+    """The Refusal value in a CONFLICT's message, or None when the conflict is about something else."""
+    return message[len(PROMO_REFUSED):] if message.startswith(PROMO_REFUSED) else None
 
 
 class StarsPreCheckout(Body):
@@ -69,4 +95,5 @@ CREATE_INVOICE = method("create_invoice", "payments", CreateInvoice, Invoice, re
 STARS_PRE_CHECKOUT = method("stars_pre_checkout", "payments", StarsPreCheckout, PreCheckoutVerdict, retry_safe=True)
 STARS_PAID = method("stars_paid", "payments", StarsPaid, Settlement, retry_safe=True)   # keyed by charge id
 CHECK_PAYMENT = method("check_payment", "payments", PurchaseRef, PurchaseState, retry_safe=True)
+CLAIM_FREE_PLAN = method("claim_free_plan", "payments", FreePlanClaim, FreePlanGiven, retry_safe=True)  # keyed by request_id
 REFUND = method("refund", "payments", PurchaseRef, PurchaseState, retry_safe=True)      # keyed by purchase id

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.config import Settings
-from common.contract.payments import CHECK_PAYMENT, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT
+from common.contract.payments import (
+    CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
+)
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.client import RpcClient
 from common.ipc.nudges import PeerNudges
@@ -20,6 +22,7 @@ from services.payments.checks import PaymentChecks
 from services.payments.claim_writer import ClaimWriter
 from services.payments.confirmation import ClaimConfirmer
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
+from services.payments.free_plans import FreePlans
 from services.payments.invoices import Invoicing
 from services.payments.reconciliation import CryptoReconciler
 from services.payments.refunds import Refunds
@@ -48,6 +51,7 @@ class Payments:
     confirmer: ClaimConfirmer | None
     refunds: Refunds
     checks: PaymentChecks
+    free_plans: FreePlans
     cryptopay: CryptoPayClient | None
     bot_api: StarsApi | None
 
@@ -111,6 +115,7 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
         invoicing=Invoicing(db, cryptopay, cp, settings.payments), webhook=webhook, server=server, stars=stars,
         reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger),
         checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
+        free_plans=FreePlans(db, nudger, cp, settings.payments, settings.shop.referral_bonus_days),
         cryptopay=cryptopay, bot_api=bot_api,
     )
 
@@ -122,6 +127,7 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.rpc.handle(STARS_PAID, payments.stars.paid)
     ctx.rpc.handle(CHECK_PAYMENT, payments.checks.check)
     ctx.rpc.handle(REFUND, payments.refunds.refund)
+    ctx.rpc.handle(CLAIM_FREE_PLAN, payments.free_plans.claim)
     ctx.supervise("nudger", payments.nudger.run)
     ctx.supervise("reconcile", payments.reconcile_forever)
     if payments.confirmer is not None:

@@ -21,8 +21,10 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.errors import RpcError
-from common.shop import plans
+from common.shop import plans, pricing, promos
+from common.shop.promos import Refusal
 from services.payments import payload
+from services.payments.promo_holds import hold, named_promo, refused
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.purchase_ref import MAX_ID
 from services.payments.repository import purchases, shop
@@ -69,25 +71,40 @@ class Invoicing:
                        currency=purchase.currency, invoice_url=purchase.invoice_url)
 
     async def _pending_purchase(self, request: CreateInvoice) -> tuple[Purchase, str, str]:
-        async with self.db.acquire() as conn:
+        async with self.db.transaction() as conn:
             customer = await shop.customer(conn, request.user_id)
             if customer is None:
                 raise RpcError(RpcErrorCode.NOT_FOUND, f"no user {request.user_id}")
             if customer.is_banned:
                 raise RpcError(RpcErrorCode.FORBIDDEN, "user is banned")
+            promo: promos.Promo | None = None
+            list_amount: Decimal | None = None
             if request.plan_id is not None:
                 plan = await plans.get_active(conn, request.plan_id)
                 if plan is None:
                     raise RpcError(RpcErrorCode.NOT_FOUND, f"no active plan {request.plan_id}")
-                kind, days, plan_id = "subscription", plan.days, plan.id
+                promo = await named_promo(conn, request.promo_code) if request.promo_code is not None else None
+                if promo is not None and not promo.applies_to(plan.id):
+                    raise refused(Refusal.NOT_APPLICABLE)
+                price = pricing.quote(plan, promo.discount if promo else None)
+                if price.free:
+                    # Nothing to invoice: the bot claims it (CLAIM_FREE_PLAN); a gift must be paid for.
+                    raise refused(Refusal.NOT_APPLICABLE) if request.gift else RpcError(
+                        RpcErrorCode.BAD_REQUEST, "this code makes the plan free: claim it instead")
+                kind = "gift" if request.gift else "subscription"
+                days, plan_id = price.days, plan.id
                 traffic = plan.traffic_gb * 1024**3 if plan.traffic_gb else 0
-                title = f"VPN, {plan.days} days"
-                description = f"VPN access, plan {plan.code}: {plan.days} days"
+                title = f"Gift: VPN, {days} days" if request.gift else f"VPN, {days} days"
+                description = f"VPN access, plan {plan.code}: {days} days" + (" (a gift)" if request.gift else "")
+                if promo is not None:
+                    description += f", promo code {promo.code}"
                 if request.method == "stars":
-                    amount, currency = Decimal(plan.stars_price), "XTR"
+                    amount, currency, list_amount = Decimal(price.stars), "XTR", Decimal(price.list_stars)
                 else:
-                    amount, currency = plan.price, self.cp.shop_currency
+                    amount, currency, list_amount = price.amount, self.cp.shop_currency, price.list_amount
             else:
+                if request.promo_code is not None or request.gift:
+                    raise RpcError(RpcErrorCode.BAD_REQUEST, "a balance top-up takes no promo code and is no gift")
                 amount = self._topup_amount(request.topup_amount)
                 kind, days, plan_id, traffic, currency = "topup", None, None, None, self.cp.shop_currency
                 title, description = "Balance top-up", f"Balance top-up: {amount} {currency}"
@@ -95,13 +112,19 @@ class Invoicing:
             purchase = await purchases.insert_pending(
                 conn, user_id=request.user_id, plan_id=plan_id, kind=kind, method=request.method, amount=amount,
                 currency=currency, request_id=request.request_id, days=days, traffic_limit_bytes=traffic,
-                ttl_seconds=ttl)
+                ttl_seconds=ttl, promo_code_id=promo.id if promo else None,
+                list_amount=list_amount if promo else None)
             if purchase is None:
                 purchase = await purchases.by_request(conn, request.user_id, request.request_id)
                 assert purchase is not None
-                if (purchase.method, purchase.plan_id, purchase.kind) != (request.method, plan_id, kind) or (
+                if (purchase.method, purchase.plan_id, purchase.kind, purchase.promo_code_id) != (
+                        request.method, plan_id, kind, promo.id if promo else None) or (
                         kind == "topup" and purchase.amount != amount):
                     raise RpcError(RpcErrorCode.CONFLICT, "request_id was already used for a different purchase")
+            elif promo is not None:
+                # The new purchase holds a use from now on: judged under the code's lock, so two
+                # invoices never both take its last use. Refused: the purchase is rolled back.
+                await hold(conn, promo.id, purchase)
         return purchase, title, description
 
     def _topup_amount(self, amount: Decimal | None) -> Decimal:
@@ -144,8 +167,12 @@ class Invoicing:
         async with self._lock(purchase.id):
             async with self.db.acquire() as conn:
                 current = await purchases.get(conn, purchase.id)
-                if current is not None and current.status == "failed":
-                    # "Try again" of a purchase whose invoice could not be made: it is open again.
+            if current is not None and current.status == "failed":
+                # "Try again" of a purchase whose invoice could not be made: it is open again (and
+                # holds its promo code's use again, if the code still has one for it).
+                async with self.db.transaction() as conn:
+                    if current.promo_code_id is not None:
+                        await hold(conn, current.promo_code_id, current)
                     current = await purchases.reopen_failed(conn, purchase.id, self.cp.cryptopay_invoice_ttl) \
                         or await purchases.get(conn, purchase.id)
             assert current is not None

@@ -2,7 +2,8 @@
 
 Stars: refundStarPayment returns the Stars, then the purchase's days are taken off the
 subscription (revoked if nothing is left). Crypto Pay has no refund of a paid invoice, so a Crypto
-Bot plan is refunded to the user's balance (a ledger row), and a Crypto Bot top-up is taken back
+Bot plan or gift is refunded to the user's balance (a ledger row; a gift only while nobody has
+redeemed it, and its link is dead from then on), and a Crypto Bot top-up is taken back
 from the balance (the admin returns the coins outside; refused if the balance was spent).
 The provider call comes first: if we crash after it, the admin's retry meets
 CHARGE_ALREADY_REFUNDED, which counts as done, and the database part completes.
@@ -23,7 +24,7 @@ from common.shop.outbox import enqueue_activation, enqueue_notification
 from common.shop import ledger
 from common.telegram.bot_api import BotApiError
 from services.payments.purchase_ref import named_purchase
-from services.payments.repository import purchases, shop
+from services.payments.repository import gifts, purchases, shop
 from services.payments.repository.purchases import Purchase
 from services.payments.stars_api import StarsApi
 
@@ -42,10 +43,16 @@ class Refunds:
             return PurchaseState(purchase_id=purchase.id, status="refunded")
         if purchase.status != "paid":
             raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}, not paid")
+        if purchase.method not in ("stars", "cryptobot"):
+            raise RpcError(RpcErrorCode.BAD_REQUEST, f"{purchase.method} purchases are not refunded here")
+        if purchase.kind == "gift":
+            # The link stops working before any money moves: a gift is refunded or redeemed, never both.
+            async with self.db.transaction() as conn:
+                gift_state = await gifts.withdraw(conn, purchase.id)
+            if gift_state == "redeemed":
+                raise RpcError(RpcErrorCode.CONFLICT, f"the gift of purchase {purchase.id} has been redeemed")
         if purchase.method == "stars":
             await self._refund_stars(purchase)
-        elif purchase.method != "cryptobot":
-            raise RpcError(RpcErrorCode.BAD_REQUEST, f"{purchase.method} purchases are not refunded here")
 
         async with self.db.transaction() as conn:
             status = await self._take_back(conn, ref)
@@ -81,8 +88,8 @@ class Refunds:
                 await enqueue_activation(conn, purchase.user_id, action, key,
                                          {"reason": "refund", "purchase_id": purchase.id})
         if purchase.method == "cryptobot":
-            # Plan: the price goes to the balance. Top-up: the top-up leaves the balance.
-            amount = purchase.amount if purchase.kind == "subscription" else -purchase.amount
+            # Plan or gift: what was paid goes to the balance. Top-up: the top-up leaves the balance.
+            amount = -purchase.amount if purchase.kind == "topup" else purchase.amount
             try:
                 await ledger.apply(conn, purchase.user_id, amount, "refund", f"purchase:{purchase.id}")
             except ledger.InsufficientBalance as exc:

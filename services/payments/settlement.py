@@ -24,9 +24,10 @@ from common.db.database import Database
 from common.ipc.nudges import PeerNudges
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
-from common.shop import ledger
+from common.shop import ledger, promos
+from services.payments.promo_holds import settlement_refusal
 from services.payments.referral import credit_referrer
-from services.payments.repository import events, purchases
+from services.payments.repository import events, gifts, purchases
 from services.payments.repository.purchases import Purchase
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
         reason = f"invoice {payment.ref} is not the one issued for this purchase ({purchase.provider_invoice_id})"
     else:
         reason = payment.mismatch(purchase)
+        if reason is None and purchase.promo_code_id is not None:
+            reason = await settlement_refusal(conn, purchase)
         status = "flagged" if reason else "settled"
 
     purchase_id = purchase.id if purchase else None
@@ -201,15 +204,37 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
 
 async def _credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_days: int) -> None:
     """The purchase is paid (its event recorded) in this transaction: give what it bought."""
+    await credit(conn, purchase, referral_bonus_days)
+
+
+async def credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_days: int) -> None:
+    """Gives what a purchase bought, in the transaction that marked it paid: days, a gift link or
+    balance; spends its promo code's use; the referrer's bonus on a first payment."""
     key = f"purchase:{purchase.id}"
+    if purchase.promo_code_id is not None:
+        promo = await promos.get(conn, purchase.promo_code_id)
+        if promo is None or not await promos.spend(conn, promo, purchase.user_id, purchase.id):
+            raise RuntimeError(f"purchase {purchase.id} could not spend its promo code")
     if purchase.kind == "subscription":
         if not purchase.days:
             raise RuntimeError(f"subscription purchase {purchase.id} has no days")
         grant = await grant_days(conn, purchase.user_id, purchase.days, key=key, plan_id=purchase.plan_id,
                                  traffic_limit_bytes=purchase.traffic_limit_bytes, reason="purchase")
-        await enqueue_notification(conn, purchase.user_id, Notice.PAYMENT_RECEIVED, {
+        if purchase.amount > 0:   # a plan a code gave free is told on the screen that claimed it
+            await enqueue_notification(conn, purchase.user_id, Notice.PAYMENT_RECEIVED, {
+                "amount": purchase.amount, "currency": purchase.currency,
+                "plan_code": purchase.plan_code, "expires_at": grant.expires_at,
+            }, key=f"payment:{purchase.id}")
+    elif purchase.kind == "gift":
+        if not purchase.days:
+            raise RuntimeError(f"gift purchase {purchase.id} has no days")
+        made = await gifts.create(conn, purchase_id=purchase.id, giver_id=purchase.user_id, plan_id=purchase.plan_id,
+                                  days=purchase.days, traffic_limit_bytes=purchase.traffic_limit_bytes)
+        if made is None:
+            raise RuntimeError(f"gift purchase {purchase.id} had its gift before it was paid")
+        await enqueue_notification(conn, purchase.user_id, Notice.GIFT_READY, {
+            "token": made.token, "days": made.days, "valid_until": made.valid_until,
             "amount": purchase.amount, "currency": purchase.currency,
-            "plan_code": purchase.plan_code, "expires_at": grant.expires_at,
         }, key=f"payment:{purchase.id}")
     else:
         balance = await ledger.apply(conn, purchase.user_id, purchase.amount, "topup", key)
@@ -218,7 +243,8 @@ async def _credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_d
         await enqueue_notification(conn, purchase.user_id, Notice.TOPUP_RECEIVED, {
             "amount": purchase.amount, "currency": purchase.currency, "balance": balance,
         }, key=f"payment:{purchase.id}")
-    if purchase.referred_by is not None:
+    # A plan given free by a code is no payment: it earns the referrer nothing (else a code could farm bonuses).
+    if purchase.referred_by is not None and purchase.amount > 0:
         await credit_referrer(conn, purchase.user_id, purchase.referred_by, purchase.id, referral_bonus_days)
 
 

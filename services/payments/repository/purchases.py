@@ -9,7 +9,7 @@ import asyncpg
 
 _COLUMNS = """id, user_id, plan_id, kind, method, amount, currency, status, provider_invoice_id,
               provider_charge_id, invoice_url, days, traffic_limit_bytes, request_id, created_at,
-              expires_at, paid_at"""
+              expires_at, paid_at, promo_code_id, list_amount"""
 
 _SETTLING = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", pl.code AS plan_code, u.referred_by"
 
@@ -39,6 +39,8 @@ class Purchase:
     created_at: datetime
     expires_at: datetime | None
     paid_at: datetime | None
+    promo_code_id: int | None = None      # the promo code it carries (held while pending, spent when paid)
+    list_amount: Decimal | None = None    # the plan's price before the code's discount
     # Read along with the row lock when settling, to spare two round trips per payment.
     plan_code: str | None = None
     referred_by: int | None = None
@@ -54,15 +56,17 @@ class Purchase:
 
 async def insert_pending(conn: asyncpg.Connection, *, user_id: int, plan_id: int | None, kind: str, method: str,
                          amount: Decimal, currency: str, request_id: str, days: int | None,
-                         traffic_limit_bytes: int | None, ttl_seconds: int) -> Purchase | None:
+                         traffic_limit_bytes: int | None, ttl_seconds: int, promo_code_id: int | None = None,
+                         list_amount: Decimal | None = None) -> Purchase | None:
     """The new pending purchase, or None when this user already made one with this request_id."""
     row = await conn.fetchrow(
         f"""INSERT INTO purchases (user_id, plan_id, kind, method, amount, currency, request_id, days,
-                                   traffic_limit_bytes, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+                                   traffic_limit_bytes, expires_at, promo_code_id, list_amount)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11, $12)
             ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
             RETURNING {_COLUMNS}""",
-        user_id, plan_id, kind, method, amount, currency, request_id, days, traffic_limit_bytes, float(ttl_seconds))
+        user_id, plan_id, kind, method, amount, currency, request_id, days, traffic_limit_bytes, float(ttl_seconds),
+        promo_code_id, list_amount)
     return Purchase.of(row)
 
 
@@ -110,12 +114,28 @@ async def lock_stars(conn: asyncpg.Connection, purchase_id: int | None) -> Purch
             WHERE p.id = $1 AND p.method = 'stars' FOR UPDATE OF p""", purchase_id))
 
 
+async def lock_settling(conn: asyncpg.Connection, purchase_id: int) -> Purchase | None:
+    """Any purchase by id, row-locked, with what settling it reads (plan code, referrer)."""
+    return Purchase.of(await conn.fetchrow(
+        f"""SELECT {_SETTLING} FROM purchases p JOIN users u ON u.id = p.user_id LEFT JOIN plans pl ON pl.id = p.plan_id
+            WHERE p.id = $1 FOR UPDATE OF p""", purchase_id))
+
+
 async def mark_flagged(conn: asyncpg.Connection, purchase_id: int, reason: str,
                        paid_asset: str | None, paid_amount: Decimal | None) -> bool:
     done = await conn.fetchval(
         """UPDATE purchases SET status = 'flagged', flag_reason = $2, paid_asset = $3, paid_amount = $4
            WHERE id = $1 AND status = ANY($5::text[]) RETURNING id""",
         purchase_id, reason[:500], paid_asset, paid_amount, list(SETTLEABLE))
+    return done is not None
+
+
+async def mark_given(conn: asyncpg.Connection, purchase_id: int) -> bool:
+    """A free purchase (a promo code that makes the plan cost nothing) is paid as it is made."""
+    done = await conn.fetchval(
+        """UPDATE purchases SET status = 'paid', paid_at = now(), settled_via = 'promo'
+           WHERE id = $1 AND status = 'pending' AND amount = 0 RETURNING id""",
+        purchase_id)
     return done is not None
 
 
