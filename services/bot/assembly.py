@@ -79,4 +79,4 @@ def assemble(ctx: ServiceContext, texts: Translations, token: str) -> Assembled:
 def command_texts(t: Translator) -> dict[str, str]:
     return {"start": t("commands.start"), "buy": t("commands.buy"), "subscription": t("commands.subscription"),
             "trial": t("commands.trial"), "referrals": t("commands.referrals"), "balance": t("commands.balance"),
-            "language": t("commands.language"), "help": t("commands.help")}
+            "gifts": t("commands.gifts"), "language": t("commands.language"), "help": t("commands.help")}

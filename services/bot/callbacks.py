@@ -42,6 +42,7 @@ class Screen(str, Enum):
     BALANCE = "bal"
     HELP = "help"
     LANGUAGE = "lang"
+    GIFTS = "gifts"
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -61,6 +62,19 @@ class PlanCb(CallbackData, prefix="p"):
 class PayCb(CallbackData, prefix="pm"):
     flow: Nonce
     method: PayMethod
+
+
+class BuyOption(str, Enum):
+    PROMO = "promo"          # asks for a promo code
+    DROP_PROMO = "nopromo"
+    GIFT = "gift"            # the chosen plan as a gift
+    SELF = "self"            # ...or for oneself again
+    FREE = "free"            # claims the plan the code makes free
+
+
+class BuyOptCb(CallbackData, prefix="bo"):
+    flow: Nonce
+    option: BuyOption
 
 
 class TopupCb(CallbackData, prefix="t"):
@@ -116,6 +130,7 @@ class AdminScreen(str, Enum):
     BULK = "bulk"
     STATUS = "status"
     AUDIT = "audit"
+    PROMOS = "promos"
 
 
 class AdminCb(CallbackData, prefix="a"):
@@ -170,3 +185,23 @@ class AdminBulkCb(CallbackData, prefix="ar"):
     action: AdminBulkAction
     nonce: NoNonce = ""
     job: IdOrZero = 0
+
+
+class AdminPromoAction(str, Enum):
+    SHOW = "show"              # code: the code's card
+    DISABLE = "off"            # code
+    NEW = "new"                # asks for the code's text
+    KIND = "kind"              # arg: index in PROMO_KINDS (1-based); draft
+    PLAN = "plan"              # arg: plan id to toggle; draft
+    USES = "uses"              # asks for a number; draft
+    ONCE = "once"              # toggles; draft
+    FIRST = "first"            # toggles; draft
+    DATES = "dates"            # asks for the period; draft
+    CREATE = "create"          # draft
+
+
+class AdminPromoCb(CallbackData, prefix="ap"):
+    action: AdminPromoAction
+    nonce: NoNonce = ""        # the draft's id (FSM data), for the draft's buttons
+    code: IdOrZero = 0         # a promo_codes id
+    arg: IdOrZero = 0

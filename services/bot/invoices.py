@@ -15,14 +15,17 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardMarkup, LabeledPrice
 
 from common.config import Settings
-from common.contract.payments import CreateInvoice, Invoice
+from common.contract.base import RpcErrorCode
+from common.contract.payments import CreateInvoice, Invoice, promo_refusal
 from common.ipc import RpcError
 from services.bot.callbacks import PayCb, TopupCb
 from services.bot.followups import Followups
 from services.bot.formatting import money
 from services.bot.i18n import Translator
 from services.bot.keyboards import buy as kb
+from services.bot.keyboards.menu import back_to_menu
 from services.bot.peers import Peers, retry_until, transient
+from services.bot.promo_view import refusal_text
 from services.bot.telegram.safe_edit import safe_edit
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class InvoiceScreen:
     again: PayCb | TopupCb        # the tap that asked for it: "try again" repeats it
     title: str                    # Stars invoice title/description when payments gives none
     description: str
+    promo_code: str | None = None # named in the sentence when payments refuses the code
 
 
 class InvoicePresenter:
@@ -50,6 +54,8 @@ class InvoicePresenter:
         try:
             invoice = await self.peers.create_invoice(request)
         except RpcError as exc:
+            if await self._promo_refused(exc, screen, t):
+                return
             if not transient(exc):
                 log.warning("invoice refused", extra={"code": str(exc.code), "user_id": request.user_id})
                 await safe_edit(self.bot, screen.chat_id, screen.message_id, t("invoice.failed"),
@@ -57,7 +63,8 @@ class InvoicePresenter:
                 return
             shown = await safe_edit(self.bot, screen.chat_id, screen.message_id, t("invoice.preparing"),
                                     kb.retry(t, screen.again))
-            later = InvoiceScreen(screen.chat_id, shown, screen.again, screen.title, screen.description)
+            later = InvoiceScreen(screen.chat_id, shown, screen.again, screen.title, screen.description,
+                                  screen.promo_code)
             if not self.followups.start(request.request_id, self._finish(request, later, t, state)):
                 await safe_edit(self.bot, screen.chat_id, shown, t("invoice.try_again"), kb.retry(t, screen.again))
             return
@@ -69,11 +76,23 @@ class InvoicePresenter:
             invoice = await retry_until(lambda timeout: self.peers.create_invoice(request, timeout), budget,
                                         attempt=max(self.settings.bot.bot_rpc_deadline, 2.0))
         except RpcError as exc:
+            if await self._promo_refused(exc, screen, t):
+                return
             log.warning("invoice not created in time", extra={"code": str(exc.code), "user_id": request.user_id})
             await safe_edit(self.bot, screen.chat_id, screen.message_id, t("invoice.try_again"),
                             kb.retry(t, screen.again))
             return
         await self._deliver(invoice, request, screen, t, state)
+
+    async def _promo_refused(self, exc: RpcError, screen: InvoiceScreen, t: Translator) -> bool:
+        """payments judged the code again and refused it (used up meanwhile, say): the one
+        sentence saying why replaces the screen. False for any other error."""
+        refusal = promo_refusal(exc.message) if exc.code == RpcErrorCode.CONFLICT else None
+        if refusal is None:
+            return False
+        await safe_edit(self.bot, screen.chat_id, screen.message_id, refusal_text(t, refusal, screen.promo_code or ""),
+                        back_to_menu(t))
+        return True
 
     async def _deliver(self, invoice: Invoice, request: CreateInvoice, screen: InvoiceScreen, t: Translator,
                        state: FSMContext) -> None:

@@ -12,7 +12,7 @@ from typing import TypeVar
 from common.config import BotSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import (
-    CREATE_INVOICE, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
+    CLAIM_FREE_PLAN, CREATE_INVOICE, FreePlanClaim, FreePlanGiven, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
     StarsPaid, StarsPreCheckout,
 )
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS, REISSUE, USAGE, Enqueued, Usage, UsageQuery, UserAction
@@ -33,6 +33,10 @@ class Peers:
 
     async def create_invoice(self, request: CreateInvoice, timeout: float | None = None) -> Invoice:
         return await self._client("payments").call(CREATE_INVOICE, request,
+                                                    timeout=timeout or self.settings.bot_rpc_deadline)
+
+    async def claim_free_plan(self, request: FreePlanClaim, timeout: float | None = None) -> FreePlanGiven:
+        return await self._client("payments").call(CLAIM_FREE_PLAN, request,
                                                     timeout=timeout or self.settings.bot_rpc_deadline)
 
     async def stars_pre_checkout(self, request: StarsPreCheckout) -> PreCheckoutVerdict:

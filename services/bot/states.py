@@ -8,6 +8,7 @@ class Buy(StatesGroup):
     plan = State()       # plans shown
     method = State()     # plan chosen, payment methods shown
     invoice = State()    # invoice created (or being created)
+    promo = State()      # waiting for a promo code
 
 
 class Topup(StatesGroup):
@@ -24,3 +25,8 @@ class Admin(StatesGroup):
     grant_days = State()        # waiting for a number of days (target user in FSM data)
     broadcast_text = State()    # waiting for the broadcast's text
     broadcast_confirm = State() # draft previewed: audience, send, edit or drop
+    promo_code = State()        # waiting for a new promo code's text
+    promo_value = State()       # waiting for its percent, amount or days (draft in FSM data)
+    promo_uses = State()        # waiting for its total uses
+    promo_dates = State()       # waiting for its period
+    promo_draft = State()       # the draft shown: plans, limits, create

@@ -5,7 +5,7 @@ from aiogram import Router
 
 from common.config import Settings
 from services.bot.handlers import (
-    admin, balance, buy, chat_member, fallback, language, referrals, start, stars, subscription, trial,
+    admin, balance, buy, chat_member, fallback, gifts, language, referrals, start, stars, subscription, trial,
 )
 
 
@@ -18,6 +18,7 @@ def build_routers(settings: Settings) -> list[Router]:
         language.router(),
         trial.router(),
         buy.router(),
+        gifts.router(),
         balance.router(),
         subscription.router(),
         referrals.router(),

@@ -9,14 +9,19 @@ from aiogram.types import CallbackQuery, Message
 from common.config import Settings
 from common.db.database import Database
 from services.bot.callbacks import MenuCb, Screen
+from services.bot.gift_links import GIFT_PREFIX
+from services.bot.handlers.buy import apply_code
+from services.bot.handlers.gifts import redeem_link
 from services.bot.i18n import Translator
 from services.bot.keyboards.menu import back_to_menu, main_menu
+from services.bot.peers import Peers
 from services.bot.repositories import users
 from services.bot.repositories.users import UserRow
 from services.bot.telegram.safe_edit import show
 from services.bot.typed import deep_link_payload
 
 REFERRAL_PREFIX = "ref_"
+PROMO_PREFIX = "promo_"
 
 
 def router() -> Router:
@@ -29,14 +34,23 @@ def router() -> Router:
     return r
 
 
-async def start(message: Message, command: CommandObject, user: UserRow, t: Translator, db: Database,
-                state: FSMContext) -> None:
-    code = deep_link_payload(command.args or "") or ""
+async def start(message: Message, bot: Bot, command: CommandObject, user: UserRow, t: Translator, db: Database,
+                settings: Settings, peers: Peers, state: FSMContext) -> None:
+    raw = (command.args or "").strip()
+    code = deep_link_payload(raw) or ""
     if user.created and code.startswith(REFERRAL_PREFIX):
         # Only a brand-new user can be invited: an existing one cannot be claimed by a link later.
         async with db.acquire() as conn:
             await users.attach_referrer(conn, user.id, code[len(REFERRAL_PREFIX):])
     await state.clear()
+    if raw.startswith(GIFT_PREFIX):
+        # A newcomer's account is made by this very update (the user middleware); the gift is its
+        # first subscription, no trial involved. A mangled link is refused like an unknown one.
+        await redeem_link(message, code[len(GIFT_PREFIX):], user, t, db, peers)
+        return
+    if raw.startswith(PROMO_PREFIX):
+        await apply_code(bot, message.chat.id, raw[len(PROMO_PREFIX):], user, t, db, settings, state)
+        return
     name = message.from_user.first_name if message.from_user else ""
     await message.answer(t("start.welcome", name=name) + "\n\n" + t("menu.title"), reply_markup=main_menu(t))
 

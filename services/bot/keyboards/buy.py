@@ -4,29 +4,49 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.shop.plans import Plan
-from services.bot.callbacks import MenuCb, PayCb, PayMethod, PlanCb, Screen, TopupCb
+from common.shop.promos import Promo
+from services.bot.callbacks import BuyOptCb, BuyOption, MenuCb, PayCb, PayMethod, PlanCb, Screen, TopupCb
 from services.bot.formatting import money
 from services.bot.i18n import Translator
+from services.bot.promo_view import plan_button
 
 
-def plans(t: Translator, flow: str, items: list[Plan], fiat: str) -> InlineKeyboardMarkup:
+def plans(t: Translator, flow: str, items: list[Plan], fiat: str, promo: Promo | None = None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for plan in items:
-        kb.button(text=t("buy.plan_button", days=plan.days, price=money(plan.price, fiat),
-                         stars=money(plan.stars_price, "XTR")),
-                  callback_data=PlanCb(flow=flow, plan=plan.id))
+        kb.button(text=plan_button(t, plan, promo, fiat), callback_data=PlanCb(flow=flow, plan=plan.id))
+    if promo is None:
+        kb.button(text=t("buy.promo_button"), callback_data=BuyOptCb(flow=flow, option=BuyOption.PROMO))
+    else:
+        kb.button(text=t("buy.promo_drop_button", code=promo.code),
+                  callback_data=BuyOptCb(flow=flow, option=BuyOption.DROP_PROMO))
+    kb.button(text=t("buy.gifts_button"), callback_data=MenuCb(to=Screen.GIFTS))
     kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
     kb.adjust(1)
     return kb.as_markup()
 
 
-def methods(t: Translator, flow: str, cryptobot: bool) -> InlineKeyboardMarkup:
+def methods(t: Translator, flow: str, cryptobot: bool, *, free: bool = False, gift: bool = False) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    if cryptobot:
-        kb.button(text=t("buy.method_cryptobot"), callback_data=PayCb(flow=flow, method=PayMethod.CRYPTOBOT))
-    kb.button(text=t("buy.method_stars"), callback_data=PayCb(flow=flow, method=PayMethod.STARS))
+    if free:
+        kb.button(text=t("buy.free_button"), callback_data=BuyOptCb(flow=flow, option=BuyOption.FREE))
+    else:
+        if cryptobot:
+            kb.button(text=t("buy.method_cryptobot"), callback_data=PayCb(flow=flow, method=PayMethod.CRYPTOBOT))
+        kb.button(text=t("buy.method_stars"), callback_data=PayCb(flow=flow, method=PayMethod.STARS))
+        if gift:
+            kb.button(text=t("buy.self_button"), callback_data=BuyOptCb(flow=flow, option=BuyOption.SELF))
+        else:
+            kb.button(text=t("buy.gift_button"), callback_data=BuyOptCb(flow=flow, option=BuyOption.GIFT))
     kb.button(text=t("nav.back"), callback_data=MenuCb(to=Screen.BUY))
     kb.adjust(1)
+    return kb.as_markup()
+
+
+def prompt(t: Translator) -> InlineKeyboardMarkup:
+    """Under a question the user answers by typing: the way back to the plans."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=t("nav.back"), callback_data=MenuCb(to=Screen.BUY))
     return kb.as_markup()
 
 
@@ -38,7 +58,7 @@ def pay_url(t: Translator, url: str) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def retry(t: Translator, again: PayCb | TopupCb) -> InlineKeyboardMarkup:
+def retry(t: Translator, again: PayCb | TopupCb | BuyOptCb) -> InlineKeyboardMarkup:
     """Same callback data as the tap that started it: the same idempotency key, the same invoice."""
     kb = InlineKeyboardBuilder()
     kb.button(text=t("nav.try_again"), callback_data=again)

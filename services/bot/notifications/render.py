@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from urllib.parse import quote
+
 from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.contract.outbox import Notice
 from services.bot.formatting import date, key_block, money
-from services.bot.i18n import Translator
+from services.bot.gift_links import gift_link_of
+from services.bot.i18n import Raw, Translator
 from services.bot.keyboards.menu import main_menu
 from services.bot.keyboards.subscription import key_message
 from services.bot.repositories.notifications import Alert
@@ -55,6 +59,17 @@ def _money(p: dict[str, Any], amount: str = "amount") -> str:
     return money(value, p.get("currency") or "USD") if value is not None else "—"
 
 
+def _gift_ready(t: Translator, p: dict[str, Any], key: KeyView | None) -> Rendered:
+    # BOT_USERNAME is added by the sender (NEEDS_USERNAME): only the bot knows how it is called.
+    link = gift_link_of(str(p.get(BOT_USERNAME) or ""), str(p.get("token") or ""))
+    share = InlineKeyboardBuilder()
+    share.button(text=t("notice.gift_share"), url=f"https://t.me/share/url?url={quote(link, safe='')}")
+    return Rendered(t("notice.gift_ready", days=p.get("days", "—"), date=date(p.get("valid_until")),
+                      link=Raw(f"<code>{html.escape(link)}</code>")), share.as_markup())
+
+
+BOT_USERNAME = "_bot_username"
+
 RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rendered]] = {
     Notice.KEY_READY: _key_ready,
     Notice.KEY_REISSUED: _key_reissued,
@@ -81,10 +96,15 @@ RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rend
     Notice.REFUNDED: lambda t, p, k: Rendered(t("notice.refunded", amount=_money(p))),
     Notice.ADMIN_GRANT: lambda t, p, k: Rendered(
         t("notice.admin_grant", days=p.get("days", "—"), date=date(p.get("expires_at"))), key_message(t)),
+    Notice.GIFT_READY: _gift_ready,
+    Notice.GIFT_REDEEMED: lambda t, p, k: Rendered(
+        t("notice.gift_redeemed", name=str(p.get("name") or "—"), days=p.get("days", "—"))),
 }
 
 # Kinds whose message shows the key: the sender loads vpn_accounts for these only.
 NEEDS_KEY = {Notice.KEY_READY.value, Notice.KEY_REISSUED.value}
+# Kinds whose message carries a link that names this bot: the sender asks for its username.
+NEEDS_USERNAME = {Notice.GIFT_READY.value}
 
 
 def render(kind: str, params: dict[str, Any], t: Translator, key: KeyView | None) -> Rendered | None:

@@ -20,7 +20,7 @@ from aiogram.exceptions import (
 from common.config import Settings
 from common.db.database import Database, DatabaseUnavailable
 from services.bot.i18n import Translations
-from services.bot.notifications.render import NEEDS_KEY, render, render_alert
+from services.bot.notifications.render import BOT_USERNAME, NEEDS_KEY, NEEDS_USERNAME, render, render_alert
 from services.bot.repositories import notifications as outbox
 from services.bot.repositories import subscriptions, users
 from services.bot.repositories.notifications import Alert, Pending
@@ -85,8 +85,16 @@ class NotificationSender:
 
     async def _send_one(self, item: Pending, language: str | None, key: KeyView | None) -> None:
         t = self.texts.get(language)
+        params = item.params
+        if item.kind in NEEDS_USERNAME:
+            try:
+                me = await self.bot.me()   # asked of Telegram once; aiogram keeps the answer
+            except (TelegramAPIError, TimeoutError) as exc:
+                await self._finish(item, "retry", f"getMe: {type(exc).__name__}", delay=min(2.0 ** item.attempts, 300.0))
+                return
+            params = {**params, BOT_USERNAME: me.username or ""}
         try:
-            rendered = render(item.kind, item.params, t, key)
+            rendered = render(item.kind, params, t, key)
         except Exception as exc:  # noqa: BLE001 - one malformed row must not stop the sender
             log.exception("notification could not be rendered", extra={"notification_id": item.id})
             await self._finish(item, "failed", f"render: {type(exc).__name__}")

@@ -1,0 +1,83 @@
+"""The shop with every money part real, for the offers tests (issue 12): the bot (in-process,
+polling the Telegram stand-in), payments and vpn_gateway (their real `setup`, in this loop), the
+Crypto Pay stand-in delivering signed webhooks to payments, the Outline stand-in, one database."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from common.config import Settings
+from sandbox.cryptopay.standin import CryptoPayStandIn
+from sandbox.panels.outline.standin import OutlineStandIn
+from tests.bot.chat import Person, buttons
+from tests.bot.conftest import ServiceInProcess
+from tests.bot.test_acceptance_services import CRYPTOPAY_TOKEN, vpn_servers_env
+from tests.support.ports import free_port
+from tests.support.wait import wait_for
+
+CRYPTO = "💎 Crypto Bot (USDT, TON, BTC…)"
+STARS = "⭐ Telegram Stars"
+
+
+@dataclass
+class Shop:
+    db: asyncpg.Connection
+    cryptopay: CryptoPayStandIn
+
+    async def code(self, code: str, kind: str = "percent", value: str = "20", *, plans: list[int] | None = None,
+                   max_uses: int | None = None, once_per_user: bool = True, valid_until: str | None = None,
+                   valid_from: str = "-1 hour") -> int:
+        return await self.db.fetchval(
+            """INSERT INTO promo_codes (code, kind, value, plan_ids, valid_from, valid_until, max_uses, once_per_user,
+                                        created_by)
+               VALUES ($1, $2, $3, $4, now() + $5::text::interval, now() + $6::text::interval, $7, $8, 1)
+               RETURNING id""",
+            code, kind, Decimal(value), plans or [], valid_from, valid_until, max_uses, once_per_user)
+
+    async def pay_last_crypto_invoice(self, user_id: int) -> dict[str, Any]:
+        """Pays the newest Crypto Pay invoice of the user's purchases on the stand-in."""
+        invoice_id = await wait_for(lambda: self.db.fetchval(
+            "SELECT provider_invoice_id FROM purchases WHERE user_id = $1 AND method = 'cryptobot' "
+            "ORDER BY id DESC LIMIT 1", user_id), message="invoice stored")
+        return await self.cryptopay.pay(int(invoice_id))
+
+
+@pytest.fixture
+async def shop(start_bot, database_url, standin) -> Shop:
+    outline = OutlineStandIn()
+    await outline.start()
+    payments_port = free_port()
+    cryptopay = CryptoPayStandIn(token=CRYPTOPAY_TOKEN,
+                                 webhook_url=f"http://127.0.0.1:{payments_port}/webhooks/cryptobot")
+    await cryptopay.start()
+    await standin.set_limits(chat_rate=100, chat_burst=100)
+    await start_bot(**vpn_servers_env(outline), ATCS_CRYPTOPAY_API_URL=cryptopay.url,
+                    ATCS_PAYMENTS_PORT=str(payments_port), ATCS_VPN_SCAN_INTERVAL="0.5",
+                    ATCS_RECONCILE_INTERVAL="0.5", ATCS_RECONCILE_GRACE="0", ATCS_CONFIRM_RETRY_BASE="0.05")
+    started: list[ServiceInProcess] = []
+    try:
+        for name in ("payments", "vpn_gateway"):
+            service = ServiceInProcess(name, Settings(), importlib.import_module(f"services.{name}.app").setup)
+            started.append(service)
+            await service.start()
+            await wait_for(service.ready, timeout=15, message=f"{name} ready")
+        conn = await asyncpg.connect(database_url)
+        yield Shop(conn, cryptopay)
+        await conn.close()
+    finally:
+        for service in reversed(started):
+            await service.stop()
+        await cryptopay.stop()
+        await outline.stop()
+
+
+async def pick_plan(person: Person, screen: dict, starts: str = "30", expect: str = "Traffic") -> dict:
+    """Taps the plan whose button starts with `starts` on the plans screen; the plan's screen."""
+    plan = next(b for b in buttons(screen) if b["text"].startswith(starts))
+    await person.tap(data=plan["callback_data"], message_id=screen["message_id"])
+    return await person.wait_screen(screen["message_id"], expect)
