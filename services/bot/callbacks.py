@@ -24,6 +24,7 @@ Nonce = Annotated[str, Field(pattern=rf"^[A-Za-z0-9_-]{{1,{NONCE_LENGTH}}}$")]
 NoNonce = Annotated[str, Field(pattern=rf"^[A-Za-z0-9_-]{{0,{NONCE_LENGTH}}}$")]   # may be absent ("")
 Amount = Annotated[int, Field(ge=1, le=INT4_MAX)]
 IdOrZero = Annotated[int, Field(ge=0, le=INT8_MAX)]    # an optional id (0: none) or a number of days
+Id4OrZero = Annotated[int, Field(ge=0, le=INT4_MAX)]   # an optional serial id (0: none): plans, promo codes
 
 
 def new_nonce() -> str:
@@ -203,5 +204,5 @@ class AdminPromoAction(str, Enum):
 class AdminPromoCb(CallbackData, prefix="ap"):
     action: AdminPromoAction
     nonce: NoNonce = ""        # the draft's id (FSM data), for the draft's buttons
-    code: IdOrZero = 0         # a promo_codes id
-    arg: IdOrZero = 0
+    code: Id4OrZero = 0        # a promo_codes id
+    arg: Id4OrZero = 0         # a plan id or a kind's index

@@ -8,8 +8,8 @@ import pytest
 
 from common.contract.scheduler import broadcast_callback
 from services.bot.callbacks import (
-    AdminBroadcastAction, AdminBroadcastCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminScreen,
-    AdminUserAction, AdminUserCb,
+    AdminBroadcastAction, AdminBroadcastCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminPromoAction,
+    AdminPromoCb, AdminScreen, AdminUserAction, AdminUserCb,
 )
 from tests.bot.admin_support import seed_purchase, seed_subscription, seed_user, snapshot
 from tests.bot.chat import Person, forged_tap
@@ -20,7 +20,7 @@ NOT_UNDERSTOOD = "I did not understand that."
 TARGET = 8302
 
 
-def every_admin_callback(purchase_id: int) -> list[str]:
+def every_admin_callback(purchase_id: int, promo_id: int = 1) -> list[str]:
     nonce = "AbCd1234"
     data = [AdminCb(to=screen).pack() for screen in AdminScreen]
     for action in AdminUserAction:
@@ -30,6 +30,7 @@ def every_admin_callback(purchase_id: int) -> list[str]:
     data += [AdminExportCb(kind=kind, nonce=nonce).pack() for kind in ("users", "subscriptions", "payments")]
     data += [AdminBulkCb(action=action, nonce=nonce, job=1).pack() for action in AdminBulkAction]
     data += [broadcast_callback(action, 1) for action in ("pause", "resume", "cancel")]
+    data += [AdminPromoCb(action=action, nonce=nonce, code=promo_id, arg=1).pack() for action in AdminPromoAction]
     return data
 
 
@@ -44,6 +45,7 @@ async def test_non_admin_reaches_no_admin_handler(bot, standin, db, vpn, payment
     await seed_user(db, TARGET, username="target")
     await seed_subscription(db, TARGET)
     purchase_id = await seed_purchase(db, TARGET, amount="150", currency="XTR", method="stars")
+    await db.execute("INSERT INTO promo_codes (code, kind, value, created_by) VALUES ('GUARDED', 'percent', 10, 1)")
     intruder = Person(standin, 8301)
     menu = await intruder.say("/start", expect="Main menu")
 

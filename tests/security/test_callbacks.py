@@ -25,7 +25,7 @@ from common.ipc import RpcClient
 from sandbox.telegram.server import TelegramStandIn
 from services.bot import callbacks
 from services.bot.admin_peers import AdminPeers
-from services.bot.callbacks import AdminBroadcastAction, AdminBulkAction, AdminUserAction
+from services.bot.callbacks import AdminBroadcastAction, AdminBulkAction, AdminPromoAction, AdminUserAction
 from services.bot.peers import Peers
 from tests.bot.admin_support import seed_purchase, seed_subscription, seed_user, snapshot
 from tests.bot.chat import buttons, forged_tap
@@ -122,7 +122,7 @@ def _every_family() -> set[str]:
     return families | {BROADCAST_CALLBACK_PREFIX}
 
 
-USER_FAMILIES = {"m", "p", "pm", "t", "s", "r", "h", "l"}
+USER_FAMILIES = {"m", "p", "pm", "bo", "t", "s", "r", "h", "l"}
 
 
 async def test_user_families_refuse_out_of_range_integers(bot, standin, db, peers, caplog) -> None:
@@ -134,7 +134,8 @@ async def test_user_families_refuse_out_of_range_integers(bot, standin, db, peer
 
     # The purchase flow is open (FSM state and flow match): the plan field alone is forged.
     answers = await _tap_each(bot, standin, USER, plans["message_id"],
-                              [f"p:{flow}:{n}" for n in BAD] + [f"pm:{flow}:{n}" for n in BAD])
+                              [f"p:{flow}:{n}" for n in BAD] + [f"pm:{flow}:{n}" for n in BAD]
+                              + [f"bo:{flow}:{n}" for n in BAD] + [f"bo:{n}:promo" for n in OUT_OF_INT8])
     _assert_refused(answers)
 
     await bot.say(USER, "/balance")
@@ -147,7 +148,7 @@ async def test_user_families_refuse_out_of_range_integers(bot, standin, db, peer
     answers = await _tap_each(bot, standin, USER, topups["message_id"], forged)
     _assert_refused(answers)
 
-    assert _families(forged) | {"p", "pm"} == USER_FAMILIES
+    assert _families(forged) | {"p", "pm", "bo"} == USER_FAMILIES
     assert await snapshot(db) == {**before, "bot_fsm": (await snapshot(db))["bot_fsm"]}
     payments, vpn, scheduler, _ = peers
     assert payments.requests == [] and payments.calls == [] and vpn.calls == []
@@ -178,6 +179,11 @@ async def test_admin_families_refuse_out_of_range_integers(bot, standin, db, pee
         forged += [f"ar:{action.value}:{n}:1" for n in OUT_OF_INT8]
     forged += [f"{BROADCAST_CALLBACK_PREFIX}:{action}:{n}" for action in ("pause", "resume", "cancel")
                for n in OUT_OF_INT8 + NEGATIVE]
+    for action in AdminPromoAction:
+        forged += [f"ap:{action.value}::{n}:0" for n in OUT_OF_INT8 + NEGATIVE]      # a code id out of range
+        forged += [f"ap:{action.value}:{NONCE}:0:{n}" for n in OUT_OF_INT8 + NEGATIVE]
+    forged += [f"ap:{AdminPromoAction.SHOW.value}::{n}:0" for n in OUT_OF_INT4]
+    forged += [f"ap:{AdminPromoAction.KIND.value}:{NONCE}:0:{n}" for n in ("5",) + OUT_OF_INT4]   # no such kind
     answers = await _tap_each(bot, standin, ADMIN_ID, console["message_id"], forged)
     _assert_refused(answers)
 

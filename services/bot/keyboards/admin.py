@@ -5,9 +5,10 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.contract.scheduler import BroadcastStatus, broadcast_callback
+from common.shop.plans import Plan
 from services.bot.callbacks import (
-    AdminBroadcastAction, AdminBroadcastCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminScreen,
-    AdminUserAction, AdminUserCb,
+    AdminBroadcastAction, AdminBroadcastCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminPromoAction,
+    AdminPromoCb, AdminScreen, AdminUserAction, AdminUserCb,
 )
 from services.bot.i18n import Translator
 from services.bot.repositories.admin_users import PurchaseRow, UserCard
@@ -26,7 +27,8 @@ def home(t: Translator) -> InlineKeyboardMarkup:
     kb.button(text=t("admin.bulk_button"), callback_data=AdminCb(to=AdminScreen.BULK))
     kb.button(text=t("admin.status_button"), callback_data=AdminCb(to=AdminScreen.STATUS))
     kb.button(text=t("admin.audit_button"), callback_data=AdminCb(to=AdminScreen.AUDIT))
-    kb.adjust(2, 2, 2, 1)
+    kb.button(text=t("admin.promos_button"), callback_data=AdminCb(to=AdminScreen.PROMOS))
+    kb.adjust(2, 2, 2, 2)
     return kb.as_markup()
 
 
@@ -179,4 +181,71 @@ def bulk_progress(t: Translator, job_id: int, running: bool) -> InlineKeyboardMa
         kb.button(text=t("admin.bulk_cancel"), callback_data=AdminBulkCb(action=AdminBulkAction.CANCEL, job=job_id))
     _back(kb, t)
     kb.adjust(2 if running else 1, 1)
+    return kb.as_markup()
+
+
+# --- promo codes ---------------------------------------------------------------------------------
+
+PROMO_KINDS = ("percent", "amount", "days", "free_plan")   # AdminPromoCb.arg of KIND is the 1-based index
+
+
+def promos(t: Translator, codes: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for code_id, code in codes:
+        kb.button(text=code, callback_data=AdminPromoCb(action=AdminPromoAction.SHOW, code=code_id))
+    kb.button(text=t("admin.promo_new_button"), callback_data=AdminPromoCb(action=AdminPromoAction.NEW))
+    _back(kb, t)
+    kb.adjust(*([3] * (len(codes) // 3) + ([len(codes) % 3] if len(codes) % 3 else [])), 1, 1)
+    return kb.as_markup()
+
+
+def _back_to_promos(kb: InlineKeyboardBuilder, t: Translator) -> None:
+    kb.button(text=t("admin.promos_back"), callback_data=AdminCb(to=AdminScreen.PROMOS))
+
+
+def back_to_promos(t: Translator) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    _back_to_promos(kb, t)
+    return kb.as_markup()
+
+
+def promo_card(t: Translator, code_id: int, disabled: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if not disabled:
+        kb.button(text=t("admin.promo_disable_button"), callback_data=AdminPromoCb(action=AdminPromoAction.DISABLE,
+                                                                                     code=code_id))
+    kb.button(text=t("admin.refresh"), callback_data=AdminPromoCb(action=AdminPromoAction.SHOW, code=code_id))
+    _back_to_promos(kb, t)
+    kb.adjust(1 if not disabled else 2, 2)
+    return kb.as_markup()
+
+
+def promo_kinds(t: Translator, nonce: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    labels = {"percent": t("admin.promo_kind_percent_button"), "amount": t("admin.promo_kind_amount_button"),
+              "days": t("admin.promo_kind_days_button"), "free_plan": t("admin.promo_kind_free_button")}
+    for index, kind in enumerate(PROMO_KINDS, start=1):
+        kb.button(text=labels[kind], callback_data=AdminPromoCb(action=AdminPromoAction.KIND, nonce=nonce, arg=index))
+    kb.button(text=t("admin.cancel"), callback_data=AdminCb(to=AdminScreen.PROMOS))
+    kb.adjust(2, 2, 1)
+    return kb.as_markup()
+
+
+def promo_draft(t: Translator, nonce: str, items: list[Plan], chosen: list[int], *, uses: str, once: bool,
+                first: bool, valid_from: str, valid_until: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+
+    def button(text: str, action: AdminPromoAction, arg: int = 0) -> None:
+        kb.button(text=text, callback_data=AdminPromoCb(action=action, nonce=nonce, arg=arg))
+
+    for plan in items:
+        button(("✅ " if plan.id in chosen else "▫️ ") + plan.code, AdminPromoAction.PLAN, plan.id)
+    yes, no = t("admin.yes"), t("admin.no")
+    button(t("admin.promo_uses_button", uses=uses), AdminPromoAction.USES)
+    button(t("admin.promo_once_button", value=yes if once else no), AdminPromoAction.ONCE)
+    button(t("admin.promo_first_button", value=yes if first else no), AdminPromoAction.FIRST)
+    button(t("admin.promo_dates_button", valid_from=valid_from, valid_until=valid_until), AdminPromoAction.DATES)
+    button(t("admin.promo_create_button"), AdminPromoAction.CREATE)
+    kb.button(text=t("admin.cancel"), callback_data=AdminCb(to=AdminScreen.PROMOS))
+    kb.adjust(*([2] * (len(items) // 2) + ([1] if len(items) % 2 else [])), 1, 1, 1, 1, 2)
     return kb.as_markup()

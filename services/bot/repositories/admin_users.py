@@ -71,17 +71,19 @@ class PurchaseRow:
     created_at: datetime
     paid_at: datetime | None
     days: int | None
+    gift_state: str | None = None      # a gift's: ready | redeemed | refunded
 
     @property
     def refundable(self) -> bool:
-        # What payments' REFUND accepts: a paid Crypto Bot or Stars purchase.
-        return self.status == "paid" and self.method in ("cryptobot", "stars")
+        # What payments' REFUND accepts: a paid Crypto Bot or Stars purchase (a gift while nobody has it).
+        return self.status == "paid" and self.method in ("cryptobot", "stars") and self.gift_state in (None, "ready")
 
 
 async def purchases(conn: asyncpg.Connection, user_id: int, limit: int = 10) -> list[PurchaseRow]:
     rows = await conn.fetch(
-        """SELECT p.id, p.kind, p.method, p.amount, p.currency, p.status, p.created_at, p.paid_at, pl.days
-           FROM purchases p LEFT JOIN plans pl ON pl.id = p.plan_id
+        """SELECT p.id, p.kind, p.method, p.amount, p.currency, p.status, p.created_at, p.paid_at,
+                  coalesce(p.days, pl.days) AS days, g.state AS gift_state
+           FROM purchases p LEFT JOIN plans pl ON pl.id = p.plan_id LEFT JOIN gifts g ON g.purchase_id = p.id
            WHERE p.user_id = $1 AND p.status IN ('paid', 'refunded', 'flagged')
            ORDER BY p.created_at DESC LIMIT $2""",
         user_id, limit)
@@ -90,8 +92,9 @@ async def purchases(conn: asyncpg.Connection, user_id: int, limit: int = 10) -> 
 
 async def purchase_of(conn: asyncpg.Connection, user_id: int, purchase_id: int) -> PurchaseRow | None:
     row = await conn.fetchrow(
-        """SELECT p.id, p.kind, p.method, p.amount, p.currency, p.status, p.created_at, p.paid_at, pl.days
-           FROM purchases p LEFT JOIN plans pl ON pl.id = p.plan_id
+        """SELECT p.id, p.kind, p.method, p.amount, p.currency, p.status, p.created_at, p.paid_at,
+                  coalesce(p.days, pl.days) AS days, g.state AS gift_state
+           FROM purchases p LEFT JOIN plans pl ON pl.id = p.plan_id LEFT JOIN gifts g ON g.purchase_id = p.id
            WHERE p.id = $1 AND p.user_id = $2""",
         purchase_id, user_id)
     return PurchaseRow(**dict(row)) if row else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from services.bot.handlers.admin import audit, broadcast, bulk_reissue, export, home, stats, status, users
+from services.bot.handlers.admin import audit, broadcast, bulk_reissue, export, home, promos, stats, status, users
 
 
 def router(admin_ids: list[int]) -> Router:
@@ -18,5 +18,5 @@ def router(admin_ids: list[int]) -> Router:
     r.message.filter(F.from_user.id.in_(admins))
     r.callback_query.filter(F.from_user.id.in_(admins))
     r.include_routers(home.router(), stats.router(), users.router(), broadcast.router(), export.router(),
-                      bulk_reissue.router(), status.router(), audit.router())
+                      bulk_reissue.router(), status.router(), audit.router(), promos.router())
     return r

@@ -254,8 +254,12 @@ async def _show_purchases(bot: Bot, query: CallbackQuery, user_id: int, nonce: s
 
 
 def _purchase_line(t: Translator, row: PurchaseRow) -> str:
-    what = t("admin.purchase_plan", days=row.days) if row.kind == "subscription" and row.days \
-        else t("admin.purchase_topup")
+    if row.kind == "gift":
+        what = t("admin.purchase_gift", days=row.days or "—", state=row.gift_state or "—")
+    elif row.kind == "subscription" and row.days:
+        what = t("admin.purchase_plan", days=row.days)
+    else:
+        what = t("admin.purchase_topup")
     return t("admin.purchase_line", id=row.id, date=date(row.paid_at or row.created_at), what=what,
              amount=money(row.amount, row.currency), method=row.method, status=row.status)
 
