@@ -47,8 +47,8 @@ class Shop:
         return await self.cryptopay.pay(int(invoice_id))
 
 
-@pytest.fixture
-async def shop(start_bot, database_url, standin) -> Shop:
+@pytest.fixture(name="shop")
+async def shop_fixture(start_bot, database_url, standin) -> Shop:
     outline = OutlineStandIn()
     await outline.start()
     payments_port = free_port()

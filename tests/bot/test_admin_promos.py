@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from tests.bot.admin_support import AdminPerson
 from tests.bot.chat import Person, buttons, forged_tap, labels
-from tests.bot.offers_support import CRYPTO, Shop, pick_plan, shop  # noqa: F401 - the fixture
+from tests.bot.offers_support import CRYPTO, Shop, pick_plan, shop_fixture  # noqa: F401 - the fixture
 from tests.bot.test_gifts import buy_gift
 
 

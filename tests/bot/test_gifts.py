@@ -5,11 +5,10 @@ link works once even when twenty people open it at the same moment; one's own gi
 unredeemed gifts are listed for the giver."""
 from __future__ import annotations
 
-import asyncio
 import re
 
 from tests.bot.chat import Person, labels
-from tests.bot.offers_support import CRYPTO, STARS, Shop, pick_plan, shop  # noqa: F401 - the fixture
+from tests.bot.offers_support import CRYPTO, STARS, Shop, pick_plan, shop_fixture  # noqa: F401 - the fixture
 from tests.support.wait import wait_for
 
 LINK = re.compile(r"https://t\.me/atcs_test_bot\?start=gift_([A-Za-z0-9_-]{22,43})")

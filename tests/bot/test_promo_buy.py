@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.bot.chat import Person, buttons, labels
-from tests.bot.offers_support import CRYPTO, STARS, Shop, pick_plan, shop  # noqa: F401 - the fixture
+from tests.bot.offers_support import CRYPTO, STARS, Shop, pick_plan, shop_fixture  # noqa: F401 - the fixture
 from tests.support.wait import wait_for
 
 
