@@ -5,9 +5,7 @@ chat is kept with the test's files (chat-with-chart.png) for a person to look at
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -15,14 +13,10 @@ from PIL import Image
 from sandbox.telegram import TelegramStandIn
 from sandbox.webchat import Persona, WebChatConfig
 from tests.bot.admin_support import seed_purchase, seed_user
+from tests.bot.browser import browser_page
 from tests.bot.conftest import ADMIN_ID, TOKEN, ServiceInProcess, record_callback_queries
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
@@ -51,25 +45,8 @@ async def services(start_bot, tmp_path, matplotlib_config):
 
 @pytest.fixture
 async def page():
-    if not CHROMIUM.exists():
-        if os.geteuid() == 0:
-            pytest.fail(f"{CHROMIUM} is missing; scripts/test.sh installs Debian's chromium when run as root")
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM}")
-    from playwright.async_api import async_playwright, expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 1000})
-            context.set_default_timeout(TIMEOUT_MS)
-            errors: list[str] = []
-            opened = await context.new_page()
-            opened.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
-            yield opened
-            assert not errors, errors
-        finally:
-            await browser.close()
+    async with browser_page() as opened:
+        yield opened
 
 
 async def test_the_admin_sees_the_chart_in_the_web_chat(services, standin, database_url, page, tmp_path):
