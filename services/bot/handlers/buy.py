@@ -71,7 +71,13 @@ async def buy_command(message: Message, bot: Bot, user: UserRow, t: Translator, 
 
 async def buy_button(query: CallbackQuery, bot: Bot, user: UserRow, t: Translator, db: Database, settings: Settings,
                      state: FSMContext) -> None:
-    await open_plans(bot, query.from_user.id, query.message, user, t, db, settings, state)
+    # "Back" from a plan keeps the code the flow carries (if it is still good for this user).
+    promo = None
+    async with db.acquire() as conn:
+        kept = await _flow_promo(conn, await state.get_data())
+        if kept is not None and await promos.judge(conn, kept, user.id, None) is None:
+            promo = kept
+    await open_plans(bot, query.from_user.id, query.message, user, t, db, settings, state, promo=promo)
 
 
 async def open_plans(bot: Bot, chat_id: int, origin, user: UserRow, t: Translator, db: Database, settings: Settings,
