@@ -97,18 +97,21 @@ async def lock(conn: asyncpg.Connection, code_id: int) -> Promo | None:
 
 
 async def judge(conn: asyncpg.Connection, promo: Promo, user_id: int, plan_id: int | None, *,
-                purchase_id: int | None = None) -> Refusal | None:
+                purchase_id: int | None = None, held: bool = False) -> Refusal | None:
     """None when `user_id` may use the code (for `plan_id`, when given). `purchase_id` is the
-    purchase being judged, left out of the counts. Exact only under `lock` of the code."""
-    now = await conn.fetchval("SELECT now()")
-    if promo.disabled_at is not None:
-        return Refusal.DISABLED
-    if now < promo.valid_from:
-        return Refusal.NOT_YET
-    if promo.valid_until is not None and now >= promo.valid_until:
-        return Refusal.EXPIRED
-    if plan_id is not None and not promo.applies_to(plan_id):
-        return Refusal.NOT_APPLICABLE
+    purchase being judged, left out of the counts. `held`: that purchase held a use while it was
+    pending, so only the counts are judged (the code being switched off or out of time since does
+    not take back the price it was given). Exact only under `lock` of the code."""
+    if not held:
+        now = await conn.fetchval("SELECT now()")
+        if promo.disabled_at is not None:
+            return Refusal.DISABLED
+        if now < promo.valid_from:
+            return Refusal.NOT_YET
+        if promo.valid_until is not None and now >= promo.valid_until:
+            return Refusal.EXPIRED
+        if plan_id is not None and not promo.applies_to(plan_id):
+            return Refusal.NOT_APPLICABLE
     if promo.first_purchase_only and await conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM purchases WHERE user_id = $1 AND kind IN ('subscription', 'gift')
                               AND status IN ('paid', 'refunded') AND id IS DISTINCT FROM $2)""",

@@ -45,25 +45,15 @@ async def settlement_refusal(conn: asyncpg.Connection, purchase: Purchase) -> st
     """Why this payment cannot spend its purchase's code (then it is flagged), or None. Takes the
     code's lock until the settlement commits, so the spend (`promos.spend`) finds it as judged.
 
-    A purchase that was pending held its use: time limits and a disabled code no longer matter
-    (the user was given that price). A late payment of an expired invoice is judged afresh."""
+    A purchase that was pending held its use: only the counts are judged (a second payment of a
+    once-per-user code, another purchase that became the first). A late payment of an expired
+    invoice gave its hold back: it is judged afresh, as a new purchase would be."""
     assert purchase.promo_code_id is not None
     promo = await promos.lock(conn, purchase.promo_code_id)
     if promo is None:
         return "its promo code no longer exists"
-    if purchase.status != "pending":
-        refusal = await promos.judge(conn, promo, purchase.user_id, purchase.plan_id, purchase_id=purchase.id)
-        return None if refusal is None else f"promo code {promo.code}: {refusal.value} (paid after its invoice expired)"
-    if promo.first_purchase_only and await conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM purchases WHERE user_id = $1 AND kind IN ('subscription', 'gift')
-                              AND status IN ('paid', 'refunded') AND id <> $2)""",
-            purchase.user_id, purchase.id):
-        return f"promo code {promo.code}: first purchase only, and another purchase was paid first"
-    if promo.once_per_user and await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM promo_uses WHERE code_id = $1 AND user_id = $2)", promo.id,
-            purchase.user_id):
-        return f"promo code {promo.code}: once per user, and another purchase of this user spent it"
-    if promo.max_uses is not None and await promos.taken(conn, promo.id, purchase.user_id) >= promo.max_uses:
-        # Cannot happen while holds are judged under the lock; kept as the last guard of the count.
-        return f"promo code {promo.code}: used up"
-    return None
+    held = purchase.status == "pending"
+    refusal = await promos.judge(conn, promo, purchase.user_id, purchase.plan_id, purchase_id=purchase.id, held=held)
+    if refusal is None:
+        return None
+    return f"promo code {promo.code}: {refusal.value}" + ("" if held else " (paid after its invoice expired)")

@@ -192,7 +192,7 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
 
     if status == "settled":
         assert purchase is not None
-        await _credit(conn, purchase, referral_bonus_days)
+        await credit(conn, purchase, referral_bonus_days)
     elif status == "flagged":
         assert purchase is not None and reason is not None
         await _flag(conn, purchase, payment, reason, mark=own)
@@ -200,11 +200,6 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
         await enqueue_admin_alert(conn, "payment_unknown", f"{payment.provider} payment {payment.ref}",
                                   {"source": payment.source, "hint": payment.purchase_hint, **payment.detail})
     return Outcome(status, purchase_id, reason)
-
-
-async def _credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_days: int) -> None:
-    """The purchase is paid (its event recorded) in this transaction: give what it bought."""
-    await credit(conn, purchase, referral_bonus_days)
 
 
 async def credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_days: int) -> None:
