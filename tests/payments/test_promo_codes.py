@@ -232,3 +232,21 @@ async def test_a_discount_never_doubles_a_referral_bonus_or_a_refund(payments: H
     assert await payments.fetchval(
         "SELECT count(*) FROM users u WHERE u.balance <> coalesce((SELECT sum(amount) FROM balance_ledger l "
         "WHERE l.user_id = u.id), 0)") == 0
+
+
+async def test_a_failed_invoice_gives_its_use_back_and_try_again_judges_the_code_anew(payments: Harness):
+    await make_code(payments, "RETRYONE", max_uses=1)
+    first, second = await payments.user(), await payments.user()
+    request = CreateInvoice(user_id=first, method="cryptobot", plan_id=MONTH, promo_code="RETRYONE",
+                            request_id="retry-1")
+    payments.cryptopay.add_fault(route="createInvoice", kind="error", status=503, times=1)
+    assert (await refusal_of(payments.app.invoicing.create(request))).startswith("unavailable")
+    assert await payments.fetchval("SELECT status FROM purchases WHERE user_id = $1", first) == "failed"
+    # The failed purchase holds nothing: the last use goes to someone else...
+    taken = await buy(payments, second, "RETRYONE")
+    # ...and "try again" (the same request) is told so, instead of an invoice at a price it no longer has.
+    assert await refusal_of(payments.app.invoicing.create(request)) == "used_up"
+    assert await payments.fetchval("SELECT status FROM purchases WHERE user_id = $1", first) == "failed"
+    await pay_crypto(payments, taken.purchase_id)
+    await settled(payments, taken.purchase_id)
+    assert await payments.fetchval("SELECT user_id FROM promo_uses") == second
