@@ -42,6 +42,8 @@ class Notice(StrEnum):
     # (t.me/<bot>?start=gift_<token>), which only the bot can spell: it knows its own username.
     GIFT_READY = "gift_ready"
     GIFT_REDEEMED = "gift_redeemed"              # {days, name}: to the giver, when someone opened the link
+    PLAN_CHANGED = "plan_changed"                # {plan_code, expires_at}
+    PLAN_CHANGE_FAILED = "plan_change_failed"    # {amount, currency}: its payment went to the balance
 
 
 # Optional in any params: {"edit": {"chat_id": int, "message_id": int}} — the "working on it"

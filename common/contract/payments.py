@@ -55,6 +55,33 @@ def promo_refusal(message: str) -> str | None:
     return message[len(PROMO_REFUSED):] if message.startswith(PROMO_REFUSED) else None
 
 
+class PlanChange(Body):
+    """Switch the user's plan (common/shop/proration.py): the value left becomes days of the new plan."""
+    user_id: int
+    plan_id: int
+    request_id: str                      # the confirmation's key: the same request is the same change
+
+
+class PlanChanged(Body):
+    state: Literal["done", "invoice"]    # done now, or waiting for the invoice of what the balance lacks
+    change_id: int
+    plan_code: str
+    days: int                            # of the new plan (when done; as quoted when an invoice waits)
+    expires_at: datetime | None = None   # when done
+    from_balance: Decimal = Decimal(0)
+    invoice_amount: Decimal = Decimal(0)
+    currency: str = ""
+    invoice_url: str | None = None
+
+
+# A change refused by payments: RpcError(CONFLICT, CHANGE_REFUSED + <common.shop.proration.Refusal>).
+CHANGE_REFUSED = "change refused: "
+
+
+def change_refusal(message: str) -> str | None:
+    return message[len(CHANGE_REFUSED):] if message.startswith(CHANGE_REFUSED) else None
+
+
 class StarsPreCheckout(Body):
     user_id: int
     payload: str
@@ -96,4 +123,5 @@ STARS_PRE_CHECKOUT = method("stars_pre_checkout", "payments", StarsPreCheckout, 
 STARS_PAID = method("stars_paid", "payments", StarsPaid, Settlement, retry_safe=True)   # keyed by charge id
 CHECK_PAYMENT = method("check_payment", "payments", PurchaseRef, PurchaseState, retry_safe=True)
 CLAIM_FREE_PLAN = method("claim_free_plan", "payments", FreePlanClaim, FreePlanGiven, retry_safe=True)  # keyed by request_id
+CHANGE_PLAN = method("change_plan", "payments", PlanChange, PlanChanged, retry_safe=True)  # keyed by request_id
 REFUND = method("refund", "payments", PurchaseRef, PurchaseState, retry_safe=True)      # keyed by purchase id

@@ -11,7 +11,7 @@ from typing import Any
 
 from common.config import Settings
 from common.contract.payments import (
-    CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
+    CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
 )
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.client import RpcClient
@@ -24,6 +24,7 @@ from services.payments.confirmation import ClaimConfirmer
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.free_plans import FreePlans
 from services.payments.invoices import Invoicing
+from services.payments.plan_changes import PlanChanges
 from services.payments.reconciliation import CryptoReconciler
 from services.payments.refunds import Refunds
 from services.payments.repository import claims, purchases
@@ -52,6 +53,7 @@ class Payments:
     refunds: Refunds
     checks: PaymentChecks
     free_plans: FreePlans
+    plan_changes: PlanChanges
     cryptopay: CryptoPayClient | None
     bot_api: StarsApi | None
 
@@ -110,12 +112,14 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
     stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace)
     reconciler = CryptoReconciler(db, cryptopay, settlement.settle, cp, settings.payments) if cryptopay else None
+    invoicing = Invoicing(db, cryptopay, cp, settings.payments)
     return Payments(
         settings=settings, db=db, nudger=nudger, settlement=settlement,
-        invoicing=Invoicing(db, cryptopay, cp, settings.payments), webhook=webhook, server=server, stars=stars,
+        invoicing=invoicing, webhook=webhook, server=server, stars=stars,
         reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger),
         checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
         free_plans=FreePlans(db, nudger, cp, settings.payments, settings.shop.referral_bonus_days),
+        plan_changes=PlanChanges(db, invoicing, nudger, cp, settings.payments),
         cryptopay=cryptopay, bot_api=bot_api,
     )
 
@@ -128,6 +132,7 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.rpc.handle(CHECK_PAYMENT, payments.checks.check)
     ctx.rpc.handle(REFUND, payments.refunds.refund)
     ctx.rpc.handle(CLAIM_FREE_PLAN, payments.free_plans.claim)
+    ctx.rpc.handle(CHANGE_PLAN, payments.plan_changes.change)
     ctx.supervise("nudger", payments.nudger.run)
     ctx.supervise("reconcile", payments.reconcile_forever)
     if payments.confirmer is not None:

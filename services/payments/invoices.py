@@ -70,6 +70,14 @@ class Invoicing:
         return Invoice(purchase_id=purchase.id, method="cryptobot", amount=purchase.amount,
                        currency=purchase.currency, invoice_url=purchase.invoice_url)
 
+    async def issue(self, purchase: Purchase, description: str) -> Purchase:
+        """The Crypto Pay invoice of a pending purchase made elsewhere (a plan change), as `create` makes it."""
+        if self.cryptopay is None:
+            raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
+        if purchase.invoice_url is not None:
+            return purchase
+        return await self._detached(self._issue(purchase, description))
+
     async def _pending_purchase(self, request: CreateInvoice) -> tuple[Purchase, str, str]:
         async with self.db.transaction() as conn:
             customer = await shop.customer(conn, request.user_id)

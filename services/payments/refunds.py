@@ -45,6 +45,9 @@ class Refunds:
             raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}, not paid")
         if purchase.method not in ("stars", "cryptobot"):
             raise RpcError(RpcErrorCode.BAD_REQUEST, f"{purchase.method} purchases are not refunded here")
+        if purchase.kind == "change":
+            # Its money became days of the new plan (or went to the balance already): undone by another change.
+            raise RpcError(RpcErrorCode.BAD_REQUEST, "a plan change is not refunded; change the plan again instead")
         if purchase.kind == "gift":
             # The link stops working before any money moves: a gift is refunded or redeemed, never both.
             async with self.db.transaction() as conn:

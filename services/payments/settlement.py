@@ -25,6 +25,7 @@ from common.ipc.nudges import PeerNudges
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
 from common.shop import ledger, promos
+from services.payments.plan_changes import complete_paid
 from services.payments.promo_holds import settlement_refusal
 from services.payments.referral import credit_referrer
 from services.payments.repository import events, gifts, purchases
@@ -231,6 +232,8 @@ async def credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_da
             "token": made.token, "days": made.days, "valid_until": made.valid_until,
             "amount": purchase.amount, "currency": purchase.currency,
         }, key=f"payment:{purchase.id}")
+    elif purchase.kind == "change":
+        await complete_paid(conn, purchase)
     else:
         balance = await ledger.apply(conn, purchase.user_id, purchase.amount, "topup", key)
         if balance is None:
