@@ -88,10 +88,17 @@ class SubAction(str, Enum):
     AUTO_RENEW = "autorenew"
     HOWTO = "howto"
     REFRESH = "refresh"
+    CHANGE = "change"          # another plan, prorated
 
 
 class SubCb(CallbackData, prefix="s"):
     action: SubAction
+
+
+class ChangeCb(CallbackData, prefix="c"):
+    nonce: Nonce       # the change screen's own id (FSM data); with the plan, the CHANGE_PLAN request_id
+    plan: Id4
+    confirm: bool = False
 
 
 class ReissueCb(CallbackData, prefix="r"):

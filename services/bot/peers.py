@@ -12,7 +12,7 @@ from typing import TypeVar
 from common.config import BotSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import (
-    CLAIM_FREE_PLAN, CREATE_INVOICE, FreePlanClaim, FreePlanGiven, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
+    CHANGE_PLAN, CLAIM_FREE_PLAN, CREATE_INVOICE, FreePlanClaim, FreePlanGiven, PlanChange, PlanChanged, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
     StarsPaid, StarsPreCheckout,
 )
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS, REISSUE, USAGE, Enqueued, Usage, UsageQuery, UserAction
@@ -37,6 +37,10 @@ class Peers:
 
     async def claim_free_plan(self, request: FreePlanClaim, timeout: float | None = None) -> FreePlanGiven:
         return await self._client("payments").call(CLAIM_FREE_PLAN, request,
+                                                    timeout=timeout or self.settings.bot_rpc_deadline)
+
+    async def change_plan(self, request: PlanChange, timeout: float | None = None) -> PlanChanged:
+        return await self._client("payments").call(CHANGE_PLAN, request,
                                                     timeout=timeout or self.settings.bot_rpc_deadline)
 
     async def stars_pre_checkout(self, request: StarsPreCheckout) -> PreCheckoutVerdict:

@@ -16,6 +16,10 @@ class Topup(StatesGroup):
     invoice = State()
 
 
+class PlanSwitch(StatesGroup):
+    choose = State()     # the other plans shown (nonce in FSM data)
+
+
 class Reissue(StatesGroup):
     confirm = State()
 

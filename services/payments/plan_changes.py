@@ -76,11 +76,13 @@ class PlanChanges:
             quote = await proration.quote_for(conn, request.user_id, request.plan_id)
             if isinstance(quote, proration.Refusal):
                 raise refused(quote)
+            if quote.invoice > 0 and self.invoicing.cryptopay is None:
+                raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
             if quote.invoice == 0:
                 change_id = await plan_changes.insert(
                     conn, user_id=quote.user_id, request_id=request.request_id, from_plan_id=quote.from_plan_id,
                     to_plan_id=quote.plan.id, value_left=quote.left.value)
-                expires_at = await _complete(conn, change_id, quote, paid=Decimal(0))
+                expires_at = await _complete(conn, change_id, quote, paid=Decimal(0), notify=False)
                 done = PlanChanged(state="done", change_id=change_id, plan_code=quote.plan.code,
                                    days=quote.conversion.days, expires_at=expires_at,
                                    from_balance=quote.from_balance, currency=self.cp.shop_currency)
@@ -131,9 +133,11 @@ def _description(quote: Quote) -> str:
             f"{quote.left.value} left and {quote.from_balance} from the balance")
 
 
-async def _complete(conn: asyncpg.Connection, change_id: int, quote: Quote, *, paid: Decimal) -> datetime:
+async def _complete(conn: asyncpg.Connection, change_id: int, quote: Quote, *, paid: Decimal,
+                    notify: bool = True) -> datetime:
     """Applies a quoted change in the caller's transaction: the balance debit, the subscription,
-    the activation and the notice. `paid`: what an invoice brought towards it."""
+    the activation and (for a change completed by its invoice's settlement) the notice; a change
+    done at once is told on the screen that confirmed it. `paid`: what an invoice brought towards it."""
     conversion = proration.convert(quote.left.value + paid, quote.plan)
     if conversion.charge > 0:
         if await ledger.apply(conn, quote.user_id, -conversion.charge, "purchase", f"change:{change_id}") is None:
@@ -145,8 +149,9 @@ async def _complete(conn: asyncpg.Connection, change_id: int, quote: Quote, *, p
     key = f"change:{change_id}"
     await enqueue_activation(conn, quote.user_id, Activation.EXTEND, key,
                              {"reason": "plan_change", "days": conversion.days})
-    await enqueue_notification(conn, quote.user_id, Notice.PLAN_CHANGED,
-                               {"plan_code": quote.plan.code, "expires_at": expires_at}, key=key)
+    if notify:
+        await enqueue_notification(conn, quote.user_id, Notice.PLAN_CHANGED,
+                                   {"plan_code": quote.plan.code, "expires_at": expires_at}, key=key)
     return expires_at
 
 

@@ -5,7 +5,8 @@ from aiogram import Router
 
 from common.config import Settings
 from services.bot.handlers import (
-    admin, balance, buy, chat_member, fallback, gifts, language, referrals, start, stars, subscription, trial,
+    admin, balance, buy, chat_member, fallback, gifts, language, plan_change, referrals, start, stars, subscription,
+    trial,
 )
 
 
@@ -21,6 +22,7 @@ def build_routers(settings: Settings) -> list[Router]:
         gifts.router(),
         balance.router(),
         subscription.router(),
+        plan_change.router(),
         referrals.router(),
         fallback.router(),       # last: whatever nobody else took
     ]

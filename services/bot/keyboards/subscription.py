@@ -3,7 +3,7 @@ from __future__ import annotations
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from services.bot.callbacks import HowtoCb, MenuCb, Platform, ReissueCb, Screen, SubAction, SubCb
+from services.bot.callbacks import ChangeCb, HowtoCb, MenuCb, Platform, ReissueCb, Screen, SubAction, SubCb
 from services.bot.i18n import Translator
 from services.bot.repositories.subscriptions import SubscriptionView
 
@@ -22,12 +22,33 @@ def overview(t: Translator, view: SubscriptionView) -> InlineKeyboardMarkup:
     kb.button(text=t("sub.autorenew_off_button") if view.auto_renew else t("sub.autorenew_on_button"),
               callback_data=SubCb(action=SubAction.AUTO_RENEW))
     kb.button(text=t("menu.buy_renew"), callback_data=MenuCb(to=Screen.BUY))
+    changeable = view.plan_code is not None and not view.is_trial and view.status == "active"
+    if changeable:
+        kb.button(text=t("change.button"), callback_data=SubCb(action=SubAction.CHANGE))
     kb.button(text=t("sub.refresh_button"), callback_data=SubCb(action=SubAction.REFRESH))
     kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
-    if view.access_key:
-        kb.adjust(2, 1, 1, 2)
-    else:
-        kb.adjust(1, 1, 2)
+    rows = [2] if view.access_key else []
+    kb.adjust(*rows, 1, 1, *([1] if changeable else []), 2)
+    return kb.as_markup()
+
+
+def change_plans(t: Translator, nonce: str, items: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for plan_id, label in items:
+        kb.button(text=label, callback_data=ChangeCb(nonce=nonce, plan=plan_id))
+    kb.button(text=t("nav.subscription"), callback_data=MenuCb(to=Screen.SUBSCRIPTION))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def change_confirm(t: Translator, nonce: str, plan_id: int, label: str | None) -> InlineKeyboardMarkup:
+    """`label` None: the change cannot be confirmed from here (the balance is short and no invoice can be made)."""
+    kb = InlineKeyboardBuilder()
+    if label is not None:
+        kb.button(text=label, callback_data=ChangeCb(nonce=nonce, plan=plan_id, confirm=True))
+    kb.button(text=t("change.other_plan"), callback_data=SubCb(action=SubAction.CHANGE))
+    kb.button(text=t("nav.subscription"), callback_data=MenuCb(to=Screen.SUBSCRIPTION))
+    kb.adjust(1)
     return kb.as_markup()
 
 
@@ -65,4 +86,10 @@ def key_message(t: Translator) -> InlineKeyboardMarkup:
     kb.button(text=t("sub.howto_button"), callback_data=SubCb(action=SubAction.HOWTO))
     kb.button(text=t("menu.subscription"), callback_data=MenuCb(to=Screen.SUBSCRIPTION))
     kb.adjust(1)
+    return kb.as_markup()
+
+
+def to_subscription(t: Translator) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=t("nav.subscription"), callback_data=MenuCb(to=Screen.SUBSCRIPTION))
     return kb.as_markup()

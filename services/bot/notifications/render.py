@@ -97,6 +97,9 @@ RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rend
     Notice.ADMIN_GRANT: lambda t, p, k: Rendered(
         t("notice.admin_grant", days=p.get("days", "—"), date=date(p.get("expires_at"))), key_message(t)),
     Notice.GIFT_READY: _gift_ready,
+    Notice.PLAN_CHANGED: lambda t, p, k: Rendered(
+        t("notice.plan_changed", plan=str(p.get("plan_code") or "—"), date=date(p.get("expires_at"))), key_message(t)),
+    Notice.PLAN_CHANGE_FAILED: lambda t, p, k: Rendered(t("notice.plan_change_failed", amount=_money(p))),
     Notice.GIFT_REDEEMED: lambda t, p, k: Rendered(
         t("notice.gift_redeemed", name=str(p.get("name") or "—"), days=p.get("days", "—"))),
 }
