@@ -25,7 +25,6 @@ import zmq.asyncio  # noqa: E402
 
 from common.contract.core import PING, PingResult  # noqa: E402
 from common.ipc import RpcClient, RpcServer  # noqa: E402
-from common.lifecycle import event_loop  # noqa: E402
 
 
 def serve(raw_endpoint: str, rpc_endpoint: str, ready) -> None:
@@ -47,12 +46,7 @@ def serve(raw_endpoint: str, rpc_endpoint: str, ready) -> None:
                 await raw.send_multipart(frames)
         ready.set()
         await asyncio.gather(echo(), server.serve())
-    run_loop(main())
-
-
-def run_loop(main):
-    # The services' loop (uvloop) unless ATCS_BENCH_LOOP=asyncio: both paths run on the same one.
-    return asyncio.run(main) if os.environ.get("ATCS_BENCH_LOOP") == "asyncio" else event_loop.run(main)
+    asyncio.run(main())
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -103,7 +97,7 @@ def main() -> None:
     if not ready.wait(10):
         raise SystemExit("bench server did not start")
     try:
-        raw_times, rpc_times = run_loop(measure(raw_endpoint, rpc_endpoint, args.requests, args.rounds))
+        raw_times, rpc_times = asyncio.run(measure(raw_endpoint, rpc_endpoint, args.requests, args.rounds))
     finally:
         child.terminate()
         child.join(5)
