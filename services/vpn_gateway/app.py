@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 from common.ipc.nudges import PeerNudges
 from common.lifecycle import ServiceContext
 from common.logging import register_secret
-from services.vpn_gateway import activations_repo, bulk_repo
-from services.vpn_gateway.bulk import BulkReissuer
-from services.vpn_gateway.health import watch_health
-from services.vpn_gateway.pool import ServerPool
-from services.vpn_gateway.rpc import GatewayRpc
-from services.vpn_gateway.usage_cache import UsageCache
-from services.vpn_gateway.worker import ActivationWorker
+from services.vpn_gateway.repositories import activations as activations_repo
+from services.vpn_gateway.repositories import bulk as bulk_repo
+from services.vpn_gateway.provisioning.bulk import BulkReissuer
+from services.vpn_gateway.panels.health import watch_health
+from services.vpn_gateway.panels.pool import ServerPool
+from services.vpn_gateway.rpc.handlers import GatewayRpc
+from services.vpn_gateway.rpc.usage_cache import UsageCache
+from services.vpn_gateway.provisioning.worker import ActivationWorker
 
 BOT_NUDGE_DEADLINE = 0.5
 

@@ -16,8 +16,8 @@ import asyncpg
 
 from common.config import SchedulerSettings
 from common.db.database import Database
+from common.lifecycle.worker import WorkerLoop
 from common.telegram.bot_api import BotApi, BotApiError
-from services.scheduler.claim_loop import claim_and_process
 from services.scheduler.export.compress import gzip_file
 from services.scheduler.export.document import send_document
 from services.scheduler.export.writer import write_export
@@ -47,21 +47,26 @@ class ExportWorker:
         self.wakeups = wakeups
         self.current: int | None = None
         self._send_failures: dict[int, int] = {}
+        self.loop: WorkerLoop[asyncpg.Record] = WorkerLoop(
+            "exports", db, claim=self._claim, work=self._work_on, rescan=RESCAN, wake=wakeups.event("export"),
+            prepare=self._recover)
 
     def describe(self) -> dict[str, Any]:
         return {"current": self.current}
 
     async def run(self) -> None:
-        await self.db.wait_ready()
+        await self.loop.run()
+
+    async def _recover(self) -> None:
         async with self.db.transaction() as conn:
             restarted = await repo.recover(conn)
         if restarted:
             log.warning("exports cut off by a restart start over", extra={"exports": restarted})
-        await claim_and_process(self.db, self.wakeups, "export", RESCAN, self._claim, self._work_on)
 
-    async def _claim(self) -> asyncpg.Record | None:
+    async def _claim(self, _limit: int) -> list[asyncpg.Record]:
         async with self.db.transaction() as conn:
-            return await repo.claim(conn)
+            job = await repo.claim(conn)
+        return [] if job is None else [job]
 
     async def _work_on(self, job: asyncpg.Record) -> None:
         self.current = job["id"]
