@@ -1,9 +1,10 @@
 """Composition root of the vpn_gateway process: the only process that talks to VPN panels.
 
-Parts, each in its own module: panel clients behind one interface (panels/), the server pool
-with breakers and health probes (pool.py, breaker.py, health.py), the activation worker
-(worker.py, provision.py), the usage cache (usage_cache.py), bulk reissue jobs (bulk.py) and
-the RPC handlers (rpc.py). SQL lives in the *_repo.py modules and migrations/02xx.
+Parts, by package: panels/ (panel clients behind one interface, and the server pool with its
+breakers and health probes: pool.py, breaker.py, health.py), provisioning/ (the activation worker
+on the common worker loop, what one row does on a panel: provisioner.py, bulk reissue jobs:
+bulk.py), rpc/ (the RPC handlers and the usage cache behind USAGE) and repositories/ (the SQL,
+with migrations/02xx).
 """
 from __future__ import annotations
 
