@@ -33,7 +33,6 @@ class BroadcastWorker:
         self.api = api
         self.limiter = limiter
         self.settings = settings
-        self.wakeups = wakeups
         self.current: BroadcastRun | None = None
         self.recovered = 0
         # One broadcast at a time, oldest first: each run keeps the rate cap for itself.

@@ -44,12 +44,11 @@ class ExportWorker:
         self.api = api
         self.limiter = limiter
         self.settings = settings
-        self.wakeups = wakeups
         self.current: int | None = None
         self._send_failures: dict[int, int] = {}
         self.loop: WorkerLoop[asyncpg.Record] = WorkerLoop(
             "exports", db, claim=self._claim, work=self._work_on, rescan=RESCAN, wake=wakeups.event("export"),
-            prepare=self._recover)
+            prepare=self._recover, on_crash=self._put_back)
 
     def describe(self) -> dict[str, Any]:
         return {"current": self.current}
@@ -67,6 +66,13 @@ class ExportWorker:
         async with self.db.transaction() as conn:
             job = await repo.claim(conn)
         return [] if job is None else [job]
+
+    async def _put_back(self, job: asyncpg.Record, exc: BaseException) -> None:
+        """Cut off while writing (the database went away): queued again, or only a restart's
+        recover() would have found it. One cut off while sending is claimed again as it is."""
+        if job["state"] == "running":
+            async with self.db.transaction() as conn:
+                await repo.retry_later(conn, job["id"], f"{type(exc).__name__}: {exc}"[:300])
 
     async def _work_on(self, job: asyncpg.Record) -> None:
         self.current = job["id"]
@@ -115,7 +121,7 @@ class ExportWorker:
             rows, size = await write_export(self.db, job["kind"], path, self.settings.export_timeout,
                                             self.settings.export_rate_mb)
         except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
-            # DatabaseUnavailable passes through: the job is retried once the database is back.
+            # DatabaseUnavailable passes through: the loop's on_crash queues the job again.
             async with self.db.transaction() as conn:
                 await repo.retry_later(conn, job["id"], f"{type(exc).__name__}: {exc}"[:300])
             log.warning("export could not be written", extra={"export_id": job["id"], "error": type(exc).__name__})

@@ -37,7 +37,6 @@ class BackupJob:
         self.db = db
         self.settings = settings
         self.database_url = database_url
-        self.wakeups = wakeups
         self.clock = clock
         self.last: dict[str, Any] | None = None
         # A period is taken (its job_runs row is the lease) and dumped, one at a time.
