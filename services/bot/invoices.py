@@ -18,13 +18,13 @@ from common.config import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice, promo_refusal
 from common.ipc import RpcError
+from common.texts import money
 from services.bot.callbacks import PayCb, TopupCb
 from services.bot.followups import Followups
-from services.bot.formatting import money
 from services.bot.i18n import Translator
 from services.bot.keyboards import buy as kb
 from services.bot.keyboards.menu import back_to_menu
-from services.bot.peers import Peers, retry_until, transient
+from services.bot.peers.shop import Peers, retry_until, transient
 from services.bot.promo_view import refusal_text
 from services.bot.telegram.safe_edit import safe_edit
 

@@ -12,7 +12,7 @@ from common.shop import promos
 from common.shop.plans import Plan
 from common.shop.pricing import Price, quote
 from common.shop.promos import Promo, Refusal
-from services.bot.formatting import money
+from common.texts import money
 from services.bot.i18n import Translator
 
 # What a person typed, as they typed it, in a refusal: bounded, so a pasted essay stays out.

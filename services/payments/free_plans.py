@@ -16,7 +16,7 @@ from common.shop import plans, pricing
 from common.shop.promos import Refusal
 from services.payments.promo_holds import hold, named_promo, refused
 from services.payments.purchase_ref import MAX_ID
-from services.payments.repository import purchases, shop
+from services.payments.repositories import purchases, shop
 from services.payments.settlement import credit
 
 

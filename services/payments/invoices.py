@@ -23,12 +23,13 @@ from common.db.database import Database, DatabaseUnavailable
 from common.ipc.errors import RpcError
 from common.shop import plans, pricing, promos
 from common.shop.promos import Refusal
+from common.texts import money, text
 from services.payments import payload
 from services.payments.promo_holds import hold, named_promo, refused
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.purchase_ref import MAX_ID
-from services.payments.repository import purchases, shop
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories import purchases, shop
+from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -102,20 +103,26 @@ class Invoicing:
                 kind = "gift" if request.gift else "subscription"
                 days, plan_id = price.days, plan.id
                 traffic = plan.traffic_gb * 1024**3 if plan.traffic_gb else 0
-                title = f"Gift: VPN, {days} days" if request.gift else f"VPN, {days} days"
-                description = f"VPN access, plan {plan.code}: {days} days" + (" (a gift)" if request.gift else "")
-                if promo is not None:
-                    description += f", promo code {promo.code}"
+                # In the payer's language: Telegram's invoice and Crypto Bot's pay page show these.
+                language = customer.language
+                title = text(language, "invoice.gift_title" if request.gift else "invoice.stars_title", days=days)
                 if request.method == "stars":
                     amount, currency, list_amount = Decimal(price.stars), "XTR", Decimal(price.list_stars)
+                    description = text(language, "invoice.stars_description", days=days)
                 else:
                     amount, currency, list_amount = price.amount, self.cp.shop_currency, price.list_amount
+                    description = text(language, "invoice.cryptobot_description", plan=plan.code, days=days)
+                if request.gift:
+                    description += " " + text(language, "invoice.gift_note")
+                if promo is not None:
+                    description += " " + text(language, "invoice.promo_note", code=promo.code)
             else:
                 if request.promo_code is not None or request.gift:
                     raise RpcError(RpcErrorCode.BAD_REQUEST, "a balance top-up takes no promo code and is no gift")
                 amount = self._topup_amount(request.topup_amount)
                 kind, days, plan_id, traffic, currency = "topup", None, None, None, self.cp.shop_currency
-                title, description = "Balance top-up", f"Balance top-up: {amount} {currency}"
+                title = text(customer.language, "balance.topup_title")
+                description = text(customer.language, "invoice.topup_description", amount=money(amount, currency))
             ttl = self.settings.stars_invoice_ttl if request.method == "stars" else self.cp.cryptopay_invoice_ttl
             purchase = await purchases.insert_pending(
                 conn, user_id=request.user_id, plan_id=plan_id, kind=kind, method=request.method, amount=amount,

@@ -30,8 +30,8 @@ from common.shop.outbox import enqueue_activation, enqueue_notification
 from common.shop.proration import Quote
 from services.payments.invoices import Invoicing
 from services.payments.purchase_ref import MAX_ID
-from services.payments.repository import plan_changes, purchases, shop
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories import plan_changes, purchases, shop
+from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
 GB = 1024 ** 3

@@ -15,7 +15,7 @@ from common.contract.payments import PROMO_REFUSED
 from common.ipc.errors import RpcError
 from common.shop import promos
 from common.shop.promos import Promo, Refusal
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories.purchases import Purchase
 
 
 def refused(refusal: Refusal) -> RpcError:

@@ -28,8 +28,8 @@ from common.shop import ledger, promos
 from services.payments.plan_changes import complete_paid
 from services.payments.promo_holds import settlement_refusal
 from services.payments.referral import credit_referrer
-from services.payments.repository import events, gifts, purchases
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories import events, gifts, purchases
+from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from services.bot.invoices import InvoicePresenter, InvoiceScreen
 from services.bot.keyboards import buy as kb
 from services.bot.keyboards.menu import back_to_menu
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import Peers, transient
+from services.bot.peers.shop import Peers, transient
 from services.bot.promo_view import applied_text, judge_typed, plan_summary, price_of, refusal_text
 from services.bot.repositories.users import UserRow
 from services.bot.states import Buy

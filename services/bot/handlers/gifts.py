@@ -15,7 +15,7 @@ from services.bot.formatting import date
 from services.bot.gift_links import gift_link
 from services.bot.i18n import Translator
 from services.bot.keyboards.menu import back_to_menu, main_menu
-from services.bot.peers import Peers
+from services.bot.peers.shop import Peers
 from services.bot.repositories import gifts
 from services.bot.repositories.gifts import GiftRefusal, GiftRow
 from services.bot.repositories.users import UserRow

@@ -23,14 +23,15 @@ from common.ipc import RpcError
 from common.shop import plans as shop_plans
 from common.shop import proration
 from common.shop.proration import Quote, Refusal
+from common.texts import money
 from services.bot.callbacks import ChangeCb, SubAction, SubCb, new_nonce
-from services.bot.formatting import date, money
+from services.bot.formatting import date
 from services.bot.handlers.buy import cryptobot_enabled
 from services.bot.i18n import Translator
 from services.bot.keyboards import buy as buy_kb
 from services.bot.keyboards import subscription as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import Peers, transient
+from services.bot.peers.shop import Peers, transient
 from services.bot.repositories.users import UserRow
 from services.bot.states import PlanSwitch
 from services.bot.telegram.safe_edit import safe_edit, show

@@ -14,7 +14,7 @@ from services.bot.handlers.buy import apply_code
 from services.bot.handlers.gifts import redeem_link
 from services.bot.i18n import Translator
 from services.bot.keyboards.menu import back_to_menu, main_menu
-from services.bot.peers import Peers
+from services.bot.peers.shop import Peers
 from services.bot.repositories import users
 from services.bot.repositories.users import UserRow
 from services.bot.telegram.safe_edit import show

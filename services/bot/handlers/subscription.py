@@ -13,13 +13,14 @@ from common.config import Settings
 from common.contract.vpn_gateway import UserAction
 from common.db.database import Database
 from common.ipc import RpcError
+from common.texts import money
 from services.bot.callbacks import HowtoCb, MenuCb, ReissueCb, Screen, SubAction, SubCb, new_nonce
 from services.bot.followups import Followups
-from services.bot.formatting import date, days_left, key_block, money, traffic
+from services.bot.formatting import date, days_left, key_block, traffic
 from services.bot.i18n import Translator
 from services.bot.keyboards import subscription as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import Peers, retry_until, transient
+from services.bot.peers.shop import Peers, retry_until, transient
 from services.bot.repositories import subscriptions
 from services.bot.repositories.subscriptions import SubscriptionView
 from services.bot.repositories.users import UserRow

@@ -5,8 +5,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.shop.plans import Plan
 from common.shop.promos import Promo
+from common.texts import money
 from services.bot.callbacks import BuyOptCb, BuyOption, ChangeCb, MenuCb, PayCb, PayMethod, PlanCb, Screen, TopupCb
-from services.bot.formatting import money
 from services.bot.i18n import Translator
 from services.bot.promo_view import plan_button
 

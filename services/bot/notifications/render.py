@@ -17,7 +17,8 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.contract.outbox import Notice
-from services.bot.formatting import date, key_block, money
+from common.texts import money
+from services.bot.formatting import date, key_block
 from services.bot.gift_links import gift_link_of
 from services.bot.i18n import Raw, Translator
 from services.bot.keyboards.menu import main_menu

@@ -22,8 +22,9 @@ from common.config import Settings
 from common.db.database import Database
 from common.shop import plans as shop_plans
 from common.shop import promos
+from common.texts import money
 from services.bot.callbacks import AdminCb, AdminPromoAction, AdminPromoCb, AdminScreen, new_nonce
-from services.bot.formatting import date, money
+from services.bot.formatting import date
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer

@@ -11,13 +11,13 @@ from aiogram.types import CallbackQuery
 from common.config import Settings
 from common.contract.core import StatusResult
 from common.ipc import RpcError
-from services.bot.admin_peers import AdminPeers
+from common.texts import duration
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen
-from services.bot.formatting import duration
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import transient
+from services.bot.peers.shop import transient
 from services.bot.supervisor_state import ProcessInfo, SupervisorUnreachable, supervisor_processes
 from services.bot.telegram.safe_edit import show
 
@@ -64,7 +64,7 @@ def _service_line(t: Translator, name: str, result: StatusResult | RpcError) -> 
         return t("admin.status_service_error", service=name, error=f"{result.code}: {result.message}"[:200])
     pool = result.pool or {}
     queues = ", ".join(f"{k} {v}" for k, v in sorted(result.queues.items())) or "—"
-    common = {"service": name, "uptime": duration(result.uptime),
+    common = {"service": name, "uptime": duration(result.uptime, t.locale),
               "pool": f"{pool.get('size', 0)}/{pool.get('max', 0)}", "queues": queues}
     if result.ready:
         return t("admin.status_service_ok", **common)
