@@ -6,16 +6,16 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from common.config import REPO_ROOT, Settings
+from common.paths import REPO_ROOT
+from ops.all_settings import AllSettings
 
 START, END = "<!-- config-table -->", "<!-- /config-table -->"
 
 
 def config_table() -> str:
-    settings = Settings()
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for section in settings.sections().values():
-        for name, field in type(section).model_fields.items():
+    for section in AllSettings.section_types().values():
+        for name, field in section.model_fields.items():
             default = field.default_factory() if field.default_factory is not None else field.default
             if default is None or default == []:
                 shown = ""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 
 PRODUCTION = ["common", "services", "ops"]
 

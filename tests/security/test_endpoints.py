@@ -24,7 +24,8 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from common.config import REPO_ROOT, SERVICES
+from common.paths import REPO_ROOT
+from common.settings.ipc import SERVICES
 from common.contract.core import PING
 from common.ipc import RpcClient, RpcError, RpcTimeout
 from common.ipc.endpoints import CurveKeys

@@ -17,7 +17,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.db.database import Database, DatabaseUnavailable
 from services.bot.i18n import Translations
 from services.bot.notifications.render import NEEDS_KEY, render, render_alert

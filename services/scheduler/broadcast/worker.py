@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from common.config import SchedulerSettings
+from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database
 from common.telegram.bot_api import BotApi
 from services.scheduler.broadcast.run import BroadcastRun

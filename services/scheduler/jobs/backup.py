@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common.config import SchedulerSettings
+from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database, DatabaseUnavailable
 from services.scheduler.jobs.pg_dump import PgDumpError, pg_dump
 from services.scheduler.jobs.timed import Clock, utcnow
