@@ -156,7 +156,7 @@ async def test_a_second_bot_polling_the_same_token_refuses(database_url: str, ru
             assert "polling of this bot token" in refusal[0]
             # Refused in the cheap phase: neither aiogram nor the bot's own modules were loaded.
             imported = _imported(output)
-            assert "services.bot.settings" in imported      # the log is read right
+            assert "common.lifecycle.entry" in imported     # the log is read right
             assert not {m for m in imported if m.startswith(("aiogram", "services.bot.app", "zmq", "aiohttp"))}
             secret = TOKEN.split(":", 1)[1]
             assert secret not in output
