@@ -13,10 +13,19 @@ from common.settings.base import app_env
 from common.settings.service import ServiceSettings
 from common.settings.shop import ShopSettings
 from common.settings.telegram import TelegramSettings
+from services.bot import settings as bot
 from services.bot.settings import BotSettings
+from services.payments import settings as payments
 from services.payments.settings import CryptoPaySettings, PaymentsSettings
+from services.scheduler import settings as scheduler
 from services.scheduler.settings import SchedulerSettings
+from services.vpn_gateway import settings as vpn_gateway
 from services.vpn_gateway.settings import VpnSettings
+
+# What each service reads: the README's "read by" column.
+SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
+    "bot": bot.Settings, "payments": payments.Settings, "scheduler": scheduler.Settings,
+    "vpn_gateway": vpn_gateway.Settings}
 
 
 @dataclass
