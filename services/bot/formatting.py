@@ -1,18 +1,11 @@
-"""How numbers, dates, traffic and keys look in messages (the same everywhere)."""
+"""How dates, traffic and keys look in the bot's messages (money and durations: common/texts)."""
 from __future__ import annotations
 
 import html
 import math
 from datetime import datetime, timezone
-from decimal import Decimal
 
 from services.bot.i18n import Raw
-
-
-def money(amount: Decimal | int | float | str, currency: str) -> str:
-    if currency.upper() == "XTR":
-        return f"{int(Decimal(str(amount)))} ⭐"
-    return f"{Decimal(str(amount)).quantize(Decimal('0.01'))} {currency}"
 
 
 def parse_time(value: datetime | str | None) -> datetime | None:
@@ -56,19 +49,3 @@ def traffic(value: int | None) -> str:
 def key_block(access_key: str) -> Raw:
     """Monospace: one tap copies it in every Telegram client."""
     return Raw(f"<code>{html.escape(access_key)}</code>")
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0, int(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"

@@ -17,9 +17,9 @@ from aiogram.types import InlineKeyboardMarkup, LabeledPrice
 from services.bot.settings import Settings
 from common.contract.payments import CreateInvoice, Invoice
 from common.ipc import RpcError
+from common.texts import money
 from services.bot.callbacks import PayCb, TopupCb
 from services.bot.followups import Followups
-from services.bot.formatting import money
 from services.bot.i18n import Translator
 from services.bot.keyboards import buy as kb
 from services.bot.peers import Peers, retry_until, transient

@@ -22,6 +22,7 @@ from common.contract.payments import CreateInvoice, Invoice
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.errors import RpcError
 from common.shop import plans
+from common.texts import money, text
 from services.payments import payload
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.purchase_ref import MAX_ID
@@ -81,16 +82,20 @@ class Invoicing:
                     raise RpcError(RpcErrorCode.NOT_FOUND, f"no active plan {request.plan_id}")
                 kind, days, plan_id = "subscription", plan.days, plan.id
                 traffic = plan.traffic_gb * 1024**3 if plan.traffic_gb else 0
-                title = f"VPN, {plan.days} days"
-                description = f"VPN access, plan {plan.code}: {plan.days} days"
+                # In the payer's language: Telegram's invoice and Crypto Bot's pay page show these.
+                title = text(customer.language, "invoice.stars_title", days=plan.days)
                 if request.method == "stars":
                     amount, currency = Decimal(plan.stars_price), "XTR"
+                    description = text(customer.language, "invoice.stars_description", days=plan.days)
                 else:
                     amount, currency = plan.price, self.cp.shop_currency
+                    description = text(customer.language, "invoice.cryptobot_description", plan=plan.code,
+                                       days=plan.days)
             else:
                 amount = self._topup_amount(request.topup_amount)
                 kind, days, plan_id, traffic, currency = "topup", None, None, None, self.cp.shop_currency
-                title, description = "Balance top-up", f"Balance top-up: {amount} {currency}"
+                title = text(customer.language, "balance.topup_title")
+                description = text(customer.language, "invoice.topup_description", amount=money(amount, currency))
             ttl = self.settings.stars_invoice_ttl if request.method == "stars" else self.cp.cryptopay_invoice_ttl
             purchase = await purchases.insert_pending(
                 conn, user_id=request.user_id, plan_id=plan_id, kind=kind, method=request.method, amount=amount,

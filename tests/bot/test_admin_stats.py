@@ -55,7 +55,7 @@ async def test_stats_screen_counts(bot, standin, db):
     assert "Active subscriptions: 2 (of them trials: 1)" in text
     assert "Trials taken: 2, then paid: 1 — conversion 50.0%" in text
     assert "• 8.00 USD / 8.00 USD / 11.00 USD (2 payments in 30 days)" in text
-    assert "• 150 ⭐ / 150 ⭐ / 150 ⭐ (1 payments in 30 days)" in text
+    assert "• 150 ⭐ / 150 ⭐ / 150 ⭐ (1 payment in 30 days)" in text  # a plural by CLDR's rule
     assert text.index("USD /") < text.index("⭐ /")          # Stars apart, after the fiat currency
 
 

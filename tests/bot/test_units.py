@@ -1,9 +1,6 @@
-"""Small pieces: translations, callback data, FSM storage, safe edits."""
+"""Small pieces: the bot's translator, callback data, FSM storage, safe edits (the catalogue itself:
+tests/foundation/test_texts.py)."""
 from __future__ import annotations
-
-import json
-import re
-from pathlib import Path
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
@@ -13,56 +10,23 @@ from services.bot.callbacks import (
     HowtoCb, LangCb, MenuCb, PayCb, PayMethod, Platform, PlanCb, ReissueCb, Screen, SubAction, SubCb, TopupCb,
 )
 from services.bot.i18n import Translations
-from services.bot.i18n.translator import LOCALES_DIR
 from services.bot.middlewares.throttle import Throttle
 from services.bot.notifications.render import RENDERERS
 from services.bot.repositories.fsm_storage import PostgresStorage
 from services.bot.states import Buy
 from tests.support.database import connected_database
 
-BOT_DIR = Path(__file__).resolve().parents[2] / "services" / "bot"
-# The one way code names a text: t("key") (or a translator called *_t, for another language).
-KEY_USE = re.compile(r"\b(?:t|\w+_t)\(\s*\"([^\"]+)\"")
-
-
-def used_keys() -> set[str]:
-    keys: set[str] = set()
-    for path in BOT_DIR.rglob("*.py"):
-        keys.update(KEY_USE.findall(path.read_text(encoding="utf-8")))
-    return keys
-
-
-def test_every_key_used_in_code_exists_in_every_locale():
-    keys = used_keys()
-    assert len(keys) > 100
-    locales = sorted(LOCALES_DIR.glob("*.json"))
-    assert {p.stem for p in locales} >= {"en", "ru"}
-    for path in locales:
-        texts = json.loads(path.read_text(encoding="utf-8"))
-        missing = sorted(keys - set(texts))
-        assert not missing, f"{path.name} lacks {missing}"
-        unused = sorted(set(texts) - keys)
-        assert not unused, f"{path.name} has keys no code uses: {unused}"
-
-
-def test_placeholders_agree_across_locales():
-    texts = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in LOCALES_DIR.glob("*.json")}
-    fields = re.compile(r"\{(\w+)\}")
-    for key, english in texts["en"].items():
-        for locale, table in texts.items():
-            assert set(fields.findall(table[key])) == set(fields.findall(english)), (locale, key)
-
 
 def test_bot_and_scheduler_label_broadcast_controls_alike():
     """The bot puts the controls on the progress message at once and the scheduler redraws them with every
     progress edit: whichever edit lands last, the admin must see the same buttons."""
-    from services.scheduler.texts import text as scheduler_text
+    from common.texts import text as scheduler_text
 
-    for path in LOCALES_DIR.glob("*.json"):
-        bot_texts = json.loads(path.read_text(encoding="utf-8"))
+    texts = Translations()
+    for locale in texts.locales:
         for action in ("pause", "resume", "cancel"):
-            assert bot_texts[f"admin.broadcast_{action}"] == scheduler_text(path.stem, f"broadcast.{action}"), \
-                (path.stem, action)
+            assert texts.get(locale)(f"admin.broadcast_{action}") == scheduler_text(locale, f"broadcast.{action}"), \
+                (locale, action)
 
 
 def test_every_panel_backend_names_the_app_that_opens_its_keys():

@@ -62,6 +62,26 @@ async def test_a_stars_invoice_is_for_the_bot_to_send(payments: Harness):
     assert payments.cryptopay.invoices() == []
 
 
+async def test_the_payer_reads_the_invoice_in_their_language(payments: Harness):
+    """Crypto Bot's pay page and Telegram's invoice show these texts to the payer, counted in their language."""
+    english, russian = await payments.user(), await payments.user()
+    async with payments.db.acquire() as conn:
+        await conn.execute("UPDATE users SET language = 'ru' WHERE id = $1", russian)
+        three_weeks = await conn.fetchval(
+            """INSERT INTO plans (code, days, price, stars_price, traffic_gb, sort_order)
+               VALUES ('week_3', 21, 2.00, 100, 0, 9) RETURNING id""")
+    await payments.invoice(english, plan_id=three_weeks)
+    await payments.invoice(russian, plan_id=three_weeks)
+    await payments.invoice(russian, plan_id=QUARTER)
+    await payments.invoice(russian, topup="5")
+    assert sorted(remote["description"] for remote in payments.cryptopay.invoices()) == sorted([
+        "VPN access, plan week_3: 21 days", "Доступ к VPN, тариф week_3: 21 день",
+        "Доступ к VPN, тариф month_3: 90 дней", "Пополнение баланса: 5.00 USD"])
+    stars = await payments.invoice(russian, method="stars", plan_id=three_weeks)
+    assert (stars.title, stars.description) == (
+        "VPN на 21 день", "Доступ к VPN на 21 день. Ключ придёт в этот чат после оплаты.")
+
+
 @pytest.mark.parametrize("request_kwargs, code", [
     ({"plan_id": 999}, RpcErrorCode.NOT_FOUND),
     ({"plan_id": None, "topup_amount": None}, RpcErrorCode.BAD_REQUEST),

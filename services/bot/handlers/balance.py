@@ -10,9 +10,9 @@ from aiogram.types import CallbackQuery, Message
 
 from services.bot.settings import Settings
 from common.contract.payments import CreateInvoice
+from common.texts import money
 from services.bot.callbacks import MenuCb, Screen, TopupCb, new_nonce
 from services.bot.followups import Followups
-from services.bot.formatting import money
 from services.bot.handlers.buy import cryptobot_enabled
 from services.bot.i18n import Translator
 from services.bot.invoices import InvoicePresenter, InvoiceScreen

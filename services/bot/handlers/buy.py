@@ -14,9 +14,10 @@ from common.contract.payments import CreateInvoice
 from common.db.database import Database
 from common.shop import plans
 from common.shop.plans import Plan
+from common.texts import money
 from services.bot.callbacks import MenuCb, PayCb, PayMethod, PlanCb, Screen, new_nonce
 from services.bot.followups import Followups
-from services.bot.formatting import money, traffic
+from services.bot.formatting import traffic
 from services.bot.i18n import Translator
 from services.bot.invoices import InvoicePresenter, InvoiceScreen
 from services.bot.keyboards import buy as kb

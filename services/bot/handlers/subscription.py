@@ -13,9 +13,10 @@ from services.bot.settings import Settings
 from common.contract.vpn_gateway import UserAction
 from common.db.database import Database
 from common.ipc import RpcError
+from common.texts import money
 from services.bot.callbacks import HowtoCb, MenuCb, ReissueCb, Screen, SubAction, SubCb, new_nonce
 from services.bot.followups import Followups
-from services.bot.formatting import date, days_left, key_block, money, traffic
+from services.bot.formatting import date, days_left, key_block, traffic
 from services.bot.i18n import Translator
 from services.bot.keyboards import subscription as kb
 from services.bot.middlewares.callback_answer import Answer

@@ -4,8 +4,8 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.shop.plans import Plan
+from common.texts import money
 from services.bot.callbacks import MenuCb, PayCb, PayMethod, PlanCb, Screen, TopupCb
-from services.bot.formatting import money
 from services.bot.i18n import Translator
 
 

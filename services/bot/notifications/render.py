@@ -14,7 +14,8 @@ import orjson
 from aiogram.types import InlineKeyboardMarkup
 
 from common.contract.outbox import Notice
-from services.bot.formatting import date, key_block, money
+from common.texts import money
+from services.bot.formatting import date, key_block
 from services.bot.i18n import Translator
 from services.bot.keyboards.menu import main_menu
 from services.bot.keyboards.subscription import key_message

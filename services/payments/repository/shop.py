@@ -15,10 +15,11 @@ class Customer:
     id: int
     is_banned: bool
     referred_by: int | None
+    language: str
 
 
 async def customer(conn: asyncpg.Connection, user_id: int) -> Customer | None:
-    row = await conn.fetchrow("SELECT id, is_banned, referred_by FROM users WHERE id = $1", user_id)
+    row = await conn.fetchrow("SELECT id, is_banned, referred_by, language FROM users WHERE id = $1", user_id)
     return None if row is None else Customer(**dict(row))
 
 

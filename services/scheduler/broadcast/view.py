@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from common.contract.scheduler import BroadcastState, broadcast_callback
-from services.scheduler.texts import duration, text
+from common.texts import duration, text
 
 Keyboard = list[list[dict[str, str]]]
 
@@ -14,7 +14,7 @@ def render(state: BroadcastState, locale: str) -> tuple[str, Keyboard | None]:
              remaining=state.remaining, total=state.total),
     ]
     if state.state == "running" and state.eta_seconds is not None:
-        lines.append(text(locale, "broadcast.eta", eta=duration(state.eta_seconds), rate=round(state.rate, 1)))
+        lines.append(text(locale, "broadcast.eta", eta=duration(state.eta_seconds, locale), rate=round(state.rate, 1)))
     if state.in_doubt:
         lines.append(text(locale, "broadcast.in_doubt", in_doubt=state.in_doubt))
     if state.error:

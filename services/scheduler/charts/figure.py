@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
@@ -21,8 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
+from common.texts import money, text
 from services.scheduler.repositories.daily_stats import DailyStats
-from services.scheduler.texts import text
 
 # Telegram shows a photo about 400-600 px wide in the chat and full size on a tap: a narrow figure
 # at a high DPI keeps the text large enough to read in the bubble.
@@ -41,6 +40,8 @@ PAYMENTS = "#6a4fb3"
 STARS = "#d9a300"
 FIAT = ("#2e7dd2", "#17a2b8", "#8c564b", "#c2185b")
 STARS_CURRENCY = "XTR"
+# DejaVu Sans has no colour emoji: the chart writes Stars with the plain black star it can draw.
+FONT_STAR = "★"
 
 
 def png(stats: DailyStats, locale: str) -> bytes:
@@ -114,9 +115,9 @@ def _revenue(ax: Axes, x, stats: DailyStats, currency: str, fiat_color: str, loc
     values = [float(amount) for amount in stats.revenue[currency]]
     total = stats.revenue_total(currency)
     if currency == STARS_CURRENCY:
-        color, title = STARS, text(locale, "chart.stars", total=_money(total, currency))
+        color, title = STARS, text(locale, "chart.stars", total=money(total, currency, star=FONT_STAR))
     else:
-        color, title = fiat_color, text(locale, "chart.revenue", currency=currency, total=_money(total, currency))
+        color, title = fiat_color, text(locale, "chart.revenue", currency=currency, total=money(total, currency))
     bars = ax.bar(x, values, width=0.7, color=color)
     peak = max(values)
     labelled = [v > 0 and (len(values) <= MAX_LABELLED_BARS or v == peak) for v in values]
@@ -154,12 +155,6 @@ def _date_labels(locale: str) -> tuple[Callable[[date], str], Callable[[date], s
     def long(day: date) -> str:
         return f"{short(day)} {day.year}"
     return short, long
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    if currency == STARS_CURRENCY:
-        return f"{int(amount)} ★"
-    return f"{amount.quantize(Decimal('0.01'))} {currency}"
 
 
 def _compact(value: float) -> str:

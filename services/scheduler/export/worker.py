@@ -17,6 +17,7 @@ import asyncpg
 from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database
 from common.telegram.bot_api import BotApi, BotApiError
+from common.texts import text
 from services.scheduler.claim_loop import claim_and_process
 from services.scheduler.export.compress import gzip_file
 from services.scheduler.export.document import send_document
@@ -24,7 +25,6 @@ from services.scheduler.export.writer import write_export
 from services.scheduler.repositories import exports as repo
 from services.scheduler.telegram.progress import ProgressMessage
 from services.scheduler.telegram.ratelimit import RateLimiter
-from services.scheduler.texts import text
 from services.scheduler.wakeups import Wakeups
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,11 @@ from services.bot.settings import Settings
 from common.contract.scheduler import Chart, ChartQuery
 from common.db.database import Database
 from common.ipc import RpcError
+from common.texts import money
 from services.bot.admin_peers import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen
 from services.bot.followups import Followups
-from services.bot.formatting import date, money
+from services.bot.formatting import date
 from services.bot.handlers.admin.shared import rpc_problem, scheduler_locale
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb

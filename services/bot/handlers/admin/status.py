@@ -11,9 +11,9 @@ from aiogram.types import CallbackQuery
 from services.bot.settings import Settings
 from common.contract.core import StatusResult
 from common.ipc import RpcError
+from common.texts import duration
 from services.bot.admin_peers import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen
-from services.bot.formatting import duration
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
@@ -64,7 +64,7 @@ def _service_line(t: Translator, name: str, result: StatusResult | RpcError) -> 
         return t("admin.status_service_error", service=name, error=f"{result.code}: {result.message}"[:200])
     pool = result.pool or {}
     queues = ", ".join(f"{k} {v}" for k, v in sorted(result.queues.items())) or "—"
-    common = {"service": name, "uptime": duration(result.uptime),
+    common = {"service": name, "uptime": duration(result.uptime, t.locale),
               "pool": f"{pool.get('size', 0)}/{pool.get('max', 0)}", "queues": queues}
     if result.ready:
         return t("admin.status_service_ok", **common)

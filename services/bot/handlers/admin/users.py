@@ -16,10 +16,11 @@ from common.contract.payments import PurchaseRef
 from common.contract.vpn_gateway import UserAction
 from common.db.database import Database
 from common.ipc import RpcError
+from common.texts import money
 from services.bot.admin_grant import MAX_DAYS, grant
 from services.bot.admin_peers import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen, AdminUserAction, AdminUserCb
-from services.bot.formatting import date, money
+from services.bot.formatting import date
 from services.bot.callbacks import new_nonce
 from services.bot.handlers.admin.shared import rpc_problem
 from services.bot.i18n import Translator
