@@ -125,6 +125,7 @@ async def _shutdown(ctx: ServiceContext, serve_task: asyncio.Task, runner: web.A
     budget = ctx.settings.health.shutdown_timeout
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
+    ctx.tasks.drain()   # first: a worker that drains and returns is done, not restarted
     for hook in ctx._drains:
         try:
             await hook()

@@ -1,4 +1,8 @@
-"""Background tasks that are never silently dead: a crash is logged and the task restarted with backoff."""
+"""Background tasks that are never silently dead: a crash is logged and the task restarted with backoff.
+
+Once `drain()` was called (SIGTERM, before the drain hooks) a task that returns has finished its
+work (a worker loop that drained): that is its end, not a crash, and it is neither restarted nor
+kept parked until the cancel."""
 from __future__ import annotations
 
 import asyncio
@@ -18,6 +22,7 @@ class TaskSupervisor:
         self._tasks: dict[str, asyncio.Task] = {}
         self._on_restart = on_restart
         self._expected = expected
+        self._draining = asyncio.Event()
         self.last_error: str | None = None
 
     def start(self, name: str, factory: TaskFactory, *, restart: bool = True,
@@ -32,6 +37,9 @@ class TaskSupervisor:
             started = asyncio.get_running_loop().time()
             try:
                 await factory()
+                if self._draining.is_set():
+                    log.info("task finished after drain", extra={"task": name})
+                    return
                 if not restart:
                     return
                 log.warning("task returned; restarting", extra={"task": name})
@@ -44,12 +52,28 @@ class TaskSupervisor:
                         "task": name, "retry_in": round(backoff, 2), "error": self.last_error})
                 else:
                     log.exception("task crashed; restarting", extra={"task": name, "retry_in": round(backoff, 2)})
+                if self._draining.is_set():
+                    return   # no restart while the service stops
             if self._on_restart:
                 self._on_restart(name)
             if asyncio.get_running_loop().time() - started > max_backoff:
                 backoff = min_backoff  # it ran fine for a while: this is a fresh failure
             await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
             backoff = min(backoff * 2, max_backoff)
+
+    def drain(self) -> None:
+        """From now on a task that returns is done (see the module doc)."""
+        self._draining.set()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining.is_set()
+
+    async def join(self) -> None:
+        """Waits until drain() was called and then every task has finished."""
+        await self._draining.wait()
+        while pending := [task for task in self._tasks.values() if not task.done()]:
+            await asyncio.wait(pending)
 
     def names(self) -> list[str]:
         return [name for name, task in self._tasks.items() if not task.done()]

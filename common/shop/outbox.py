@@ -1,6 +1,8 @@
-"""Writing outbox rows. Call inside the transaction that makes the change; a repeated key is a no-op."""
+"""The outboxes: writing rows (call inside the transaction that makes the change; a repeated key
+is a no-op) and claiming due rows with a lease (the one claim every outbox worker uses)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -33,3 +35,33 @@ async def enqueue_admin_alert(conn: asyncpg.Connection, kind: str, subject: str,
     return await conn.fetchval(
         "INSERT INTO admin_alerts (kind, subject, detail) VALUES ($1, $2, $3::jsonb) RETURNING id",
         kind, subject, orjson.dumps(detail or {}, default=str).decode())
+
+
+# The outboxes worked with a lease, and whether a table also keeps the lease in its own column
+# (activations: "this user has a row in work" is asked of it; notifications lease by
+# next_attempt_at alone). Table names are never taken from a caller's string.
+LEASED_OUTBOXES = {"activations": True, "notifications": False}
+
+
+async def claim_due(conn: asyncpg.Connection, outbox: str, limit: int, lease_seconds: float, *,
+                    returning: str, eligible: str = "TRUE", args: Sequence[Any] = ()) -> list[asyncpg.Record]:
+    """Claims up to `limit` due rows of `outbox` (pending, next_attempt_at passed), oldest first,
+    skipping rows another claimer holds locked: each gets attempts + 1 and a lease of
+    `lease_seconds` (next_attempt_at moves past it), so it is worked outside any transaction
+    and a worker that dies mid-item leaves it to be claimed again when the lease runs out.
+
+    `eligible` narrows the due rows (an SQL condition on the table, aliased `o`, whose own
+    parameters start at $3: `args`); `returning` names the columns to return (of `o`). The rows
+    come back in id order."""
+    has_lease = LEASED_OUTBOXES[outbox]
+    lease_column = ", leased_until = now() + make_interval(secs => $2)" if has_lease else ""
+    rows = await conn.fetch(
+        f"""UPDATE {outbox} o
+            SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => $2){lease_column}
+            FROM (SELECT id FROM {outbox} o
+                  WHERE o.state = 'pending' AND o.next_attempt_at <= now() AND ({eligible})
+                  ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED) due
+            WHERE o.id = due.id
+            RETURNING {returning}""",
+        limit, float(lease_seconds), *args)
+    return sorted(rows, key=lambda row: row["id"])  # RETURNING does not keep the subquery's order

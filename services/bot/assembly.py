@@ -12,13 +12,13 @@ from aiogram.types import BotCommand, BotCommandScopeChat
 from aiogram.utils.token import TokenValidationError
 
 from common.lifecycle import ServiceContext
-from services.bot.admin_peers import AdminPeers
+from services.bot.peers.admin import AdminPeers
 from services.bot.dispatcher import build_dispatcher
 from services.bot.followups import Followups
 from services.bot.i18n import Translations, Translator
 from services.bot.invoices import InvoicePresenter
 from services.bot.notifications.sender import NotificationSender
-from services.bot.peers import Peers
+from services.bot.peers.shop import Peers
 from services.bot.telegram.polling import Polling
 from services.bot.telegram.session import build_bot
 

@@ -22,7 +22,7 @@ from services.bot.callbacks import PayCb, TopupCb
 from services.bot.followups import Followups
 from services.bot.i18n import Translator
 from services.bot.keyboards import buy as kb
-from services.bot.peers import Peers, retry_until, transient
+from services.bot.peers.shop import Peers, retry_until, transient
 from services.bot.telegram.safe_edit import safe_edit
 
 log = logging.getLogger(__name__)

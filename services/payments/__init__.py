@@ -9,8 +9,9 @@ confirmed webhook claims in one transaction with a savepoint each):
   checks.py          CHECK_PAYMENT ("I paid", an admin's manual check)
 The dedupe key is the provider's payment id (payment_events primary key): Crypto Pay invoice_id,
 Telegram telegram_payment_charge_id. Outbox rows (activation, notification, referral bonus) are
-written in the same transaction; nudges.py tells vpn_gateway and bot after the commit.
+written in the same transaction; common/ipc/nudges.py (PeerNudges) tells vpn_gateway and bot after
+the commit.
 
 Also: invoices.py (CREATE_INVOICE), refunds.py (REFUND), the balance ledger rule in common/shop/ledger.py,
-matching.py (does the payment match the purchase), repository/ (all SQL), app.py (wiring).
+matching.py (does the payment match the purchase), repositories/ (all SQL), app.py (wiring).
 """

@@ -23,7 +23,7 @@ from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, 
 from services.payments.invoices import Invoicing
 from services.payments.reconciliation import CryptoReconciler
 from services.payments.refunds import Refunds
-from services.payments.repository import claims, purchases
+from services.payments.repositories import claims, purchases
 from services.payments.settlement import Overloaded, Settlement
 from services.payments.signature import SignatureVerifier
 from services.payments.stars import Stars

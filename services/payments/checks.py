@@ -12,7 +12,7 @@ from common.telegram.bot_api import BotApiError
 from services.payments.cryptobot_payment import cryptobot_payment
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.purchase_ref import named_purchase
-from services.payments.repository import purchases
+from services.payments.repositories import purchases
 from services.payments.settlement import Overloaded, Settle
 from services.payments.stars import Stars
 

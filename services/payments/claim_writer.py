@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.db.database import Database, DatabaseUnavailable
-from services.payments.repository import claims
-from services.payments.repository.claims import NewClaim
+from services.payments.repositories import claims
+from services.payments.repositories.claims import NewClaim
 
 MAX_BATCH = 500
 _YOUR_TURN = object()

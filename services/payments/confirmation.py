@@ -29,8 +29,8 @@ from services.payments.cryptobot_payment import cryptobot_payment
 from services.payments.cryptopay_client import MAX_IDS_PER_CALL, CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.matching import claim_contradiction
 from services.payments.provider_models import CryptoInvoice
-from services.payments.repository import claims
-from services.payments.repository.claims import Claim
+from services.payments.repositories import claims
+from services.payments.repositories.claims import Claim
 from services.payments.settlement import Outcome, Overloaded, Payment, Settlement
 
 log = logging.getLogger(__name__)

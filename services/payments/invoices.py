@@ -26,8 +26,8 @@ from common.texts import money, text
 from services.payments import payload
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.purchase_ref import MAX_ID
-from services.payments.repository import purchases, shop
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories import purchases, shop
+from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from services.payments.settings import CryptoPaySettings
 from services.payments.provider_models import CryptoInvoice
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories.purchases import Purchase
 
 
 def claim_contradiction(claimed: CryptoInvoice, actual: CryptoInvoice | None) -> str | None:

@@ -5,8 +5,8 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import PurchaseRef
 from common.db.database import Database
 from common.ipc.errors import RpcError
-from services.payments.repository import purchases
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories import purchases
+from services.payments.repositories.purchases import Purchase
 
 MAX_ID = 2**63  # bigint: larger ids cannot exist, and asyncpg would refuse to send them
 

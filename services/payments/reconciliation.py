@@ -12,7 +12,7 @@ from common.db.database import Database
 from common.shop.outbox import enqueue_admin_alert
 from services.payments.cryptobot_payment import cryptobot_payment
 from services.payments.cryptopay_client import CryptoPayClient
-from services.payments.repository import purchases
+from services.payments.repositories import purchases
 from services.payments.settlement import Settle, Source
 
 log = logging.getLogger(__name__)

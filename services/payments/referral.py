@@ -6,7 +6,7 @@ import asyncpg
 from common.contract.outbox import Notice
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_notification
-from services.payments.repository import shop
+from services.payments.repositories import shop
 
 
 async def credit_referrer(conn: asyncpg.Connection, invitee_id: int, referrer: int, purchase_id: int,

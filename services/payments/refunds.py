@@ -23,8 +23,8 @@ from common.shop.outbox import enqueue_activation, enqueue_notification
 from common.shop import ledger
 from common.telegram.bot_api import BotApiError
 from services.payments.purchase_ref import named_purchase
-from services.payments.repository import purchases, shop
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories import purchases, shop
+from services.payments.repositories.purchases import Purchase
 from services.payments.stars_api import StarsApi
 
 log = logging.getLogger(__name__)

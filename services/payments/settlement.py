@@ -26,8 +26,8 @@ from common.shop.access import grant_days
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
 from common.shop import ledger
 from services.payments.referral import credit_referrer
-from services.payments.repository import events, purchases
-from services.payments.repository.purchases import Purchase
+from services.payments.repositories import events, purchases
+from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from common.db.database import Database
 from common.ipc.errors import RpcError
 from services.payments import payload
 from services.payments.matching import stars_mismatch
-from services.payments.repository import cursors, events, purchases
+from services.payments.repositories import cursors, events, purchases
 from services.payments.settlement import Overloaded, Payment, Settle, Source
 from services.payments.stars_api import StarsApi
 

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from common.db.database import DatabaseUnavailable
 from services.payments.claim_writer import ClaimWriter
 from services.payments.provider_models import CryptoInvoice, WebhookUpdate
-from services.payments.repository.claims import NewClaim
+from services.payments.repositories.claims import NewClaim
 from services.payments.signature import HEADER, SignatureVerifier
 
 log = logging.getLogger(__name__)

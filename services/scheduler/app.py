@@ -55,11 +55,10 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
         limiter = RateLimiter(config.broadcast_rate, config.broadcast_chat_interval)
         broadcasts = BroadcastWorker(ctx.db, api, limiter, config, wakeups)
         exports = ExportWorker(ctx.db, api, limiter, config, wakeups)
-        work.add("broadcasts", broadcasts.run)
+        work.add("broadcasts", broadcasts.run, drain=broadcasts.drain)
         work.add("exports", exports.run)
         ctx.add_detail("broadcast", broadcasts.describe)
         ctx.add_detail("export", exports.describe)
-        ctx.on_drain(broadcasts.drain)
         ctx.on_shutdown(api.close)
 
     leader_gauge = ctx.metrics.gauge("atcs_scheduler_leader", "1 while this scheduler holds the leader lock")
@@ -67,6 +66,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
                       connect_timeout=settings.database.db_connect_timeout, on_notify=wakeups.fire,
                       on_change=lambda role: leader_gauge.set(1 if role == "leader" else 0))
     ctx.supervise("leader", lambda: lock.run(work.run))
+    ctx.on_drain(work.drain)
     ctx.supervise("nudges", nudger.run)
     ctx.add_readiness("leader", lock.readiness)
     ctx.add_detail("leader", lambda: {**lock.describe(), "tasks": work.names()})

@@ -57,7 +57,8 @@ class LeaderLock:
                 "reason": None if self.is_leader else self.reason, "holder": self.holder}
 
     async def run(self, work: Work) -> None:
-        """Forever: become leader when possible, run `work` while leading, stop it on loss."""
+        """Become leader when possible, run `work` while leading, stop it on loss; until cancelled,
+        or until `work` returns (it drained on shutdown)."""
         while True:
             conn: asyncpg.Connection | None = None
             try:
@@ -68,6 +69,7 @@ class LeaderLock:
                     self._standby(f"another scheduler is leader ({self.holder or 'unknown'})")
                     await asyncio.sleep(self.retry_interval)
                 await self._lead(conn, work)
+                return   # the work drained and ended: so does leading (the lock goes with the connection)
             except _CONNECTION_ERRORS as exc:
                 self._standby(f"lock connection: {_describe(exc)}")
             finally:
@@ -91,8 +93,9 @@ class LeaderLock:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=self.check_interval)
                 if done:
-                    task.result()  # the work only ends by failing: let the supervisor restart us
-                    raise RuntimeError("leader work returned")
+                    task.result()  # a failure goes to the supervisor, which restarts us
+                    log.info("leader work drained; leadership ends")
+                    return
                 try:
                     await asyncio.wait_for(sql.alive(conn), self.connect_timeout)
                 except _CONNECTION_ERRORS as exc:

@@ -2,7 +2,8 @@
 
 Fired by PostgreSQL NOTIFY, which the leader LISTENs to on its lock connection: an RPC that
 wrote a job row may have reached a standby scheduler, and the notification still wakes the
-leader. A lost wake-up only costs latency: every worker also rescans on a timer.
+leader. A lost wake-up only costs latency: every worker's loop (common/lifecycle/worker.py) also rescans
+on a timer.
 """
 from __future__ import annotations
 
@@ -17,13 +18,6 @@ class Wakeups:
     def fire(self, topic: str) -> None:
         self._events[topic].set()
 
-    async def wait(self, topic: str, timeout: float) -> bool:
-        """True when woken, False when `timeout` passed first."""
-        event = self._events[topic]
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            event.clear()
+    def event(self, topic: str) -> asyncio.Event:
+        """The event a worker loop on `topic` sleeps on (common/lifecycle/worker.py)."""
+        return self._events[topic]

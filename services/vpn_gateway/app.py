@@ -1,9 +1,10 @@
 """Composition root of the vpn_gateway process: the only process that talks to VPN panels.
 
-Parts, each in its own module: panel clients behind one interface (panels/), the server pool
-with breakers and health probes (pool.py, breaker.py, health.py), the activation worker
-(worker.py, provision.py), the usage cache (usage_cache.py), bulk reissue jobs (bulk.py) and
-the RPC handlers (rpc.py). SQL lives in the *_repo.py modules and migrations/02xx.
+Parts, by package: panels/ (panel clients behind one interface, and the server pool with its
+breakers and health probes: pool.py, breaker.py, health.py), provisioning/ (the activation worker
+on the common worker loop, what one row does on a panel: provisioner.py, bulk reissue jobs:
+bulk.py), rpc/ (the RPC handlers and the usage cache behind USAGE) and repositories/ (the SQL,
+with migrations/02xx).
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from urllib.parse import urlsplit
 from common.ipc.nudges import PeerNudges
 from common.lifecycle import ServiceContext
 from common.logging import register_secret
-from services.vpn_gateway import activations_repo, bulk_repo
-from services.vpn_gateway.bulk import BulkReissuer
-from services.vpn_gateway.health import watch_health
-from services.vpn_gateway.pool import ServerPool
-from services.vpn_gateway.rpc import GatewayRpc
-from services.vpn_gateway.usage_cache import UsageCache
-from services.vpn_gateway.worker import ActivationWorker
+from services.vpn_gateway.repositories import activations as activations_repo
+from services.vpn_gateway.repositories import bulk as bulk_repo
+from services.vpn_gateway.provisioning.bulk import BulkReissuer
+from services.vpn_gateway.panels.health import watch_health
+from services.vpn_gateway.panels.pool import ServerPool
+from services.vpn_gateway.rpc.handlers import GatewayRpc
+from services.vpn_gateway.rpc.usage_cache import UsageCache
+from services.vpn_gateway.provisioning.worker import ActivationWorker
 from services.vpn_gateway.settings import Settings
 
 BOT_NUDGE_DEADLINE = 0.5

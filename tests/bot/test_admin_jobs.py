@@ -8,6 +8,7 @@ import pytest
 
 from tests.bot.admin_support import AdminPerson, seed_subscription, seed_user
 from tests.bot.chat import labels
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -23,6 +24,8 @@ async def test_export_is_started_in_the_scheduler(bot, standin, scheduler, db):
     screen = await admin.press("📤 CSV export", home["message_id"], "what should be exported")
     assert labels(screen) == ["Users", "Subscriptions", "Payments", "⬅️ Admin console"]
     await admin.press("Payments", home["message_id"], "Export of Payments requested")
+    # The message is shown before the request is sent (the scheduler edits it from then on).
+    await wait_for(lambda: bool(scheduler.requests), timeout=5, message="the export request")
     (method, request), = scheduler.requests
     assert method == "start_export" and request.kind == "payments" and request.admin_id == admin.id
     assert (request.progress.chat_id, request.progress.message_id) == (admin.id, home["message_id"])

@@ -111,20 +111,11 @@ async def test_admin_alerts_reach_admins_once(sender, conn, standin):
 
 
 async def test_nudge_wakes_the_sender(sender, conn, standin):
-    passes = 0
-    drain = sender.drain_once
-
-    async def counted() -> bool:
-        nonlocal passes
-        busy = await drain()
-        passes += 1
-        return busy
-    sender.drain_once = counted
-    sender.interval = 60  # only a nudge can wake it in time
+    sender.loop.rescan = 60  # only a nudge can wake it in time
     task = asyncio.create_task(sender.run())
     try:
         # The first (empty) pass is over: the row below can only be sent by a pass the nudge starts.
-        await wait_for(lambda: passes >= 1, timeout=5, message="the sender's first pass")
+        await wait_for(lambda: sender.loop.passes >= 1, timeout=5, message="the sender's first pass")
         await enqueue_notification(conn, 5001, Notice.SUBSCRIPTION_EXPIRED, {})
         sender.nudge()
         await standin.wait_for_message(5001, timeout=2)

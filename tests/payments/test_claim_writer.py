@@ -9,8 +9,8 @@ import pytest
 
 from common.db.database import Database, DatabaseUnavailable
 from services.payments.claim_writer import ClaimWriter
-from services.payments.repository import claims
-from services.payments.repository.claims import NewClaim
+from services.payments.repositories import claims
+from services.payments.repositories.claims import NewClaim
 from tests.support.wait import wait_for
 
 

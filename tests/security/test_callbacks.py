@@ -24,9 +24,9 @@ from common.contract.scheduler import BROADCAST_CALLBACK_PREFIX
 from common.ipc import RpcClient
 from sandbox.telegram.server import TelegramStandIn
 from services.bot import callbacks
-from services.bot.admin_peers import AdminPeers
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminBroadcastAction, AdminBulkAction, AdminUserAction
-from services.bot.peers import Peers
+from services.bot.peers.shop import Peers
 from tests.bot.admin_support import seed_purchase, seed_subscription, seed_user, snapshot
 from tests.bot.chat import buttons, forged_tap
 from tests.bot.fakes import FakePayments, FakeScheduler, FakeVpnGateway

@@ -25,12 +25,12 @@ from services.vpn_gateway.settings import VpnSettings
 from common.db.database import Database
 from common.ipc.client import RpcClient
 from common.shop.access import Grant, grant_days
-from services.vpn_gateway.bulk import BulkReissuer
-from services.vpn_gateway.health import watch_health
-from services.vpn_gateway.pool import ServerPool
-from services.vpn_gateway.rpc import GatewayRpc
-from services.vpn_gateway.usage_cache import UsageCache
-from services.vpn_gateway.worker import ActivationWorker
+from services.vpn_gateway.provisioning.bulk import BulkReissuer
+from services.vpn_gateway.panels.health import watch_health
+from services.vpn_gateway.panels.pool import ServerPool
+from services.vpn_gateway.rpc.handlers import GatewayRpc
+from services.vpn_gateway.rpc.usage_cache import UsageCache
+from services.vpn_gateway.provisioning.worker import ActivationWorker
 from tests.support.ports import free_port
 from tests.support.service_logs import assert_log_clean
 from tests.support.wait import GiveUp, wait_for

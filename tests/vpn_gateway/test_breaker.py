@@ -1,7 +1,7 @@
 """The circuit breaker's states, on a clock the test moves."""
 from __future__ import annotations
 
-from services.vpn_gateway.breaker import BreakerState, CircuitBreaker
+from services.vpn_gateway.panels.breaker import BreakerState, CircuitBreaker
 
 
 class Clock:

@@ -10,7 +10,7 @@ import pytest
 
 from services.vpn_gateway.settings import VpnServer
 from sandbox.panels.marzban import MarzbanStandIn
-from services.vpn_gateway.breaker import CircuitBreaker
+from services.vpn_gateway.panels.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import AccessSpec, PanelRejected
 from services.vpn_gateway.panels.marzban import MarzbanBackend, subscription_owner, username_for
 from services.vpn_gateway.panels.registry import build_backend

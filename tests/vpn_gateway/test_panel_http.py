@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from services.vpn_gateway.breaker import CircuitBreaker
+from services.vpn_gateway.panels.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import PanelRateLimited, PanelUnavailable
 from services.vpn_gateway.panels.outline import OutlineBackend
 from services.vpn_gateway.panels.http import PanelHttp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.vpn_gateway.pool import ServerPool
+from services.vpn_gateway.panels.pool import ServerPool
 from tests.vpn_gateway.support import (
     REMNAWAVE_TOKEN, InProcessGateway, buy, fetch, outline_server, remnawave_server, vpn_settings,
 )

@@ -9,7 +9,7 @@ import pytest
 
 from common.contract.outbox import Activation
 from common.shop.outbox import enqueue_activation
-from services.vpn_gateway.accounts_repo import get_account
+from services.vpn_gateway.repositories.accounts import get_account
 from services.vpn_gateway.panels.base import PanelAccount
 from tests.vpn_gateway.support import (
     MARZBAN_ADMIN, MARZBAN_PASSWORD, REMNAWAVE_TOKEN, InProcessGateway, buy, fetch, marzban_server, outline_server,

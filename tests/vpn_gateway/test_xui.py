@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sandbox.panels.xui import XuiStandIn
-from services.vpn_gateway.breaker import CircuitBreaker
+from services.vpn_gateway.panels.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import AccessSpec, PanelRejected
 from services.vpn_gateway.panels.registry import build_backend
 from services.vpn_gateway.settings import VpnServer

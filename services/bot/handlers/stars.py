@@ -16,7 +16,7 @@ from common.contract.payments import StarsPaid, StarsPreCheckout
 from common.ipc import RpcError
 from services.bot.followups import Followups
 from services.bot.i18n import Translator
-from services.bot.peers import Peers, retry_until, transient
+from services.bot.peers.shop import Peers, retry_until, transient
 
 log = logging.getLogger(__name__)
 

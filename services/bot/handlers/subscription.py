@@ -20,7 +20,7 @@ from services.bot.formatting import date, days_left, key_block, traffic
 from services.bot.i18n import Translator
 from services.bot.keyboards import subscription as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import Peers, retry_until, transient
+from services.bot.peers.shop import Peers, retry_until, transient
 from services.bot.repositories import subscriptions
 from services.bot.repositories.subscriptions import SubscriptionView
 from services.bot.repositories.users import UserRow

@@ -13,7 +13,7 @@ from services.bot.formatting import date
 from services.bot.i18n import Translator
 from services.bot.keyboards.menu import back_to_menu
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import Peers
+from services.bot.peers.shop import Peers
 from services.bot.repositories import users
 from services.bot.repositories.users import UserRow
 from services.bot.telegram.safe_edit import show

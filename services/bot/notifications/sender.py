@@ -1,6 +1,7 @@
 """The sender: drains the notifications and admin_alerts outboxes into Telegram.
 
-Wakes on the NUDGE_NOTIFICATIONS RPC or every few seconds (a lost nudge costs latency only).
+The loop is common/lifecycle/worker.py's: it wakes on the NUDGE_NOTIFICATIONS RPC or every few
+seconds (a lost nudge costs latency only).
 Sends with bounded concurrency but in order per user; a 429 that outlasts the session's own
 retries reschedules the row for retry_after; a user who blocked the bot (403) is marked and the
 row failed; other failures retry with backoff, then fail.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -19,6 +20,7 @@ from aiogram.exceptions import (
 
 from services.bot.settings import Settings
 from common.db.database import Database, DatabaseUnavailable
+from common.lifecycle.worker import WorkerLoop
 from services.bot.i18n import Translations
 from services.bot.notifications.render import NEEDS_KEY, render, render_alert
 from services.bot.repositories import notifications as outbox
@@ -33,57 +35,49 @@ MAX_ATTEMPTS = 8
 ALERT_BACKOFF = 30.0
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed row with what rendering it needs, read in the claim's connection."""
+    item: Pending
+    language: str | None
+    key: KeyView | None
+
+
 class NotificationSender:
     def __init__(self, db: Database, bot: Bot, texts: Translations, settings: Settings) -> None:
         self.db = db
         self.bot = bot
         self.texts = texts
-        self.interval = settings.bot.bot_notify_interval
         self.admin_ids = list(settings.telegram.admin_ids)
-        self._slots = asyncio.Semaphore(settings.bot.bot_notify_concurrency)
-        self._wake = asyncio.Event()
+        # One pass: a batch of rows, each user's in order (one lane), users side by side; then alerts.
+        self.loop: WorkerLoop[Outgoing] = WorkerLoop(
+            "notifications", db, claim=self._claim, work=self._send_one, rescan=settings.bot.bot_notify_interval,
+            concurrency=settings.bot.bot_notify_concurrency, batch=BATCH, lane=lambda out: out.item.user_id,
+            after_pass=self._alerts)
         self._alerts_paused_until = 0.0
         self.sent = 0
 
     def nudge(self) -> None:
-        self._wake.set()
+        self.loop.nudge()
 
     async def run(self) -> None:
-        while True:
-            await self.db.wait_ready()
-            self._wake.clear()  # before reading: a nudge during this pass triggers another
-            try:
-                busy = await self.drain_once()
-            except DatabaseUnavailable:
-                busy = False
-            if not busy:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
-                except TimeoutError:
-                    pass
+        await self.loop.run()
 
     async def drain_once(self) -> bool:
         """One pass over both outboxes; True when a full batch was read (more may be waiting)."""
+        return await self.loop.pass_once()
+
+    async def _claim(self, limit: int) -> list[Outgoing]:
         async with self.db.acquire() as conn:
-            due = await outbox.claim_due(conn, BATCH)
+            due = await outbox.claim_due(conn, limit)
             ids = sorted({p.user_id for p in due})
             languages = await users.language_of(conn, ids) if ids else {}
             keyed = sorted({p.user_id for p in due if p.kind in NEEDS_KEY})
             keys = await subscriptions.keys_of(conn, keyed) if keyed else {}
-        by_user: dict[int, list[Pending]] = defaultdict(list)
-        for item in due:
-            by_user[item.user_id].append(item)
-        await asyncio.gather(*(self._send_user(items, languages.get(uid), keys.get(uid))
-                               for uid, items in by_user.items()))
-        await self._alerts()
-        return len(due) >= BATCH
+        return [Outgoing(item, languages.get(item.user_id), keys.get(item.user_id)) for item in due]
 
-    async def _send_user(self, items: list[Pending], language: str | None, key: KeyView | None) -> None:
-        async with self._slots:
-            for item in items:
-                await self._send_one(item, language, key)
-
-    async def _send_one(self, item: Pending, language: str | None, key: KeyView | None) -> None:
+    async def _send_one(self, out: Outgoing) -> None:
+        item, language, key = out.item, out.language, out.key
         t = self.texts.get(language)
         try:
             rendered = render(item.kind, item.params, t, key)

@@ -1,7 +1,8 @@
 """The notifications and admin_alerts outboxes, drained by the bot's sender.
 
-A row is claimed by pushing its next_attempt_at past a lease, so it is sent outside any
-transaction (no connection held across a Telegram call) and a crash mid-send retries it later.
+A row is claimed (`common/shop/outbox.py: claim_due`) by pushing its next_attempt_at past a
+lease, so it is sent outside any transaction (no connection held across a Telegram call) and a
+crash mid-send retries it later.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import asyncpg
 import orjson
+
+from common.shop.outbox import claim_due as claim_due_rows
 
 LEASE_SECONDS = 120
 
@@ -25,19 +28,10 @@ class Pending:
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int) -> list[Pending]:
-    rows = await conn.fetch(
-        """UPDATE notifications n
-           SET attempts = n.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
-           FROM (SELECT id FROM notifications
-                 WHERE state = 'pending' AND next_attempt_at <= now()
-                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) due
-           WHERE n.id = due.id
-           RETURNING n.id, n.user_id, n.kind, n.params, n.attempts""",
-        limit, float(LEASE_SECONDS))
-    claimed = [Pending(r["id"], r["user_id"], r["kind"], orjson.loads(r["params"]) if r["params"] else {}, r["attempts"])
-               for r in rows]
-    claimed.sort(key=lambda p: p.id)  # RETURNING does not keep the subquery's order
-    return claimed
+    rows = await claim_due_rows(conn, "notifications", limit, LEASE_SECONDS,
+                                returning="o.id, o.user_id, o.kind, o.params, o.attempts")
+    return [Pending(r["id"], r["user_id"], r["kind"], orjson.loads(r["params"]) if r["params"] else {}, r["attempts"])
+            for r in rows]
 
 
 async def mark_sent(conn: asyncpg.Connection, notification_id: int) -> None:

@@ -60,7 +60,7 @@ class Polling:
             pause = min(pause * 2, 30.0)
 
     async def run(self) -> None:
-        """The supervised task: polls until drained; an unexpected end is a crash (restarted)."""
+        """The supervised task: polls until drained, then returns; an unexpected end is a crash (restarted)."""
         await self._reach_telegram()
         if not self._stopping:
             try:
@@ -78,7 +78,7 @@ class Polling:
                 raise
             if not self._stopping:
                 raise RuntimeError("polling ended by itself")
-        await asyncio.Event().wait()  # drained: park until the supervisor cancels this task
+        # Drained: returning ends the task (the supervisor is draining too, so it does not restart it).
 
     async def drain(self, grace: float) -> None:
         """Stop taking updates, give running handlers `grace` seconds, cancel the rest."""

@@ -4,7 +4,6 @@ paused, resumed or cancelled through any scheduler) and rescans on a timer anywa
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -12,11 +11,11 @@ import asyncpg
 
 from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database
+from common.lifecycle.worker import WorkerLoop
 from common.telegram.bot_api import BotApi
 from services.scheduler.broadcast.run import BroadcastRun
 from services.scheduler.broadcast.state import to_state
 from services.scheduler.broadcast.view import render
-from services.scheduler.claim_loop import claim_and_process
 from services.scheduler.repositories import broadcasts as repo
 from services.scheduler.telegram.progress import ProgressMessage
 from services.scheduler.telegram.ratelimit import RateLimiter
@@ -34,12 +33,12 @@ class BroadcastWorker:
         self.api = api
         self.limiter = limiter
         self.settings = settings
-        self.wakeups = wakeups
         self.current: BroadcastRun | None = None
         self.recovered = 0
-        self._draining = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # One broadcast at a time, oldest first: each run keeps the rate cap for itself.
+        self.loop: WorkerLoop[asyncpg.Record] = WorkerLoop(
+            "broadcasts", db, claim=self._next, work=self._send, rescan=RESCAN, wake=wakeups.event("broadcast"),
+            prepare=self._recover)
 
     def describe(self) -> dict[str, Any]:
         run = self.current
@@ -47,20 +46,15 @@ class BroadcastWorker:
                 "recovered_in_doubt": self.recovered}
 
     async def run(self) -> None:
-        await self.db.wait_ready()
-        await self._recover()
-        await claim_and_process(self.db, self.wakeups, "broadcast", RESCAN, self._next, self._send,
-                                keep_going=lambda: not self._draining)
-        await asyncio.Event().wait()  # drained: stay idle until the service stops us
+        """Until drained (see common/lifecycle/worker.py)."""
+        await self.loop.run()
 
     async def drain(self) -> None:
         """SIGTERM: the current run stops sending, finishes what is in flight and records it."""
-        self._draining = True
         if self.current is not None:
             self.current.stop()
-        try:
-            await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT)
-        except TimeoutError:
+        await self.loop.drain(DRAIN_TIMEOUT)
+        if self.current is not None:
             log.warning("broadcast did not settle before shutdown; its in-flight rows will be in doubt")
 
     async def _recover(self) -> None:
@@ -70,26 +64,24 @@ class BroadcastWorker:
                 log.warning("broadcast resumed after a crash: rows in doubt will be sent again",
                             extra={"broadcast_id": row["id"], "in_doubt": row["n"]})
 
-    async def _next(self) -> asyncpg.Record | None:
+    async def _next(self, _limit: int) -> list[asyncpg.Record]:
         await self._refresh_progress()
         async with self.db.acquire() as conn:
             row = await repo.next_to_run(conn)
         if row is None or row["state"] != "queued":
-            return row
+            return [] if row is None else [row]
         async with self.db.transaction() as conn:
             total = await repo.materialize(conn, row["id"], row["audience"], row["language"])
         log.info("broadcast started", extra={"broadcast_id": row["id"], "recipients": total})
         async with self.db.acquire() as conn:
-            return await repo.get(conn, row["id"])
+            return [await repo.get(conn, row["id"])]
 
     async def _send(self, row: asyncpg.Record) -> None:
-        self._idle.clear()
         self.current = BroadcastRun(self.db, self.api, self.limiter, self.settings, row)
         try:
             await self.current.run()
         finally:
             self.current = None
-            self._idle.set()
 
     async def _refresh_progress(self) -> None:
         """Progress messages of broadcasts paused or cancelled while no run was showing them."""

@@ -16,9 +16,9 @@ import asyncpg
 
 from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database
+from common.lifecycle.worker import WorkerLoop
 from common.telegram.bot_api import BotApi, BotApiError
 from common.texts import text
-from services.scheduler.claim_loop import claim_and_process
 from services.scheduler.export.compress import gzip_file
 from services.scheduler.export.document import send_document
 from services.scheduler.export.writer import write_export
@@ -44,24 +44,35 @@ class ExportWorker:
         self.api = api
         self.limiter = limiter
         self.settings = settings
-        self.wakeups = wakeups
         self.current: int | None = None
         self._send_failures: dict[int, int] = {}
+        self.loop: WorkerLoop[asyncpg.Record] = WorkerLoop(
+            "exports", db, claim=self._claim, work=self._work_on, rescan=RESCAN, wake=wakeups.event("export"),
+            prepare=self._recover, on_crash=self._put_back)
 
     def describe(self) -> dict[str, Any]:
         return {"current": self.current}
 
     async def run(self) -> None:
-        await self.db.wait_ready()
+        await self.loop.run()
+
+    async def _recover(self) -> None:
         async with self.db.transaction() as conn:
             restarted = await repo.recover(conn)
         if restarted:
             log.warning("exports cut off by a restart start over", extra={"exports": restarted})
-        await claim_and_process(self.db, self.wakeups, "export", RESCAN, self._claim, self._work_on)
 
-    async def _claim(self) -> asyncpg.Record | None:
+    async def _claim(self, _limit: int) -> list[asyncpg.Record]:
         async with self.db.transaction() as conn:
-            return await repo.claim(conn)
+            job = await repo.claim(conn)
+        return [] if job is None else [job]
+
+    async def _put_back(self, job: asyncpg.Record, exc: BaseException) -> None:
+        """Cut off while writing (the database went away): queued again, or only a restart's
+        recover() would have found it. One cut off while sending is claimed again as it is."""
+        if job["state"] == "running":
+            async with self.db.transaction() as conn:
+                await repo.retry_later(conn, job["id"], f"{type(exc).__name__}: {exc}"[:300])
 
     async def _work_on(self, job: asyncpg.Record) -> None:
         self.current = job["id"]
@@ -110,7 +121,7 @@ class ExportWorker:
             rows, size = await write_export(self.db, job["kind"], path, self.settings.export_timeout,
                                             self.settings.export_rate_mb)
         except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
-            # DatabaseUnavailable passes through: the job is retried once the database is back.
+            # DatabaseUnavailable passes through: the loop's on_crash queues the job again.
             async with self.db.transaction() as conn:
                 await repo.retry_later(conn, job["id"], f"{type(exc).__name__}: {exc}"[:300])
             log.warning("export could not be written", extra={"export_id": job["id"], "error": type(exc).__name__})

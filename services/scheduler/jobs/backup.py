@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from services.scheduler.settings import SchedulerSettings
-from common.db.database import Database, DatabaseUnavailable
+from common.db.database import Database
+from common.lifecycle.worker import WorkerLoop
 from services.scheduler.jobs.pg_dump import PgDumpError, pg_dump
 from services.scheduler.jobs.timed import Clock, utcnow
 from services.scheduler.private_files import create_private
@@ -36,38 +37,36 @@ class BackupJob:
         self.db = db
         self.settings = settings
         self.database_url = database_url
-        self.wakeups = wakeups
         self.clock = clock
         self.last: dict[str, Any] | None = None
+        # A period is taken (its job_runs row is the lease) and dumped, one at a time.
+        self.loop: WorkerLoop[str] = WorkerLoop("backup", db, claim=self._next_due, work=self._dump, rescan=RESCAN,
+                                                wake=wakeups.event(JOB), batch=1)
 
     def describe(self) -> dict[str, Any] | None:
         return self.last
 
     async def run(self) -> None:
-        while True:
-            await self.db.wait_ready()
-            try:
-                await self.run_due()
-            except DatabaseUnavailable as exc:
-                log.warning("backup check postponed: database unavailable", extra={"error": str(exc)})
-            await self.wakeups.wait(JOB, RESCAN)
+        await self.loop.run()
 
     async def run_due(self) -> list[str]:
         """Makes today's backup if it is due, then any an admin requested; returns their periods."""
         done: list[str] = []
+        while periods := await self._next_due(1):
+            await self._dump(periods[0])
+            done.append(periods[0])
+        return done
+
+    async def _next_due(self, _limit: int) -> list[str]:
+        """Today's period if its backup is due, else the next one an admin asked for: taken."""
         now = self.clock()
         if self.settings.backup_enabled and now.hour >= self.settings.backup_hour:
             period = now.date().isoformat()
             if await self._take(period):
-                await self._dump(period)
-                done.append(period)
-        while True:
-            async with self.db.acquire() as conn:
-                period = await job_runs.next_requested(conn, JOB)
-            if period is None or not await self._take(period):
-                return done
-            await self._dump(period)
-            done.append(period)
+                return [period]
+        async with self.db.acquire() as conn:
+            period = await job_runs.next_requested(conn, JOB)
+        return [period] if period is not None and await self._take(period) else []
 
     async def _take(self, period: str) -> bool:
         async with self.db.acquire() as conn:

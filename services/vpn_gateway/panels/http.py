@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 
-from services.vpn_gateway.breaker import BreakerState, CircuitBreaker
+from services.vpn_gateway.panels.breaker import BreakerState, CircuitBreaker
 from services.vpn_gateway.panels.base import (
     PanelError, PanelHealth, PanelRateLimited, PanelRefused, PanelRejected, PanelUnavailable,
 )

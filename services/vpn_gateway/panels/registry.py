@@ -10,7 +10,7 @@ from __future__ import annotations
 import aiohttp
 
 from services.vpn_gateway.settings import VpnServer
-from services.vpn_gateway.breaker import CircuitBreaker
+from services.vpn_gateway.panels.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import PanelBackend
 from services.vpn_gateway.panels.http import PanelHttp
 from services.vpn_gateway.panels.marzban import MarzbanBackend

@@ -21,7 +21,7 @@ from common.contract.scheduler import (
     BroadcastControl, BroadcastState, MessageRef, StartBroadcast, parse_broadcast_callback,
 )
 from common.ipc import RpcError
-from services.bot.admin_peers import AdminPeers
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminBroadcastAction, AdminBroadcastCb, AdminCb, AdminScreen
 from services.bot.formatting import date
 from services.bot.callbacks import new_nonce
@@ -29,7 +29,7 @@ from services.bot.handlers.admin.shared import rpc_problem, scheduler_locale
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import transient
+from services.bot.peers.shop import transient
 from services.bot.states import Admin
 from services.bot.telegram.safe_edit import safe_edit, safe_markup, show
 

@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery
 from common.contract.vpn_gateway import BulkReissue, JobState
 from common.db.database import Database
 from common.ipc import RpcError
-from services.bot.admin_peers import AdminPeers
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminBulkAction, AdminBulkCb, AdminCb, AdminScreen
 from services.bot.callbacks import new_nonce
 from services.bot.handlers.admin.shared import rpc_problem

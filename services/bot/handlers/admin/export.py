@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery
 
 from common.contract.scheduler import MessageRef, StartExport
 from common.ipc import RpcError
-from services.bot.admin_peers import AdminPeers
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminCb, AdminExportCb, AdminScreen
 from services.bot.callbacks import new_nonce
 from services.bot.handlers.admin.shared import rpc_problem, scheduler_locale

@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.contract.scheduler import Locale
 from common.ipc import RpcError
 from services.bot.i18n import Translator
-from services.bot.peers import transient
+from services.bot.peers.shop import transient
 
 
 def scheduler_locale(t: Translator) -> Locale:

@@ -19,7 +19,7 @@ from common.contract.scheduler import Chart, ChartQuery
 from common.db.database import Database
 from common.ipc import RpcError
 from common.texts import money
-from services.bot.admin_peers import AdminPeers
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen
 from services.bot.followups import Followups
 from services.bot.formatting import date
@@ -27,7 +27,7 @@ from services.bot.handlers.admin.shared import rpc_problem, scheduler_locale
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import retry_until, transient
+from services.bot.peers.shop import retry_until, transient
 from services.bot.repositories import admin_stats
 from services.bot.repositories.admin_stats import Overview
 from services.bot.telegram.safe_edit import safe_edit, show

@@ -12,12 +12,12 @@ from services.bot.settings import Settings
 from common.contract.core import StatusResult
 from common.ipc import RpcError
 from common.texts import duration
-from services.bot.admin_peers import AdminPeers
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import transient
+from services.bot.peers.shop import transient
 from services.bot.supervisor_state import ProcessInfo, SupervisorUnreachable, supervisor_processes
 from services.bot.telegram.safe_edit import show
 

@@ -17,8 +17,8 @@ from common.contract.vpn_gateway import UserAction
 from common.db.database import Database
 from common.ipc import RpcError
 from common.texts import money
-from services.bot.admin_grant import MAX_DAYS, grant
-from services.bot.admin_peers import AdminPeers
+from services.bot.handlers.admin.grant import MAX_DAYS, grant
+from services.bot.peers.admin import AdminPeers
 from services.bot.callbacks import AdminCb, AdminScreen, AdminUserAction, AdminUserCb
 from services.bot.formatting import date
 from services.bot.callbacks import new_nonce
@@ -26,7 +26,7 @@ from services.bot.handlers.admin.shared import rpc_problem
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
 from services.bot.middlewares.callback_answer import Answer
-from services.bot.peers import Peers
+from services.bot.peers.shop import Peers
 from services.bot.repositories import admin_audit, admin_users
 from services.bot.repositories.admin_users import PurchaseRow, UserCard
 from services.bot.states import Admin

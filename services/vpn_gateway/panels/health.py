@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.vpn_gateway.pool import ServerPool
+from services.vpn_gateway.panels.pool import ServerPool
 
 
 async def watch_health(pool: ServerPool, interval: float) -> None:

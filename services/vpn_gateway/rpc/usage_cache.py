@@ -17,10 +17,10 @@ from common.contract.base import RpcErrorCode
 from common.contract.vpn_gateway import Usage
 from common.db.database import Database
 from common.ipc.errors import RpcError
-from services.vpn_gateway import accounts_repo
-from services.vpn_gateway.accounts_repo import Account
+from services.vpn_gateway.repositories import accounts as accounts_repo
+from services.vpn_gateway.repositories.accounts import Account
 from services.vpn_gateway.panels.base import PanelAccount, PanelError
-from services.vpn_gateway.pool import ServerPool
+from services.vpn_gateway.panels.pool import ServerPool
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class UsageCache:
             self._refreshing[user_id] = task
             task.add_done_callback(lambda t, uid=user_id: self._refreshed(uid, t))
         try:
-            # asyncio.timeout, not wait_for: see wakeup.woken (a cancelled request must not answer).
+            # asyncio.timeout, not wait_for: see common/lifecycle/worker.py: nudged (a cancelled request must not answer).
             async with asyncio.timeout(self.timeout):
                 entry = await asyncio.shield(task)
             return Usage(user_id=user_id, used_bytes=entry.used_bytes, limit_bytes=limit, as_of=entry.as_of, stale=False)

@@ -17,13 +17,13 @@ from typing import Any
 
 from common.contract.outbox import Activation, Notice
 from common.db.database import Database
-from services.vpn_gateway import accounts_repo
-from services.vpn_gateway.accounts_repo import Account, Subscription
-from services.vpn_gateway.activations_repo import Claimed
+from services.vpn_gateway.repositories import accounts as accounts_repo
+from services.vpn_gateway.repositories.accounts import Account, Subscription
+from services.vpn_gateway.repositories.activations import Claimed
 from services.vpn_gateway.panels.base import (
     AccessSpec, AccountExists, PanelAccount, PanelBackend, PanelRejected, PanelUnavailable,
 )
-from services.vpn_gateway.pool import Server, ServerPool
+from services.vpn_gateway.panels.pool import Server, ServerPool
 
 # Panels keep expiry to the millisecond (Remnawave) or not at all; closer than this is "equal".
 EXPIRY_TOLERANCE = timedelta(seconds=1)

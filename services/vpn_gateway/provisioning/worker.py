@@ -1,9 +1,9 @@
 """The activation worker: works off the activation outbox until every row is done.
 
-One dispatcher claims due rows (a short transaction that leases them), runs each in its own
-task up to `vpn_worker_concurrency` at once, and wakes on a nudge, on a finished task, on a
-panel coming back, or every `vpn_scan_interval` seconds (the scan picks up whatever a lost nudge
-missed). Rows of a server that already has `max_concurrency` rows in work are left in the queue,
+The loop is common/lifecycle/worker.py's: it claims due rows (a short transaction that leases
+them), runs each in its own task up to `vpn_worker_concurrency` at once, and wakes on a nudge,
+on a finished task, on a panel coming back, or every `vpn_scan_interval` seconds (the scan picks
+up whatever a lost nudge missed). Rows of a server that already has `max_concurrency` rows in work are left in the queue,
 so a slow panel holds only its own share of the slots; per-server request limits and breakers sit
 below, in the panel clients.
 
@@ -22,14 +22,14 @@ from collections.abc import Callable
 from services.vpn_gateway.settings import VpnSettings
 from common.contract.outbox import Activation, Notice
 from common.db.database import Database, DatabaseUnavailable
-from common.lifecycle.outcome import log_failure
+from common.lifecycle.worker import WorkerLoop
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
-from services.vpn_gateway import accounts_repo, activations_repo
-from services.vpn_gateway.activations_repo import Claimed
+from services.vpn_gateway.repositories import accounts as accounts_repo
+from services.vpn_gateway.repositories import activations as activations_repo
+from services.vpn_gateway.repositories.activations import Claimed
 from services.vpn_gateway.panels.base import PanelError
-from services.vpn_gateway.pool import ServerPool
-from services.vpn_gateway.provision import Outcome, Provisioner
-from services.vpn_gateway.wakeup import woken
+from services.vpn_gateway.panels.pool import ServerPool
+from services.vpn_gateway.provisioning.provisioner import Outcome, Provisioner
 
 log = logging.getLogger(__name__)
 
@@ -45,81 +45,57 @@ class ActivationWorker:
         self.pool = pool
         self.settings = settings
         self.provisioner = Provisioner(db, pool)
-        self.wake = asyncio.Event()
+        self.loop: WorkerLoop[Claimed] = WorkerLoop(
+            "activations", db, claim=self._claim, work=self._work, rescan=settings.vpn_scan_interval,
+            concurrency=settings.vpn_worker_concurrency, prepare=self._release_leases)
+        self.wake = self.loop.wake
         self._on_notified = on_notified or (lambda: None)
         self._on_done = on_done or (lambda: None)
-        self._tasks: set[asyncio.Task] = set()
         self._per_server: Counter[str] = Counter()
         self._pull_forward = False
-        self._draining = False
-        self._grace = 0.0
         self.done_count = 0
         self.failed_attempts = 0
 
     # ---- signals from outside ------------------------------------------------------------------
     def nudge(self) -> None:
-        self.wake.set()
+        self.loop.nudge()
 
     def panel_recovered(self, *_: object) -> None:
         """A panel answers again: rows backing off because of it may go now."""
         self._pull_forward = True
-        self.wake.set()
+        self.loop.nudge()
 
     async def drain(self, grace: float) -> None:
         """Stop claiming; give attempts in flight `grace` seconds to finish (the rest are
         abandoned, which is safe: their leases are released at the next start)."""
-        self._grace = grace
-        self._draining = True
-        self.wake.set()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
+        await self.loop.drain(grace)
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return self.loop.in_flight
 
     # ---- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
-        await self.db.wait_ready()
+        """Until drained (see common/lifecycle/worker.py)."""
+        await self.loop.run()
+
+    async def _release_leases(self) -> None:
         async with self.db.transaction() as conn:
             released = await activations_repo.release_leases(conn)
         if released:
             log.info("released leases of a previous run", extra={"rows": released})
-        try:
-            while not self._draining:
-                self.wake.clear()
-                await self._dispatch()
-                await woken(self.wake, self.settings.vpn_scan_interval)
-            if self._tasks:
-                await asyncio.wait(set(self._tasks), timeout=self._grace)
-        finally:
-            await self._stop_tasks()
-        # Drained: stay parked until shutdown cancels us (returning would be taken for a crash).
-        await asyncio.Event().wait()
 
-    async def _dispatch(self) -> None:
-        if not self.db.ready:
-            await self.db.wait_ready(timeout=self.settings.vpn_scan_interval)
-            return
-        try:
-            if self._pull_forward:
-                self._pull_forward = False
-                async with self.db.transaction() as conn:
-                    await activations_repo.pull_forward(conn)
-            free = self.settings.vpn_worker_concurrency - len(self._tasks)
-            if free <= 0:
-                return
+    async def _claim(self, free: int) -> list[Claimed]:
+        if self._pull_forward:
+            self._pull_forward = False
             async with self.db.transaction() as conn:
-                jobs = await activations_repo.claim(conn, free, self.settings.vpn_lease_seconds,
-                                                    skip_servers=self._busy_servers())
-        except DatabaseUnavailable:
-            return
-        for job in jobs:
-            server = job.server or ""
-            self._per_server[server] += 1
-            task = asyncio.create_task(self._work(job), name=f"activation-{job.id}")
-            self._tasks.add(task)
-            task.add_done_callback(lambda t, s=server: self._finished(t, s))
+                await activations_repo.pull_forward(conn)
+        async with self.db.transaction() as conn:
+            jobs = await activations_repo.claim(conn, free, self.settings.vpn_lease_seconds,
+                                                skip_servers=self._busy_servers())
+        for job in jobs:   # counted at once: the next claim must see these servers' share taken
+            self._per_server[job.server or ""] += 1
+        return jobs
 
     def _busy_servers(self) -> list[str]:
         busy = []
@@ -128,22 +104,14 @@ class ActivationWorker:
                 busy.append(server.name)
         return busy
 
-    def _finished(self, task: asyncio.Task, server: str) -> None:
-        self._tasks.discard(task)
-        self._per_server[server] -= 1
-        self.wake.set()   # a slot is free: there may be more due rows
-        log_failure(task, log, "activation attempt failed unrecorded")
-
-    async def _stop_tasks(self) -> None:
-        # On shutdown an attempt is abandoned, never half-recorded: its lease is released at the
-        # next start and the row done again, finding by external id whatever this one made.
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
     # ---- one row -------------------------------------------------------------------------------
     async def _work(self, job: Claimed) -> None:
+        try:
+            await self._attempt(job)
+        finally:
+            self._per_server[job.server or ""] -= 1
+
+    async def _attempt(self, job: Claimed) -> None:
         # An attempt must end well within its lease, or a second claim could overlap it.
         budget = self.settings.vpn_lease_seconds * 0.8
         try:

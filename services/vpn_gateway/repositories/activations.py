@@ -1,7 +1,8 @@
 """SQL of the activation outbox as vpn_gateway works it: claim with a lease, finish, retry.
 
-A claim is one short transaction: it picks due rows (at most one per user, and none of a user
-who has a leased row), bumps attempts and sets the lease, and commits before any panel call.
+A claim (`common/shop/outbox.py: claim_due`) is one short transaction: it picks due rows (at
+most one per user, and none of a user who has a leased row), bumps attempts and sets the lease,
+and commits before any panel call.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import asyncpg
 import orjson
+
+from common.shop.outbox import claim_due
 
 
 @dataclass(frozen=True)
@@ -25,37 +28,26 @@ class Claimed:
     server: str | None        # where the user's account is; None before they are placed
 
 
-_CLAIM = """
-WITH due AS (
-    SELECT DISTINCT ON (a.user_id) a.id
-    FROM activations a LEFT JOIN vpn_accounts v ON v.user_id = a.user_id
-    WHERE a.state = 'pending' AND a.next_attempt_at <= now()
-      AND (v.server IS NULL OR NOT v.server = ANY($3::text[]))
-      AND NOT EXISTS (SELECT 1 FROM activations b
-                      WHERE b.user_id = a.user_id AND b.state = 'pending' AND b.leased_until > now())
-    ORDER BY a.user_id, a.id
-), picked AS (
-    SELECT id FROM activations
-    WHERE id IN (SELECT id FROM due ORDER BY id LIMIT $1) AND state = 'pending'
-    ORDER BY id
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE activations a
-SET attempts = a.attempts + 1,
-    leased_until = now() + make_interval(secs => $2),
-    next_attempt_at = now() + make_interval(secs => $2)
-FROM picked
-WHERE a.id = picked.id
-RETURNING a.id, a.user_id, a.action, a.payload, a.attempts, a.created_at, a.alerted_at IS NOT NULL AS alerted,
-          (SELECT server FROM vpn_accounts WHERE user_id = a.user_id) AS server
-"""
+# Due rows of users who have no row in work, one per user (their oldest), none of a user placed
+# on a busy server ($3).
+_ELIGIBLE = """
+o.id IN (SELECT DISTINCT ON (a.user_id) a.id
+         FROM activations a LEFT JOIN vpn_accounts v ON v.user_id = a.user_id
+         WHERE a.state = 'pending' AND a.next_attempt_at <= now()
+           AND (v.server IS NULL OR NOT v.server = ANY($3::text[]))
+           AND NOT EXISTS (SELECT 1 FROM activations b
+                           WHERE b.user_id = a.user_id AND b.state = 'pending' AND b.leased_until > now())
+         ORDER BY a.user_id, a.id)"""
+_RETURNING = """o.id, o.user_id, o.action, o.payload, o.attempts, o.created_at, o.alerted_at IS NOT NULL AS alerted,
+                (SELECT server FROM vpn_accounts WHERE user_id = o.user_id) AS server"""
 
 
 async def claim(conn: asyncpg.Connection, limit: int, lease_seconds: float,
                 skip_servers: list[str] | None = None) -> list[Claimed]:
     """Rows of users placed on `skip_servers` stay in the queue: those servers are busy."""
-    rows = await conn.fetch(_CLAIM, limit, float(lease_seconds), list(skip_servers or []))
-    return sorted((_claimed(r) for r in rows), key=lambda c: c.id)
+    rows = await claim_due(conn, "activations", limit, lease_seconds, returning=_RETURNING, eligible=_ELIGIBLE,
+                           args=[list(skip_servers or [])])
+    return [_claimed(r) for r in rows]
 
 
 def _claimed(row: asyncpg.Record) -> Claimed:

@@ -17,10 +17,11 @@ from common.ipc.errors import RpcError
 from common.ipc.server import RpcServer
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_activation
-from services.vpn_gateway import accounts_repo, activations_repo
-from services.vpn_gateway.bulk import BulkReissuer
-from services.vpn_gateway.usage_cache import UsageCache
-from services.vpn_gateway.worker import ActivationWorker
+from services.vpn_gateway.repositories import accounts as accounts_repo
+from services.vpn_gateway.repositories import activations as activations_repo
+from services.vpn_gateway.provisioning.bulk import BulkReissuer
+from services.vpn_gateway.rpc.usage_cache import UsageCache
+from services.vpn_gateway.provisioning.worker import ActivationWorker
 
 # An issue that found no subscription row becomes one that made it, and the other way round.
 _SAME = {Activation.ISSUE: {Activation.ISSUE, Activation.EXTEND},

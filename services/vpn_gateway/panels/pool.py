@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from services.vpn_gateway.settings import VpnServer, VpnSettings
-from services.vpn_gateway.breaker import BreakerState, CircuitBreaker
+from services.vpn_gateway.panels.breaker import BreakerState, CircuitBreaker
 from services.vpn_gateway.panels.base import PanelBackend
 from services.vpn_gateway.panels.registry import build_backend
 

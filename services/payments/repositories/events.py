@@ -6,7 +6,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.payments.repository.purchases import SETTLEABLE
+from services.payments.repositories.purchases import SETTLEABLE
 
 
 async def record(conn: asyncpg.Connection, *, provider: str, ref: str, source: str, outcome: str,

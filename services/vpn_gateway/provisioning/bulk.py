@@ -8,18 +8,19 @@ nothing twice). Cancel stops the feeding; a restarted gateway simply takes the n
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from common.contract.outbox import Activation
 from common.contract.vpn_gateway import JobState
-from common.db.database import Database, DatabaseUnavailable
+from common.db.database import Database
+from common.lifecycle.worker import WorkerLoop
 from common.shop.outbox import enqueue_activation, enqueue_admin_alert
-from services.vpn_gateway import activations_repo, bulk_repo
-from services.vpn_gateway.wakeup import woken
+from services.vpn_gateway.repositories import activations as activations_repo
+from services.vpn_gateway.repositories import bulk as bulk_repo
 
 log = logging.getLogger(__name__)
+MAX_JOBS_A_PASS = 100   # admins run a handful at most; a longer list is stepped in the next pass
 
 
 class BulkReissuer:
@@ -27,8 +28,10 @@ class BulkReissuer:
                  on_queued: Callable[[], None] | None = None, on_notified: Callable[[], None] | None = None) -> None:
         self.db = db
         self.concurrency = concurrency
-        self.interval = interval
-        self.wake = asyncio.Event()
+        # A pass steps every open job in turn (one batch); the jobs are rows, so no lease is needed.
+        self.loop: WorkerLoop[int] = WorkerLoop("bulk_reissue", db, claim=self._open_jobs, work=self.step,
+                                                rescan=interval, batch=MAX_JOBS_A_PASS)
+        self.wake = self.loop.wake
         self._on_queued = on_queued or (lambda: None)
         self._on_notified = on_notified or (lambda: None)
 
@@ -37,7 +40,7 @@ class BulkReissuer:
             job_id, made = await bulk_repo.create_job(conn, admin_id, request_id, scope)
         if made:
             log.info("bulk reissue job made", extra={"job_id": job_id, "admin_id": admin_id})
-        self.wake.set()
+        self.loop.nudge()
         return job_id
 
     async def state(self, job_id: int) -> JobState | None:
@@ -53,18 +56,20 @@ class BulkReissuer:
                 log.info("bulk reissue job cancelled", extra={"job_id": job_id})
         return await self.state(job_id)
 
+    @property
+    def interval(self) -> float:
+        return self.loop.rescan
+
+    @interval.setter
+    def interval(self, seconds: float) -> None:
+        self.loop.rescan = seconds
+
     async def run(self) -> None:
-        while True:
-            await self.db.wait_ready()
-            self.wake.clear()
-            try:
-                async with self.db.acquire() as conn:
-                    jobs = await bulk_repo.open_jobs(conn)
-                for job_id in jobs:
-                    await self.step(job_id)
-            except DatabaseUnavailable:
-                pass
-            await woken(self.wake, self.interval)
+        await self.loop.run()
+
+    async def _open_jobs(self, limit: int) -> list[int]:
+        async with self.db.acquire() as conn:
+            return (await bulk_repo.open_jobs(conn))[:limit]
 
     async def step(self, job_id: int) -> None:
         queued = 0
@@ -102,4 +107,4 @@ class BulkReissuer:
 
     def activation_finished(self) -> None:
         """The worker finished a row: a bulk item may have completed, so step soon."""
-        self.wake.set()
+        self.loop.nudge()

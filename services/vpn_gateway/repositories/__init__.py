@@ -1,0 +1,1 @@
+"""SQL of vpn_gateway: accounts, the activation outbox as the worker works it, bulk jobs."""

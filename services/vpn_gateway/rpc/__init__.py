@@ -1,0 +1,1 @@
+"""What vpn_gateway answers over RPC, and the usage cache behind USAGE."""
