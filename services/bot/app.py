@@ -8,6 +8,7 @@ stopped first on SIGTERM, the Telegram session closed last.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from types import ModuleType
 
@@ -57,6 +58,14 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
         log.error("the bot stays up but does not poll Telegram", extra={"reason": str(exc)})
         return
     state["polling"], state["sender"] = parts.polling, parts.sender
+    # aiogram's hundreds of types, the handlers and the settings live as long as the process: out
+    # of the collector's sight, a full collection no longer walks them (100+ ms pauses that were
+    # the bot's p99 under load, bench/bench_capacity.py).
+    gc.freeze()
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # aiogram logs every handled update at INFO ("Update id=... is handled"): a log line per
+        # update is a large part of an update's cost, and says nothing a metric does not.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
 
     ctx.supervise("polling", parts.polling.run)
     ctx.supervise("notifications", parts.sender.run)

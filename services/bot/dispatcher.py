@@ -39,7 +39,7 @@ def build_dispatcher(*, db: Database, settings: Settings, texts: Translations, *
     dp.update.outer_middleware(ExceptionBoundary())
     dp.update.outer_middleware(Throttle(settings.bot.bot_throttle_rate, settings.bot.bot_throttle_burst))
     dp.update.outer_middleware(DatabaseGate(db))
-    dp.update.outer_middleware(UserMiddleware(db, texts))
+    dp.update.outer_middleware(UserMiddleware(db, texts, dp.fsm))
     dp.update.outer_middleware(BanCheck())
     dp.update.outer_middleware(dp.fsm)
     dp.include_routers(*build_routers(settings))

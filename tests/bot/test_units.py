@@ -96,7 +96,7 @@ async def test_fsm_storage_survives_a_new_instance(database_url):
         await again.set_state(stranger, None)
         await again.set_data(stranger, {})
         async with db.acquire() as conn:
-            assert await conn.fetchval("SELECT count(*) FROM bot_fsm WHERE key = $1", again._key(stranger)) == 0
+            assert await conn.fetchval("SELECT count(*) FROM bot_fsm WHERE key = $1", again.row_key(stranger)) == 0
         # Clearing a flow in progress empties it.
         await again.set_state(key, Buy.method)
         await again.set_data(key, {"flow": "x"})

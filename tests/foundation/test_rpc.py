@@ -293,3 +293,27 @@ def test_an_endpoint_straight_in_a_shared_sticky_folder_leaves_it_shared(tmp_pat
     private.mkdir(mode=0o755)
     prepare_endpoint(f"ipc://{private}/bot.ipc", "ATCS_ENDPOINT_BOT")
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
+
+
+async def test_each_client_gets_its_own_answer_though_both_count_their_calls(endpoint: str, harnesses) -> None:
+    """The server keeps replies by request id (for retries): two clients of one server, each
+    numbering its calls, must never be handed the other's stored answer."""
+    harness = harnesses(endpoint)
+    await harness.start()
+    first, second = harness.client(), harness.client()
+    for round_ in range(20):
+        mine, theirs = await asyncio.gather(first.call(ECHO, {"text": f"first {round_}"}),
+                                            second.call(ECHO, {"text": f"second {round_}"}))
+        assert (mine.text, theirs.text) == (f"first {round_}", f"second {round_}")
+    assert harness.calls == 40
+
+
+async def test_a_failing_handler_frees_its_slot(endpoint: str, harnesses) -> None:
+    harness = harnesses(endpoint)
+    await harness.start()
+    client = harness.client()
+    for _ in range(3):
+        with pytest.raises(RpcError):
+            await client.call(ECHO, {"text": "boom"})
+    assert harness.server.inflight == 0
+    assert (await client.call(ECHO, {"text": "after"})).text == "after"

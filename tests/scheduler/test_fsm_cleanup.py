@@ -23,7 +23,7 @@ def _key(user_id: int) -> StorageKey:
 async def _age(conn, storage: PostgresStorage, user_id: int, days: float) -> None:
     """Makes the user's FSM row look last touched `days` ago."""
     await conn.execute("UPDATE bot_fsm SET updated_at = now() - make_interval(secs => $2) WHERE key = $1",
-                       storage._key(_key(user_id)), days * 86400)
+                       storage.row_key(_key(user_id)), days * 86400)
 
 
 async def test_only_flows_idle_longer_than_the_setting_are_deleted(db, conn, settings) -> None:
