@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.config import REPO_ROOT, SERVICES  # noqa: E402
+from common.paths import REPO_ROOT  # noqa: E402
+from common.settings.ipc import SERVICES  # noqa: E402
 from ops import demo  # noqa: E402
 from sandbox.telegram.control import TelegramControl  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402

@@ -49,7 +49,7 @@ from aiohttp import web  # noqa: E402
 
 import zmq.asyncio  # noqa: E402
 
-from common.config import DatabaseSettings  # noqa: E402
+from common.settings.database import DatabaseSettings  # noqa: E402
 from common.contract.bot import NUDGE_NOTIFICATIONS  # noqa: E402
 from common.contract.core import STATUS  # noqa: E402
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS  # noqa: E402

@@ -15,7 +15,7 @@ import sys
 
 import orjson
 
-from common.config import ConfigError
+from common.settings.base import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "config":
-            from common.config import effective_config
+            from ops.all_settings import effective_config
             sys.stdout.write(orjson.dumps(effective_config(), option=orjson.OPT_INDENT_2).decode() + "\n")
             return 0
         if args.command == "migrate":

@@ -6,16 +6,28 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from common.config import REPO_ROOT, Settings
+from common.paths import REPO_ROOT
+from ops.all_settings import SERVICE_SETTINGS, AllSettings
 
 START, END = "<!-- config-table -->", "<!-- /config-table -->"
 
 
+def readers() -> dict[str, list[str]]:
+    """Field name -> the services that read (and so are stopped by a bad value of) it."""
+    found: dict[str, list[str]] = {}
+    for service, settings in SERVICE_SETTINGS.items():
+        for section in settings.section_types().values():
+            for name in section.model_fields:
+                if service not in found.setdefault(name, []):
+                    found[name].append(service)
+    return found
+
+
 def config_table() -> str:
-    settings = Settings()
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for section in settings.sections().values():
-        for name, field in type(section).model_fields.items():
+    read_by = readers()
+    rows = ["| variable | default | read by | meaning |", "|---|---|---|---|"]
+    for section in AllSettings.section_types().values():
+        for name, field in section.model_fields.items():
             default = field.default_factory() if field.default_factory is not None else field.default
             if default is None or default == []:
                 shown = ""
@@ -26,7 +38,9 @@ def config_table() -> str:
             else:
                 shown = str(default)
             shown = f"`{shown}`" if shown not in ("", "[]") else "(empty)"
-            rows.append(f"| `ATCS_{name.upper()}` | {shown} | {field.description or ''} |")
+            services = read_by.get(name, [])
+            who = "all" if len(services) == len(SERVICE_SETTINGS) else ", ".join(services)
+            rows.append(f"| `ATCS_{name.upper()}` | {shown} | {who} | {field.description or ''} |")
     return "\n".join(rows)
 
 

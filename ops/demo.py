@@ -21,7 +21,8 @@ from collections.abc import Mapping
 
 import orjson
 
-from common.config import Settings, VpnServer
+from ops.all_settings import LaunchSettings
+from services.vpn_gateway.settings import VpnServer
 
 DEMO_BOT_TOKEN = "123456789:DEMO-sandbox-token-not-a-real-bot-000"
 DEMO_CRYPTOPAY_TOKEN = "12345:DEMOsandboxCryptoPayToken"
@@ -70,7 +71,7 @@ redirect_stderr=true
 """
 
 
-def enabled(settings: Settings) -> bool:
+def enabled(settings: LaunchSettings) -> bool:
     token = settings.telegram.bot_token
     return token is None or not token.get_secret_value()
 
@@ -125,7 +126,7 @@ def vpn_servers(environ: Mapping[str, str] | None = None) -> list[dict]:
     return servers
 
 
-def webhook_url(settings: Settings) -> str:
+def webhook_url(settings: LaunchSettings) -> str:
     """Where the Crypto Pay stand-in posts invoice_paid: the payments service's webhook."""
     host = settings.payments.payments_host
     if host in ("", "0.0.0.0", "::", "[::]"):
@@ -135,9 +136,9 @@ def webhook_url(settings: Settings) -> str:
     return f"http://{host}:{settings.payments.payments_port}/webhooks/cryptobot"
 
 
-def environment(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def environment(settings: LaunchSettings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Variables added to supervisord's environment in demo mode (services and sandbox alike)."""
-    settings = settings or Settings()
+    settings = settings or LaunchSettings.read()
     where = urls(environ)
     admins = list(settings.telegram.admin_ids)
     env = {
@@ -167,7 +168,7 @@ def web_chat_url(environ: Mapping[str, str] | None = None) -> str:
     return urls(environ)["web_chat"]
 
 
-def banner(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+def banner(settings: LaunchSettings, environ: Mapping[str, str] | None = None) -> str:
     """What `atcs up` prints in demo mode."""
     where = urls(environ)
     admins = list(settings.telegram.admin_ids) or [DEMO_ADMIN_ID]

@@ -14,7 +14,7 @@ import sys
 import asyncpg
 import orjson
 
-from common.config import DatabaseSettings
+from common.settings.database import DatabaseSettings
 
 
 def _parse(line: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ import time
 
 import asyncpg
 
-from common.config import DatabaseSettings
+from common.settings.database import DatabaseSettings
 from common.db.embedded_access import APP_DATABASE, provision
 from common.db.migrate import MigrationError, migrate
 from common.logging import setup_logging

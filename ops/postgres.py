@@ -20,7 +20,8 @@ import xmlrpc.client
 
 from supervisor import childutils
 
-from common.config import ConfigError, DatabaseSettings
+from common.settings.base import ConfigError
+from common.settings.database import DatabaseSettings
 from common.db import embedded
 
 # Longer than the services' stopwaitsecs (15 s), after which supervisord has killed them anyway;

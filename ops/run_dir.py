@@ -14,7 +14,7 @@ import socket
 import stat
 from pathlib import Path
 
-from common.config import SERVICES, IpcSettings
+from common.settings.ipc import IpcSettings, SERVICES
 
 LOCK_SUFFIX = ".lock"
 

@@ -21,7 +21,10 @@ from pathlib import Path
 
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
-from common.config import REPO_ROOT, ConfigError, Settings
+from common.paths import REPO_ROOT
+from common.settings.base import ConfigError
+from common.settings.ipc import IpcSettings
+from ops.all_settings import LaunchSettings
 from common.db import embedded
 from ops import demo, private_files, run_dir
 
@@ -63,7 +66,7 @@ def _running() -> bool:
         return False
 
 
-def write_includes(settings: Settings) -> None:
+def write_includes(settings: LaunchSettings) -> None:
     INCLUDES.mkdir(mode=0o700, parents=True, exist_ok=True)
     wanted: dict[str, str] = {}
     fields = {"python": PYTHON, "root": REPO_ROOT, "logs": LOGS}
@@ -80,7 +83,7 @@ def write_includes(settings: Settings) -> None:
             path.write_text(text)
 
 
-def _server_gid(settings: Settings) -> int | None:
+def _server_gid(settings: LaunchSettings) -> int | None:
     """The group that must pass through var/ to the embedded server's data, if any."""
     if not settings.database.embedded or settings.database.embedded_pg_dir.resolve().parent != VAR.resolve():
         return None
@@ -90,7 +93,7 @@ def _server_gid(settings: Settings) -> int | None:
 
 def up(timeout: float) -> int:
     os.umask(0o077)  # supervisord and everything it starts inherit it (and umask=077 in its conf)
-    settings = Settings()
+    settings = LaunchSettings.read()
     private_files.make_private(VAR, _server_gid(settings))
     LOGS.mkdir(mode=0o700, exist_ok=True)
     RUN.mkdir(mode=0o700, exist_ok=True)
@@ -238,7 +241,7 @@ def down() -> int:
 
 def _remove_run_dir() -> None:
     try:
-        settings = Settings().ipc
+        settings = IpcSettings.read()
     except ConfigError as exc:  # stopping must not depend on a configuration one could fix later
         print(f"run dir left in place: {exc}", file=sys.stderr)
         return

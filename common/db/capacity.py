@@ -5,7 +5,8 @@ import logging
 
 import asyncpg
 
-from common.config import SERVICES, DatabaseSettings
+from common.settings.database import DatabaseSettings
+from common.settings.ipc import SERVICES
 
 log = logging.getLogger(__name__)
 # Migrations, psql and pg_dump need a few connections beside the pools.

@@ -152,7 +152,8 @@ def serve(data_dir: Path, port: int, passfile: Path, fast: bool = False) -> None
 
 
 def main(argv: list[str] | None = None) -> None:
-    from common.config import ConfigError, DatabaseSettings
+    from common.settings.base import ConfigError
+    from common.settings.database import DatabaseSettings
     parser = argparse.ArgumentParser(prog="python -m common.db.embedded", description=__doc__)
     parser.add_argument("--dir", type=Path, help="data directory (default ATCS_EMBEDDED_PG_DIR)")
     parser.add_argument("--port", type=int, help="port (default ATCS_EMBEDDED_PG_PORT)")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from common.config import DatabaseSettings
+from common.settings.database import DatabaseSettings
 
 SUPERUSER = DatabaseSettings.EMBEDDED_SUPERUSER
 APP_USER = DatabaseSettings.EMBEDDED_USER

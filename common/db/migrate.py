@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = REPO_ROOT / "migrations"

@@ -16,7 +16,7 @@ import zmq
 import zmq.asyncio
 from pydantic import BaseModel
 
-from common.config import ConfigError
+from common.settings.base import ConfigError
 from common.contract.base import Method
 from common.ipc.endpoints import CurveKeys
 from common.ipc.envelope import decode, encode_request

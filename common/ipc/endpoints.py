@@ -9,7 +9,10 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from common.config import ConfigError, IpcSettings
+from common.settings.base import ConfigError
+
+# sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
+from common.settings.ipc import IpcSettings
 
 # sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
 MAX_IPC_PATH = 107

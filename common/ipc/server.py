@@ -15,7 +15,7 @@ import zmq.asyncio
 from pydantic import BaseModel, ValidationError
 from zmq.auth.base import Authenticator
 
-from common.config import ConfigError
+from common.settings.base import ConfigError
 from common.contract.base import Method, RpcErrorCode
 from common.db.database import DatabaseUnavailable
 from common.ipc.endpoints import CurveKeys

@@ -1,4 +1,4 @@
-"""What a service's composition root is given: its settings, pool, RPC server and clients,
+"""What a service's composition root is given: its own settings, pool, RPC server and clients,
 task supervisor, readiness checks and shutdown hooks. Handlers get what they need from here by
 name; nothing reaches for globals."""
 from __future__ import annotations
@@ -9,29 +9,29 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import zmq.asyncio
 
-from common.config import Settings
 from common.db.database import Database
 from common.ipc.client import RpcClient
 from common.ipc.endpoints import curve_keys, endpoint_variable, prepare_endpoint, require_curve_for_tcp
 from common.ipc.server import RpcServer
-from common.lifecycle import exclusive
 from common.lifecycle.metrics import Metrics
 from common.lifecycle.supervisor import TaskFactory, TaskSupervisor
+from common.settings.service import ServiceSettings
 
 ReadinessCheck = Callable[[], "tuple[bool, str] | Awaitable[tuple[bool, str]]"]
 QueueDepth = Callable[[], "int | Awaitable[int]"]
 QueueCount = Callable[[asyncpg.Connection], Awaitable[int]]
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 @dataclass
-class ServiceContext:
+class ServiceContext(Generic[SettingsT]):
     name: str
-    settings: Settings
+    settings: SettingsT   # the service's own: exactly the sections its settings.py declares
     db: Database
     zmq: zmq.asyncio.Context
     rpc: RpcServer
@@ -60,13 +60,6 @@ class ServiceContext:
             self._clients[service] = RpcClient(self.zmq, endpoint, curve=curve_keys(self.settings.ipc),
                                                default_timeout=self.settings.ipc.rpc_timeout)
         return self._clients[service]
-
-    def hold_exclusive(self, kind: str, key: str, what: str) -> None:
-        """Takes a lock only one process may hold (keyed by a digest of `key`, so a secret is never
-        a file name) until this service stops; raises AlreadyRunning naming the holder's PID.
-        `what` names the guarded thing for the operator and must not contain a secret."""
-        lock = exclusive.hold(self.settings.ipc.resolved_run_dir() / exclusive.lock_name(kind, key), what)
-        self.on_shutdown(lock.release)
 
     def supervise(self, name: str, factory: TaskFactory, *, restart: bool = True) -> None:
         """Runs `factory` under the task supervisor once every migration has been applied: on a

@@ -1,6 +1,6 @@
 """The one start-up module all four services use (`python -m services.<name>` is a few lines over it).
 
-Start (entry.main has already checked the config and endpoints and locked the endpoint): logging,
+Start (entry.main has already read the service's settings, checked the endpoints and taken its locks): logging,
 pool keeper, RPC server, health endpoints, then the service's own setup. SIGTERM: stop taking work,
 drain, stop tasks, close everything, exit 0 — all within ATCS_SHUTDOWN_TIMEOUT, which is below supervisord's stopwaitsecs.
 """
@@ -18,7 +18,6 @@ import zmq
 import zmq.asyncio
 from aiohttp import web
 
-from common.config import SERVICES, ConfigError, Settings
 from common.contract.core import PING, PROBE, STATUS, PingResult, ProbeRequest, ProbeResult, StatusResult
 from common.ipc.errors import RpcError
 from common.db.database import Database, is_outage
@@ -32,29 +31,31 @@ from common.lifecycle.health import health_app
 from common.lifecycle.metrics import Metrics
 from common.lifecycle.supervisor import TaskSupervisor
 from common.logging import register_secret, setup_logging
+from common.settings.base import ConfigError
+from common.settings.ipc import SERVICES
+from common.settings.service import ServiceSettings
 
 log = logging.getLogger("atcs.lifecycle")
 Setup = Callable[[ServiceContext], Awaitable[None]]
 
 
-def run_service(name: str, setup: Setup, settings: Settings, endpoint: str) -> None:
+def run_service(name: str, setup: Setup, settings: ServiceSettings, endpoint: str) -> None:
     """Runs the service on `endpoint` (checked, and locked for this process, by entry.main)."""
     setup_logging(name, settings.health.log_level, settings.health.log_format)
-    for secret in (settings.telegram.bot_token, settings.cryptopay.cryptopay_token, settings.database.database_url):
-        if secret is not None:
-            register_secret(secret.get_secret_value())
+    for secret in settings.secrets():
+        register_secret(secret)
     try:
         code = asyncio.run(_main(name, settings, setup, endpoint))
     except ConfigError as exc:
         print(f"atcs {name}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except AlreadyRunning as exc:   # a lock the service's setup takes (the bot's token)
+    except AlreadyRunning as exc:   # a lock the service's setup takes
         print(f"atcs {name}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code)
 
 
-async def _main(name: str, settings: Settings, setup: Setup, endpoint: str) -> int:
+async def _main(name: str, settings: ServiceSettings, setup: Setup, endpoint: str) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import logging
+from types import ModuleType
 
 from common.contract.bot import NUDGE_NOTIFICATIONS, NotificationsPending, NudgeNotifications
 from common.lifecycle import ServiceContext
 from services.bot.i18n import Translations
 from services.bot.repositories import notifications as outbox
+from services.bot.settings import Settings
 
 log = logging.getLogger("atcs.bot")
 
 
-async def setup(ctx: ServiceContext) -> None:
+async def setup(ctx: ServiceContext[Settings]) -> None:
     settings = ctx.settings
     token = settings.telegram.bot_token
     texts = Translations()
@@ -48,10 +49,8 @@ async def setup(ctx: ServiceContext) -> None:
     if token is None or not token.get_secret_value():
         log.warning("ATCS_BOT_TOKEN is not set: the bot stays up but does not poll Telegram")
         return
-    # Two processes polling one token steal each other's updates: only one may (a second bot with
-    # another endpoint or run dir setting would pass the endpoint's lock).
-    ctx.hold_exclusive("telegram", token.get_secret_value(), "long polling of this bot token")
-    assembly = await asyncio.to_thread(importlib.import_module, "services.bot.assembly")
+    # The token's polling lock is already held: __main__ takes it before any heavy import.
+    assembly = await asyncio.to_thread(_import_assembly)
     try:
         parts = assembly.assemble(ctx, texts, token.get_secret_value())
     except assembly.MalformedToken as exc:
@@ -79,3 +78,8 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.on_drain(stop_taking_updates)
     ctx.on_shutdown(parts.bot.session.close)   # last: the sender and follow-ups use it until they stop
     ctx.on_shutdown(parts.followups.stop)
+
+
+def _import_assembly() -> ModuleType:
+    from services.bot import assembly
+    return assembly

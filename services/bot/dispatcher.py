@@ -13,7 +13,7 @@ from typing import Any
 from aiogram import Dispatcher
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.db.database import Database
 from services.bot.handlers import build_routers
 from services.bot.i18n import Translations

@@ -14,7 +14,7 @@ from aiogram import Bot
 from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardMarkup, LabeledPrice
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice, promo_refusal
 from common.ipc import RpcError

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from common.config import Settings
+from services.payments.settings import Settings
 from common.contract.payments import (
     CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
 )
@@ -124,7 +124,7 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
     )
 
 
-async def setup(ctx: ServiceContext) -> None:
+async def setup(ctx: ServiceContext[Settings]) -> None:
     payments = build(ctx.settings, ctx.db, ctx.client)
     ctx.rpc.handle(CREATE_INVOICE, payments.invoicing.create)
     ctx.rpc.handle(STARS_PRE_CHECKOUT, payments.stars.pre_checkout)

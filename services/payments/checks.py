@@ -3,7 +3,7 @@ one purchase now instead of waiting for the next reconciliation pass, and settle
 same function as every other path."""
 from __future__ import annotations
 
-from common.config import CryptoPaySettings
+from services.payments.settings import CryptoPaySettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import PurchaseRef, PurchaseState
 from common.db.database import Database

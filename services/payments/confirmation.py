@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from common.config import CryptoPaySettings, PaymentsSettings
+from services.payments.settings import CryptoPaySettings, PaymentsSettings
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.nudges import PeerNudges
 from common.shop.outbox import enqueue_admin_alert

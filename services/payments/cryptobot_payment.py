@@ -2,7 +2,7 @@
 reconciliation, manual check): keyed by invoice_id, the only id Crypto Pay keeps unique."""
 from __future__ import annotations
 
-from common.config import CryptoPaySettings
+from services.payments.settings import CryptoPaySettings
 from services.payments import payload
 from services.payments.matching import cryptobot_mismatch
 from services.payments.provider_models import CryptoInvoice

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from common.config import CryptoPaySettings, PaymentsSettings
+from services.payments.settings import CryptoPaySettings, PaymentsSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import FreePlanClaim, FreePlanGiven
 from common.db.database import Database

@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from common.config import CryptoPaySettings, PaymentsSettings
+from services.payments.settings import CryptoPaySettings, PaymentsSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice
 from common.db.database import Database, DatabaseUnavailable

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from common.config import CryptoPaySettings
+from services.payments.settings import CryptoPaySettings
 from services.payments.provider_models import CryptoInvoice
 from services.payments.repositories.purchases import Purchase
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from common.config import CryptoPaySettings, PaymentsSettings
+from services.payments.settings import CryptoPaySettings, PaymentsSettings
 from common.contract.base import RpcErrorCode
 from common.contract.outbox import Activation, Notice
 from common.contract.payments import CHANGE_REFUSED, PlanChange, PlanChanged

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from common.config import CryptoPaySettings, PaymentsSettings
+from services.payments.settings import CryptoPaySettings, PaymentsSettings
 from common.db.database import Database
 from common.shop.outbox import enqueue_admin_alert
 from services.payments.cryptobot_payment import cryptobot_payment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.config import ConfigError
+from common.settings.base import ConfigError
 
 
 class WebhookServer:

@@ -1,3 +1,16 @@
+"""`python -m services.scheduler`: the shared start-up, given this service's settings and setup."""
 from common.lifecycle.entry import main
 
-main("scheduler")
+
+def read_settings():
+    from services.scheduler.settings import Settings
+    return Settings.read()
+
+
+def load_setup():
+    # Imported only once the settings, endpoints and locks are known good: this is the heavy part.
+    from services.scheduler.app import setup
+    return setup
+
+
+main("scheduler", read_settings, load_setup)

@@ -26,9 +26,10 @@ from services.scheduler.rpc.charts import ChartHandlers
 from services.scheduler.rpc.exports import ExportHandlers
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
+from services.scheduler.settings import Settings
 
 
-async def setup(ctx: ServiceContext) -> None:
+async def setup(ctx: ServiceContext[Settings]) -> None:
     settings = ctx.settings
     config = settings.scheduler
     if config.scheduler_nice:

@@ -1,3 +1,16 @@
+"""`python -m services.vpn_gateway`: the shared start-up, given this service's settings and setup."""
 from common.lifecycle.entry import main
 
-main("vpn_gateway")
+
+def read_settings():
+    from services.vpn_gateway.settings import Settings
+    return Settings.read()
+
+
+def load_setup():
+    # Imported only once the settings, endpoints and locks are known good: this is the heavy part.
+    from services.vpn_gateway.app import setup
+    return setup
+
+
+main("vpn_gateway", read_settings, load_setup)

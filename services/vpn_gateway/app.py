@@ -21,11 +21,12 @@ from services.vpn_gateway.panels.pool import ServerPool
 from services.vpn_gateway.rpc.handlers import GatewayRpc
 from services.vpn_gateway.rpc.usage_cache import UsageCache
 from services.vpn_gateway.provisioning.worker import ActivationWorker
+from services.vpn_gateway.settings import Settings
 
 BOT_NUDGE_DEADLINE = 0.5
 
 
-async def setup(ctx: ServiceContext) -> None:
+async def setup(ctx: ServiceContext[Settings]) -> None:
     vpn = ctx.settings.vpn
     _register_secrets(ctx)
     pool = ServerPool.from_settings(vpn)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -243,7 +243,7 @@ class ServiceInProcess:
 @pytest.fixture
 async def start_bot(bot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
     """Starts the bot in-process (see ServiceInProcess); keyword arguments are extra ATCS_* env."""
-    from common.config import Settings
+    from services.bot.settings import Settings
     from services.bot.app import setup
 
     started: list[ServiceInProcess] = []
@@ -255,7 +255,7 @@ async def start_bot(bot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
         for key, value in {**bot_env, **env}.items():
             if key.startswith("ATCS_"):
                 monkeypatch.setenv(key, value)
-        service = ServiceInProcess("bot", Settings(), setup)
+        service = ServiceInProcess("bot", Settings.read(), setup)
         started.append(service)
         await service.start()
         await wait_for(service.ready, timeout=10, message="bot ready")

@@ -46,7 +46,9 @@ class InProcessBots:
     async def make(self, *, database: str | None = None, bot_settings: dict[str, Any] | None = None,
                    **services: Any) -> InProcessBot:
         """Keyword arguments replace services (peers=..., admin_peers=...) or settings."""
-        from common.config import BotSettings, Settings, TelegramSettings
+        from common.settings.telegram import TelegramSettings
+        from services.bot.settings import Settings
+        from services.bot.settings import BotSettings
         from common.db.database import Database
         from services.bot.dispatcher import build_dispatcher
         from services.bot.followups import Followups
@@ -54,7 +56,7 @@ class InProcessBots:
         from services.bot.invoices import InvoicePresenter
         from services.bot.telegram.session import build_bot
 
-        settings = Settings()
+        settings = Settings.read()
         settings.telegram = TelegramSettings(bot_token=TOKEN, telegram_api_url=self.standin.url,
                                              admin_ids=[ADMIN_ID], request_timeout=5)
         settings.bot = BotSettings(**(bot_settings or {}))

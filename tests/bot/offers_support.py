@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from common.config import Settings
 from sandbox.cryptopay.standin import CryptoPayStandIn
 from sandbox.panels.outline.standin import OutlineStandIn
 from tests.bot.chat import Person, buttons
@@ -62,7 +61,8 @@ async def shop_fixture(start_bot, database_url, standin) -> Shop:
     started: list[ServiceInProcess] = []
     try:
         for name in ("payments", "vpn_gateway"):
-            service = ServiceInProcess(name, Settings(), importlib.import_module(f"services.{name}.app").setup)
+            settings = importlib.import_module(f"services.{name}.settings").Settings.read()
+            service = ServiceInProcess(name, settings, importlib.import_module(f"services.{name}.app").setup)
             started.append(service)
             await service.start()
             await wait_for(service.ready, timeout=15, message=f"{name} ready")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from tests.support.service_logs import assert_log_clean
 
 

@@ -32,12 +32,12 @@ async def standin() -> AsyncIterator[TelegramStandIn]:
 
 @pytest.fixture
 async def services(start_bot, tmp_path, matplotlib_config):
-    from common.config import Settings
+    from services.scheduler.settings import Settings
     from services.scheduler.app import setup
 
     await start_bot(ATCS_EXPORT_DIR=str(tmp_path / "exports"), ATCS_BACKUP_DIR=str(tmp_path / "backups"),
                     ATCS_BACKUP_ENABLED="false", ATCS_SCHEDULER_NICE="0")
-    scheduler = ServiceInProcess("scheduler", Settings(), setup)
+    scheduler = ServiceInProcess("scheduler", Settings.read(), setup)
     await scheduler.start()
     yield
     await scheduler.stop()

@@ -62,12 +62,12 @@ async def test_stats_screen_counts(bot, standin, db):
 @pytest.fixture
 async def real_scheduler(start_bot, tmp_path, matplotlib_config):
     """The bot and the real scheduler's `setup`, both in this event loop (see ServiceInProcess)."""
-    from common.config import Settings
+    from services.scheduler.settings import Settings
     from services.scheduler.app import setup
 
     await start_bot(ATCS_EXPORT_DIR=str(tmp_path / "exports"), ATCS_BACKUP_DIR=str(tmp_path / "backups"),
                     ATCS_BACKUP_ENABLED="false", ATCS_SCHEDULER_NICE="0")
-    scheduler = ServiceInProcess("scheduler", Settings(), setup)    # the same environment
+    scheduler = ServiceInProcess("scheduler", Settings.read(), setup)    # the same environment
     await scheduler.start()
     yield scheduler
     await scheduler.stop()

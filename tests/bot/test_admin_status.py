@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from tests.bot.admin_support import AdminPerson
 from tests.bot.processes import service_env
 from tests.support.wait import wait_for

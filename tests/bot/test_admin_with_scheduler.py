@@ -17,7 +17,7 @@ RECIPIENTS = (8901, 8902, 8903, 8904)
 
 @pytest.fixture
 async def stack(start_bot, tmp_path, database_url):
-    from common.config import Settings
+    from services.scheduler.settings import Settings
 
     scheduler_app = pytest.importorskip("services.scheduler.app")
     env = {"ATCS_BROADCAST_RATE": "0.5",                  # one message every 2 s: time to cancel
@@ -25,7 +25,7 @@ async def stack(start_bot, tmp_path, database_url):
            "ATCS_EXPORT_DIR": str(tmp_path / "exports"), "ATCS_BACKUP_DIR": str(tmp_path / "backups"),
            "ATCS_BACKUP_ENABLED": "false"}
     await start_bot(**env)
-    scheduler = ServiceInProcess("scheduler", Settings(), scheduler_app.setup)   # the same environment
+    scheduler = ServiceInProcess("scheduler", Settings.read(), scheduler_app.setup)   # the same environment
     await scheduler.start()
     await wait_for(scheduler.ready, timeout=15, message="scheduler ready (leader)")
     conn = await asyncpg.connect(database_url)

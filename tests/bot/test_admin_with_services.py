@@ -9,7 +9,6 @@ import importlib
 import asyncpg
 import pytest
 
-from common.config import Settings
 from sandbox.cryptopay.standin import CryptoPayStandIn
 from sandbox.panels.outline.standin import OutlineStandIn
 from tests.bot.admin_support import AdminPerson, seed_purchase
@@ -33,7 +32,8 @@ async def services(start_bot, database_url):
     started: list[ServiceInProcess] = []
     try:
         for name in ("payments", "vpn_gateway"):
-            service = ServiceInProcess(name, Settings(), importlib.import_module(f"services.{name}.app").setup)
+            settings = importlib.import_module(f"services.{name}.settings").Settings.read()
+            service = ServiceInProcess(name, settings, importlib.import_module(f"services.{name}.app").setup)
             started.append(service)
             await service.start()
             await wait_for(service.ready, timeout=15, message=f"{name} ready")

@@ -6,7 +6,9 @@ import asyncio
 import asyncpg
 import pytest
 
-from common.config import BotSettings, Settings, TelegramSettings
+from common.settings.telegram import TelegramSettings
+from services.bot.settings import Settings
+from services.bot.settings import BotSettings
 from common.contract.outbox import Notice
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
 from services.bot.i18n import Translations
@@ -19,7 +21,7 @@ from tests.bot.conftest import ADMIN_ID, TOKEN
 
 @pytest.fixture
 async def sender(standin, database_url):
-    settings = Settings()
+    settings = Settings.read()
     settings.telegram = TelegramSettings(bot_token=TOKEN, telegram_api_url=standin.url, admin_ids=[ADMIN_ID],
                                          request_timeout=5)
     settings.bot = BotSettings(bot_retry_after_max=0)   # a 429 goes straight back to the sender

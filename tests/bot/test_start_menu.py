@@ -93,7 +93,7 @@ async def test_shutdown_does_not_wait_on_a_hanging_telegram(start_bot, standin):
 
 async def test_without_token_the_bot_stays_up_not_ready(start_bot, bot_env):
     import pytest
-    from common.config import Settings
+    from services.bot.settings import Settings
     from services.bot.app import setup
     from tests.bot.conftest import ServiceInProcess
 
@@ -101,7 +101,7 @@ async def test_without_token_the_bot_stays_up_not_ready(start_bot, bot_env):
         for key, value in bot_env.items():
             patch.setenv(key, value)
         patch.delenv("ATCS_BOT_TOKEN")
-        service = ServiceInProcess("bot", Settings(), setup)
+        service = ServiceInProcess("bot", Settings.read(), setup)
         await service.start()
     try:
         ok, reasons = await service.ctx.readiness()

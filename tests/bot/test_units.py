@@ -33,7 +33,7 @@ def test_every_panel_backend_names_the_app_that_opens_its_keys():
     """A backend added to the config without an app here would send its users to the wrong client."""
     import typing
 
-    from common.config import VpnServer
+    from services.vpn_gateway.settings import VpnServer
     from services.bot.vpn_apps import APPS
 
     backends = set(typing.get_args(VpnServer.model_fields["backend"].annotation))
@@ -107,12 +107,13 @@ async def test_fsm_storage_survives_a_new_instance(database_url):
 
 
 async def test_safe_edit_handles_not_modified_and_deleted(standin):
-    from common.config import Settings, TelegramSettings
+    from common.settings.telegram import TelegramSettings
+    from services.bot.settings import Settings
     from services.bot.telegram.safe_edit import safe_edit
     from services.bot.telegram.session import build_bot
     from tests.bot.conftest import TOKEN
 
-    settings = Settings()
+    settings = Settings.read()
     settings.telegram = TelegramSettings(bot_token=TOKEN, telegram_api_url=standin.url)
     bot = build_bot(settings, TOKEN)
     try:

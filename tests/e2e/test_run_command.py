@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 import zmq.asyncio
 
-from common.config import REPO_ROOT, SERVICES
+from common.paths import REPO_ROOT
+from common.settings.ipc import SERVICES
 from common.contract.core import STATUS
 from common.ipc.client import RpcClient
 from ops import demo

@@ -9,7 +9,7 @@ import time
 import aiohttp
 import pytest
 
-from common.config import SERVICES
+from common.settings.ipc import SERVICES
 from common.contract.bot import NUDGE_NOTIFICATIONS
 from common.contract.core import PING, PROBE, STATUS, ProbeRequest
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS

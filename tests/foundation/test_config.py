@@ -9,7 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from common.config import REPO_ROOT, ConfigError, DatabaseSettings, Settings
+from common.paths import REPO_ROOT
+from common.settings.base import ConfigError
+from common.settings.database import DatabaseSettings
+from ops.all_settings import AllSettings
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -53,12 +56,12 @@ def test_environment_prefix_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATCS_STAGE_POOL_BOT", "9")
     monkeypatch.setenv("ATCS_PROD_POOL_BOT", "11")
     monkeypatch.setenv("ATCS_ADMIN_IDS", "10, 20")
-    settings = Settings()
+    settings = AllSettings.read()
     assert settings.database.pool_bot == 9
     assert settings.telegram.admin_ids == [10, 20]
     monkeypatch.setenv("ATCS_ADMIN_IDS", "10,abc")
     with pytest.raises(ConfigError, match="ATCS_ADMIN_IDS"):
-        Settings()
+        AllSettings.read()
 
 
 def test_atcs_config_masks_secrets() -> None:
@@ -98,7 +101,7 @@ def test_an_external_database_url_is_used_as_given() -> None:
 
 def test_one_shop_currency_for_prices_invoices_and_balances() -> None:
     """Invoices, balances, renewal notices and the admin's revenue all name the same currency."""
-    from common.config import CryptoPaySettings
+    from services.payments.settings import CryptoPaySettings
 
     assert CryptoPaySettings(cryptopay_currency_type="fiat", cryptopay_fiat="EUR").shop_currency == "EUR"
     assert CryptoPaySettings(cryptopay_currency_type="crypto", cryptopay_asset="USDT",

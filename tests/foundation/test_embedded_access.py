@@ -11,7 +11,7 @@ import subprocess
 import asyncpg
 import pytest
 
-from common.config import DatabaseSettings
+from common.settings.database import DatabaseSettings
 from common.db.embedded import bin_dir, demote, server_account
 from common.db.embedded_access import APP_DATABASE, APP_USER, provision
 from common.db.migrate import migrate

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from ops.config_doc import render_readme
 
 

@@ -9,7 +9,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from common.config import ConfigError
+from common.settings.base import ConfigError
 from common.contract.base import Body, RpcErrorCode, method
 from common.contract.core import PING, PingResult
 from common.ipc import RpcClient, RpcError, RpcServer, RpcTimeout

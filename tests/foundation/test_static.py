@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 
 CHECKED = ("common", "services", "ops", "sandbox", "bench", "tests")
 

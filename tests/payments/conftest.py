@@ -13,7 +13,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from common.config import CryptoPaySettings, PaymentsSettings, Settings, ShopSettings, TelegramSettings
+from common.settings.shop import ShopSettings
+from common.settings.telegram import TelegramSettings
+from services.payments.settings import Settings
+from services.payments.settings import CryptoPaySettings, PaymentsSettings
 from common.contract.payments import CreateInvoice, Invoice
 from common.db.database import Database
 from sandbox.cryptopay import CryptoPayStandIn, DeliveryPolicy
@@ -38,7 +41,7 @@ def fast_delivery(**changes: Any) -> DeliveryPolicy:
 
 def payments_settings(database_url: str, cryptopay_url: str, telegram_url: str, bot_token: str, *, port: int = 0,
                       **overrides: Any) -> Settings:
-    settings = Settings()
+    settings = Settings.read()
     cryptopay = {"cryptopay_timeout": 5.0, **overrides.pop("cryptopay", {})}
     settings.cryptopay = CryptoPaySettings(cryptopay_token=CRYPTOPAY_TOKEN, cryptopay_api_url=cryptopay_url,
                                            **cryptopay)

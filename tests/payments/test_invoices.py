@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from common.config import CryptoPaySettings
+from services.payments.settings import CryptoPaySettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice
 from common.ipc.errors import RpcError

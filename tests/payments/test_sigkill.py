@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 import zmq.asyncio
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from common.contract.payments import CREATE_INVOICE, CreateInvoice
 from common.ipc.client import RpcClient
 from tests.payments.conftest import CRYPTOPAY_TOKEN, MONTH, WEBHOOK_PATH

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 
-from common.config import PaymentsSettings
+from services.payments.settings import PaymentsSettings
 from tests.payments.conftest import WEBHOOK_PATH, start_harness, stop_harness
 from tests.support.wait import wait_for
 

@@ -11,7 +11,8 @@ import socket
 import aiohttp
 import pytest
 
-from common.config import Settings, VpnSettings
+from ops.all_settings import LaunchSettings
+from services.vpn_gateway.settings import VpnSettings
 from ops import demo
 from sandbox.kit.process import StandInProcess
 from sandbox.kit.sink import HttpSink
@@ -42,7 +43,7 @@ def _child_env(demo_env: dict[str, str]) -> dict[str, str]:
 
 
 def test_defaults_are_the_documented_ports(clean_env) -> None:
-    env = demo.environment(Settings())
+    env = demo.environment(LaunchSettings.read())
     assert env["ATCS_TELEGRAM_API_URL"] == "http://127.0.0.1:8090"
     assert env["ATCS_CRYPTOPAY_API_URL"] == "http://127.0.0.1:8091"
     assert demo.web_chat_url() == "http://127.0.0.1:8090/chat"
@@ -56,7 +57,7 @@ def test_defaults_are_the_documented_ports(clean_env) -> None:
 def test_environment_follows_the_port_variables_and_settings(clean_env) -> None:
     ports = _free_ports(clean_env)
     clean_env.setenv("ATCS_PAYMENTS_PORT", "18081")
-    env = demo.environment(Settings())
+    env = demo.environment(LaunchSettings.read())
     assert {name: int(env[name]) for name in PORT_VARIABLES} == ports
     assert env["ATCS_TELEGRAM_API_URL"].endswith(f":{ports['ATCS_SANDBOX_PORT']}")
     assert env["ATCS_CRYPTOPAY_API_URL"].endswith(f":{ports['ATCS_SANDBOX_CRYPTOPAY_PORT']}")
@@ -65,8 +66,8 @@ def test_environment_follows_the_port_variables_and_settings(clean_env) -> None:
     # The services read what the demo wrote: the VPN servers pass the gateway's own validation.
     for key, value in env.items():
         clean_env.setenv(key, value)
-    settings = Settings()
-    assert demo.enabled(Settings()) is False  # a token is set now: a second `up` adds no second sandbox
+    settings = LaunchSettings.read()
+    assert demo.enabled(LaunchSettings.read()) is False  # a token is set now: a second `up` adds no second sandbox
     servers = {s.backend: s for s in VpnSettings().servers}
     assert servers["outline"].api_url.get_secret_value().endswith(
         f":{ports['ATCS_SANDBOX_OUTLINE_PORT']}/{demo.DEMO_OUTLINE_API_PREFIX}")
@@ -83,7 +84,7 @@ def test_environment_follows_the_port_variables_and_settings(clean_env) -> None:
 
 def test_the_banner_lists_every_stand_in(clean_env) -> None:
     ports = _free_ports(clean_env)
-    banner = demo.banner(Settings())
+    banner = demo.banner(LaunchSettings.read())
     assert demo.web_chat_url() in banner and "log: var/log/sandbox.log" in banner
     for name in ("Telegram", "Crypto Pay", "Outline", "Remnawave", "Marzban", "3x-ui"):
         assert f"{name} http://127.0.0.1:" in banner
@@ -109,14 +110,14 @@ def test_sandbox_panel_credentials_default_to_the_demo_and_follow_the_environmen
 
 def test_configured_admins_are_kept(clean_env) -> None:
     clean_env.setenv("ATCS_ADMIN_IDS", "42,43")
-    env = demo.environment(Settings())
+    env = demo.environment(LaunchSettings.read())
     assert "ATCS_ADMIN_IDS" not in env and env["ATCS_SANDBOX_ADMIN_IDS"] == "42,43"
 
 
 def test_a_bad_port_variable_is_named(clean_env) -> None:
     clean_env.setenv("ATCS_SANDBOX_OUTLINE_PORT", "eighty")
     with pytest.raises(ValueError, match="ATCS_SANDBOX_OUTLINE_PORT"):
-        demo.environment(Settings())
+        demo.environment(LaunchSettings.read())
 
 
 async def test_every_stand_in_answers_as_the_services_are_told_and_sigterm_exits_0(clean_env) -> None:
@@ -124,7 +125,7 @@ async def test_every_stand_in_answers_as_the_services_are_told_and_sigterm_exits
     async with HttpSink("/webhooks/cryptobot") as payments:
         # The payments service's webhook is where the Crypto Pay stand-in delivers.
         clean_env.setenv("ATCS_PAYMENTS_PORT", payments.url.rsplit(":", 1)[1])
-        env = demo.environment(Settings())
+        env = demo.environment(LaunchSettings.read())
         process = StandInProcess("sandbox.demo", env=_child_env(env), startup_timeout=30)
         info = await process.start()
         try:
@@ -205,7 +206,7 @@ async def test_every_stand_in_answers_as_the_services_are_told_and_sigterm_exits
 
 async def test_a_taken_port_fails_with_a_clear_line(clean_env) -> None:
     _free_ports(clean_env)
-    env = demo.environment(Settings())
+    env = demo.environment(LaunchSettings.read())
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", int(env["ATCS_SANDBOX_OUTLINE_PORT"])))
         taken.listen()

@@ -9,7 +9,7 @@ import ssl
 
 import aiohttp
 
-from common.config import VpnServer
+from services.vpn_gateway.settings import VpnServer
 from sandbox.kit.process import StandInProcess
 from sandbox.kit.tls import fingerprint
 from tests.support.http import client_session

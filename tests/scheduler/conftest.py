@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import pytest
 
-from common.config import SchedulerSettings, Settings
+from services.scheduler.settings import Settings
+from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database
 from sandbox.telegram import TelegramStandIn
 from tests.support.database import connected_database
@@ -42,7 +43,7 @@ async def standin() -> AsyncIterator[TelegramStandIn]:
 
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Callable[..., Settings]:
-    """Settings() from a clean environment plus scheduler overrides."""
+    """Settings.read() from a clean environment plus scheduler overrides."""
     def make(**scheduler: object) -> Settings:
         for key in list(os.environ):
             if key.startswith("ATCS_"):
@@ -50,7 +51,7 @@ def settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Callable[..., Setting
         monkeypatch.setenv("ATCS_ADMIN_IDS", str(ADMIN_ID))
         monkeypatch.setenv("ATCS_BOT_TOKEN", TOKEN)
         values = {"export_dir": tmp_path / "exports", "backup_dir": tmp_path / "backups", **scheduler}
-        base = Settings()
+        base = Settings.read()
         base.scheduler = SchedulerSettings(**values)
         return base
     return make

@@ -13,7 +13,7 @@ from typing import Any
 
 import zmq.asyncio
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from common.contract.core import STATUS
 from common.ipc import RpcClient, RpcError
 from tests.support.ports import free_port

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from PIL import Image
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from common.contract.base import RpcErrorCode
 from common.contract.core import PING
 from common.contract.scheduler import RENDER_CHART, ChartQuery

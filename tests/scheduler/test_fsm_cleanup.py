@@ -8,7 +8,7 @@ import pytest
 from aiogram.fsm.storage.base import StorageKey
 from pydantic import ValidationError
 
-from common.config import SchedulerSettings
+from services.scheduler.settings import SchedulerSettings
 from services.bot.repositories.fsm_storage import PostgresStorage
 from services.scheduler.jobs import fsm_cleanup
 from services.scheduler.jobs.timed import TimedJobs

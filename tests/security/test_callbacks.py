@@ -19,7 +19,7 @@ import pytest
 import zmq.asyncio
 from aiogram.filters.callback_data import CallbackData
 
-from common.config import BotSettings
+from services.bot.settings import BotSettings
 from common.contract.scheduler import BROADCAST_CALLBACK_PREFIX
 from common.ipc import RpcClient
 from sandbox.telegram.server import TelegramStandIn

@@ -28,7 +28,8 @@ import asyncpg
 import orjson
 import pytest
 
-from common.config import REPO_ROOT, SERVICES
+from common.paths import REPO_ROOT
+from common.settings.ipc import SERVICES
 from common.db.embedded import bin_dir
 from tests.support.ports import free_port
 from tests.support.wait import wait_for_sync
@@ -73,7 +74,7 @@ def _env() -> dict[str, str]:
 
 
 def _default_run_dir(checkout: Path, env: dict[str, str]) -> Path:
-    shown = subprocess.run([sys.executable, "-c", "from common.config import IpcSettings; "
+    shown = subprocess.run([sys.executable, "-c", "from common.settings.ipc import IpcSettings; "
                             "print(IpcSettings().resolved_run_dir())"],
                            cwd=checkout, env=env, capture_output=True, text=True, timeout=30, check=True)
     return Path(shown.stdout.strip())

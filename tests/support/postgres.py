@@ -16,7 +16,8 @@ from pathlib import Path
 
 import asyncpg
 
-from common.config import REPO_ROOT, DatabaseSettings
+from common.paths import REPO_ROOT
+from common.settings.database import DatabaseSettings
 from common.db.embedded import bin_dir
 from common.db.embedded_access import APP_USER, SUPERUSER, hand_over_schema
 from common.db.migrate import migrate

@@ -23,7 +23,8 @@ import zmq
 import zmq.asyncio
 from supervisor.xmlrpc import SupervisorTransport
 
-from common.config import REPO_ROOT, SERVICES
+from common.paths import REPO_ROOT
+from common.settings.ipc import SERVICES
 from common.ipc.client import RpcClient
 from tests.support.ports import free_port
 from tests.support.service_logs import assert_no_unsupervised_failure, read_logs

@@ -20,7 +20,8 @@ import orjson
 import zmq.asyncio
 from pydantic import SecretStr
 
-from common.config import REPO_ROOT, VpnSettings
+from common.paths import REPO_ROOT
+from services.vpn_gateway.settings import VpnSettings
 from common.db.database import Database
 from common.ipc.client import RpcClient
 from common.shop.access import Grant, grant_days

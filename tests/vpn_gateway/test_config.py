@@ -9,7 +9,10 @@ import sys
 import orjson
 import pytest
 
-from common.config import REPO_ROOT, ConfigError, Settings, effective_config
+from common.paths import REPO_ROOT
+from common.settings.base import ConfigError
+from ops.all_settings import effective_config
+from services.vpn_gateway.settings import VpnSettings
 
 TOKEN = "rw-token-0123456789"
 OUTLINE_URL = "https://203.0.113.5:4321/Zm9vYmFyc2VjcmV0cGF0aA"
@@ -26,7 +29,7 @@ def servers(*extra: dict) -> str:
 def test_servers_are_parsed_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATCS_VPN_SERVERS", servers())
     monkeypatch.setenv("ATCS_VPN_WORKER_CONCURRENCY", "12")
-    vpn = Settings().vpn
+    vpn = VpnSettings.read()
     nl, de = vpn.servers
     assert (nl.name, nl.backend, nl.capacity, nl.max_concurrency, nl.token) == ("nl-1", "outline", 1000, 4, None)
     assert (de.capacity, de.weight, de.max_concurrency, de.request_timeout) == (500, 2.0, 8, 5.0)
@@ -54,7 +57,7 @@ def test_a_certificate_pin_is_taken_in_the_forms_it_is_printed_in(monkeypatch: p
          "admin_password": TOKEN, "cert_sha256": written},
         {"name": "de-1", "backend": "remnawave", "api_url": "https://panel.example", "token": TOKEN},
     ]).decode())
-    nl, fi, de = Settings().vpn.servers
+    nl, fi, de = VpnSettings.read().servers
     assert nl.cert_sha256 == fi.cert_sha256 == CERT_SHA256
     assert de.cert_sha256 is None                     # no pin: the system CAs verify it
 
@@ -98,7 +101,7 @@ def test_a_bad_server_list_is_one_clear_line_without_the_secret(monkeypatch: pyt
                                                                message: str) -> None:
     monkeypatch.setenv("ATCS_VPN_SERVERS", bad)
     with pytest.raises(ConfigError) as error:
-        Settings()
+        VpnSettings.read()
     text = str(error.value)
     assert text.startswith("ATCS_VPN_SERVERS is invalid") and message in text
     assert TOKEN not in text and "Zm9vYmFyc2VjcmV0cGF0aA" not in text

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from jsonschema import ValidationError
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from common.contract.outbox import Activation
 from common.shop.outbox import enqueue_activation
 from sandbox.panels.marzban import MarzbanStandIn

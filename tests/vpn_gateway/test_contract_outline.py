@@ -14,7 +14,7 @@ import pytest
 import yaml
 from jsonschema import ValidationError
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from common.contract.outbox import Activation
 from common.shop.outbox import enqueue_activation
 from sandbox.panels.outline import OutlineStandIn

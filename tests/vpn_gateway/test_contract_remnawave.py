@@ -9,7 +9,7 @@ import orjson
 import pytest
 from jsonschema import ValidationError
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from sandbox.panels.remnawave import RemnawaveStandIn
 from tests.vpn_gateway.recording import Fixtures, Recorder, Sent, check_request
 from tests.vpn_gateway.scenario import every_operation

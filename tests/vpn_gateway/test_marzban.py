@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from common.config import VpnServer
+from services.vpn_gateway.settings import VpnServer
 from sandbox.panels.marzban import MarzbanStandIn
 from services.vpn_gateway.panels.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import AccessSpec, PanelRejected

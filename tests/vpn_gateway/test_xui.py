@@ -11,7 +11,7 @@ from sandbox.panels.xui import XuiStandIn
 from services.vpn_gateway.panels.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import AccessSpec, PanelRejected
 from services.vpn_gateway.panels.registry import build_backend
-from common.config import VpnServer
+from services.vpn_gateway.settings import VpnServer
 from tests.vpn_gateway.support import GB, InProcessGateway, buy, value, vpn_settings, xui_server
 from tests.support.http import client_session
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from common.config import Settings
+from services.bot.settings import Settings
 from services.bot.handlers import (
     admin, balance, buy, chat_member, fallback, gifts, language, plan_change, referrals, start, stars, subscription,
     trial,

@@ -8,7 +8,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.contract.payments import CreateInvoice
 from common.texts import money
 from services.bot.callbacks import MenuCb, Screen, TopupCb, new_nonce

@@ -16,7 +16,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, FreePlanClaim, promo_refusal
 from common.db.database import Database

@@ -15,7 +15,7 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import PlanChange, change_refusal
 from common.db.database import Database

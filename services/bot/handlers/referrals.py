@@ -9,7 +9,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.db.database import Database
 from services.bot.callbacks import MenuCb, Screen
 from services.bot.handlers.start import REFERRAL_PREFIX

@@ -6,7 +6,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.db.database import Database
 from services.bot.callbacks import MenuCb, Screen
 from services.bot.gift_links import GIFT_PREFIX

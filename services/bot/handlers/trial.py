@@ -5,7 +5,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.db.database import Database
 from common.shop.access import grant_days
 from services.bot.callbacks import MenuCb, Screen

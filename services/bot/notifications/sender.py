@@ -18,7 +18,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.db.database import Database, DatabaseUnavailable
 from common.lifecycle.worker import WorkerLoop
 from services.bot.i18n import Translations

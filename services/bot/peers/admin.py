@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from common.config import SERVICES, BotSettings
+from common.settings.ipc import SERVICES
+from services.bot.settings import BotSettings
 from common.contract.core import STATUS, StatusResult
 from common.contract.payments import REFUND, PurchaseRef, PurchaseState
 from common.contract.scheduler import (

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from common.config import BotSettings
+from services.bot.settings import BotSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import (
     CHANGE_PLAN, CLAIM_FREE_PLAN, CREATE_INVOICE, FreePlanClaim, FreePlanGiven, PlanChange, PlanChanged, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,

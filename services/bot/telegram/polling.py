@@ -14,7 +14,7 @@ from aiogram.exceptions import (
     TelegramNetworkError, TelegramRetryAfter, TelegramServerError, TelegramUnauthorizedError,
 )
 
-from common.config import Settings
+from services.bot.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
-from common.config import Settings
+from services.bot.settings import Settings
 from services.bot.telegram.retry_after import RetryAfterMiddleware
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from common.config import SchedulerSettings
+from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database, DatabaseUnavailable
 from common.lifecycle.outcome import log_failure
 from common.telegram.bot_api import BotApi, BotApiError

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from common.config import SchedulerSettings
+from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database
 from common.lifecycle.worker import WorkerLoop
 from common.telegram.bot_api import BotApi

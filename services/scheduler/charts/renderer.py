@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common.config import REPO_ROOT
+from common.paths import REPO_ROOT
 from common.contract.scheduler import Chart
 from common.db.database import Database
 from services.scheduler.repositories import daily_stats

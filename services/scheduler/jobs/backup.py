@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common.config import SchedulerSettings
+from services.scheduler.settings import SchedulerSettings
 from common.db.database import Database
 from common.lifecycle.worker import WorkerLoop
 from services.scheduler.jobs.pg_dump import PgDumpError, pg_dump

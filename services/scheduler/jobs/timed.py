@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from common.config import Settings
+from services.scheduler.settings import Settings
 from common.db.database import Database, DatabaseUnavailable, is_outage
 from common.ipc.nudges import PeerNudges
 from services.scheduler.jobs.auto_renewal import renew_from_balance

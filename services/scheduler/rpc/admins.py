@@ -2,7 +2,7 @@
 a job that messages every user must not start on the word of any process that can reach it."""
 from __future__ import annotations
 
-from common.config import Settings
+from services.scheduler.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.ipc import RpcError
 

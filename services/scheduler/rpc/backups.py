@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncpg
 import orjson
 
-from common.config import Settings
+from services.scheduler.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.scheduler import BACKUP_STATE, RUN_BACKUP, BackupQuery, BackupState, StartBackup
 from common.db.database import Database

@@ -2,7 +2,7 @@
 leader or a standby); a NOTIFY in the same transaction wakes the leader's worker."""
 from __future__ import annotations
 
-from common.config import Settings
+from services.scheduler.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.scheduler import (BROADCAST_STATE, CANCEL_BROADCAST, LIST_BROADCASTS, PAUSE_BROADCAST,
                                        RESUME_BROADCAST, START_BROADCAST, BroadcastControl, BroadcastList,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from common.config import Settings
+from services.scheduler.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.scheduler import RENDER_CHART, Chart, ChartQuery
 from common.ipc import RpcError

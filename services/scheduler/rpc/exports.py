@@ -1,7 +1,7 @@
 """RPC handlers of CSV exports: write the job row and wake the leader; read its state."""
 from __future__ import annotations
 
-from common.config import Settings
+from services.scheduler.settings import Settings
 from common.contract.base import RpcErrorCode
 from common.contract.scheduler import EXPORT_STATE, START_EXPORT, ExportQuery, ExportState, StartExport
 from common.db.database import Database

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from common.config import VpnServer, VpnSettings
+from services.vpn_gateway.settings import VpnServer, VpnSettings
 from services.vpn_gateway.panels.breaker import BreakerState, CircuitBreaker
 from services.vpn_gateway.panels.base import PanelBackend
 from services.vpn_gateway.panels.registry import build_backend

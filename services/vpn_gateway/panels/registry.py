@@ -3,13 +3,13 @@
 Outline, Remnawave, Marzban (admin login per server, see panels/marzban.py) and 3x-ui (cookie
 session login, clients of one inbound, see panels/xui.py). A new panel is one module
 implementing PanelBackend, one line here, and its name added to VpnServer.backend in
-common/config.py.
+services/vpn_gateway/settings.py.
 """
 from __future__ import annotations
 
 import aiohttp
 
-from common.config import VpnServer
+from services.vpn_gateway.settings import VpnServer
 from services.vpn_gateway.panels.breaker import CircuitBreaker
 from services.vpn_gateway.panels.base import PanelBackend
 from services.vpn_gateway.panels.http import PanelHttp

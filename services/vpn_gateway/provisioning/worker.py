@@ -19,7 +19,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 
-from common.config import VpnSettings
+from services.vpn_gateway.settings import VpnSettings
 from common.contract.outbox import Activation, Notice
 from common.db.database import Database, DatabaseUnavailable
 from common.lifecycle.worker import WorkerLoop

@@ -18,7 +18,7 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.db.database import Database
 from common.shop import plans as shop_plans
 from common.shop import promos

@@ -14,7 +14,7 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.contract.scheduler import Chart, ChartQuery
 from common.db.database import Database
 from common.ipc import RpcError

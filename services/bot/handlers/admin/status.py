@@ -8,7 +8,7 @@ from pathlib import Path
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.contract.core import StatusResult
 from common.ipc import RpcError
 from common.texts import duration

@@ -11,7 +11,7 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from common.config import Settings
+from services.bot.settings import Settings
 from common.contract.payments import PurchaseRef
 from common.contract.vpn_gateway import UserAction
 from common.db.database import Database

@@ -1,0 +1,14 @@
+"""The shop's terms: trial, referral bonus, auto-renewal, support contact."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.settings.base import EnvSettings
+
+
+class ShopSettings(EnvSettings):
+    trial_days: int = Field(3, ge=0, le=60, description="length of the free trial, days")
+    trial_traffic_gb: int = Field(10, ge=0, description="traffic limit of the trial, GB (0 = unlimited)")
+    referral_bonus_days: int = Field(7, ge=0, le=365, description="days credited to a referrer on the invitee's first payment")
+    auto_renew_days_before: int = Field(1, ge=0, le=30, description="auto-renew this many days before expiry")
+    support_contact: str = Field("@support", description="who users contact for help")

@@ -1,0 +1,39 @@
+"""The bot's settings: the sections it is built from, and its own (ATCS_BOT_*)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from common.paths import REPO_ROOT
+from common.settings.base import EnvSettings
+from common.settings.pricing import PricingSettings
+from common.settings.service import ServiceSettings
+from common.settings.shop import ShopSettings
+from common.settings.telegram import TelegramSettings
+
+
+class BotSettings(EnvSettings):
+    bot_concurrency: int = Field(32, ge=1, le=1000, description="updates the bot handles at once (more wait in Telegram)")
+    bot_throttle_rate: float = Field(2.0, gt=0, le=100, description="updates per second one user may send on average")
+    bot_throttle_burst: int = Field(8, ge=1, le=1000, description="updates one user may send in a burst")
+    bot_rpc_deadline: float = Field(0.6, gt=0, le=10, description="seconds a handler waits on payments/vpn_gateway before 'working on it' (the rest of the 1 s promise is for the update's own work)")
+    bot_usage_deadline: float = Field(0.5, gt=0, le=10, description="seconds to wait for live traffic figures")
+    bot_nudge_deadline: float = Field(0.3, gt=0, le=10, description="seconds for a best-effort nudge")
+    bot_followup_timeout: float = Field(30.0, gt=0, le=600, description="seconds a deferred request keeps retrying before 'try again'")
+    bot_pre_checkout_deadline: float = Field(6.0, gt=0, le=9, description="seconds to wait for payments on a Stars pre-checkout (Telegram allows 10)")
+    bot_notify_interval: float = Field(2.0, gt=0, le=60, description="seconds between scans of the notification outbox")
+    bot_notify_concurrency: int = Field(8, ge=1, le=100, description="notifications sent at once")
+    bot_retry_after_max: float = Field(30.0, ge=0, le=600, description="longest 429 retry_after a request waits out before giving up")
+    bot_admin_deadline: float = Field(2.0, gt=0, le=30, description="seconds an admin screen waits on a service (status, refund, broadcast, export, bulk reissue)")
+    supervisor_socket: Path = Field(REPO_ROOT / "var" / "run" / "supervisor.sock", description="supervisord's unix socket, read by the admin status screen")
+
+
+@dataclass
+class Settings(ServiceSettings):
+    """What the bot is built from: Telegram, the shop's prices and terms, and its own."""
+    telegram: TelegramSettings
+    cryptopay: PricingSettings
+    shop: ShopSettings
+    bot: BotSettings
