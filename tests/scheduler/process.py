@@ -74,6 +74,12 @@ class SchedulerProcess:
         except RpcError:
             return None
 
+    async def pool_connected(self) -> bool:
+        """Answers, and its pool is connected: an RPC that reads the database before that is
+        refused as `unavailable` (as it should be), which a test must not mistake for a failure."""
+        status = await self.status()
+        return bool(status and "database" not in status["details"]["not_ready"])
+
     async def is_leader(self) -> bool:
         """Leader, and its pool connected: the leader lock has a connection of its own, so a test
         that calls a job's RPC on leadership alone may find the pool not connected yet."""

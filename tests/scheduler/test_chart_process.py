@@ -56,7 +56,7 @@ async def test_matplotlib_only_in_the_scheduler_on_its_first_chart(conn: asyncpg
     for name in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
         scheduler.env.pop(name, None)
     scheduler.start()
-    await wait_for(scheduler.status, timeout=20, message="scheduler answers")
+    await wait_for(scheduler.pool_connected, timeout=20, message="scheduler answers with its pool connected")
     assert not maps_matplotlib(scheduler.pid), "matplotlib loaded at start"
     before_kb = scheduler.rss_kb()
 
