@@ -1,6 +1,8 @@
 """The baseline of bench_capacity.py: the least a bot can do per /start and still be a shop bot.
 
-One process, aiogram's polling, one upsert of the user row, one reply with a four-button menu.
+One process, aiogram's polling, one upsert of the user row, one reply with a menu. A tap on Help or
+on Back (the menu tap of the capacity bench) upserts the user, edits the message into the other
+screen and answers the callback query: what the full bot does for the same taps.
 No middlewares, no FSM, no i18n: what the full bot's per-update cost is compared against.
 
     python bench/minimal_bot.py --api URL --token TOKEN --database URL
@@ -26,7 +28,10 @@ MENU = InlineKeyboardMarkup(inline_keyboard=[
      InlineKeyboardButton(text="🛒 Buy", callback_data="m:buy")],
     [InlineKeyboardButton(text="🔑 My subscription", callback_data="m:sub"),
      InlineKeyboardButton(text="💰 Balance", callback_data="m:balance")],
+    [InlineKeyboardButton(text="❓ Help", callback_data="m:help")],
 ])
+BACK = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="⬅️ Menu", callback_data="m:home")]])
+HELP = "Questions? Write to @support. Pick a plan under Buy, or take the free trial first."
 UPSERT = """INSERT INTO users (id, username, first_name, language, referral_code)
             VALUES ($1::bigint, $2, $3, $4, 'm' || $1::bigint::text)
             ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, first_name = EXCLUDED.first_name,
@@ -51,7 +56,10 @@ async def main(args: argparse.Namespace) -> None:
     @dp.callback_query()
     async def tap(query: CallbackQuery) -> None:
         await upsert(query.from_user)
-        await query.message.edit_text("Main menu:", reply_markup=MENU)
+        if query.data == "m:help":
+            await query.message.edit_text(HELP, reply_markup=BACK)
+        else:
+            await query.message.edit_text("Main menu:", reply_markup=MENU)
         await query.answer()
 
     gc.freeze()

@@ -20,9 +20,11 @@ def _bench(*args: str, timeout: float) -> str:
 
 def test_capacity_bench_compares_the_bot_with_the_minimal_bot() -> None:
     out = _bench("bench/bench_capacity.py", "--rates", "5", "--seconds", "1", timeout=240)
-    assert "highest rate at p99<=100ms" in out and "CPU ms per update" in out, out
+    assert "/start: rate at p99<=100ms" in out and "menu tap: CPU ms per update" in out, out
     rows = [line for line in out.splitlines() if line.strip().startswith("5 ")]
-    assert len(rows) == 2 and all("5/5" in row for row in rows), out  # each bot answered every /start
+    # each bot answered every /start, and every tap with an edit and an answered query
+    assert len(rows) == 4 and all("5/5" in row for row in rows), out
+    assert {row.split()[1] for row in rows} == {"start", "tap"}, out
 
 
 def test_rpc_bench_prints_the_ratio_to_raw_zeromq() -> None:
