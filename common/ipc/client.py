@@ -21,6 +21,7 @@ from common.contract.base import Method
 from common.ipc.endpoints import CurveKeys
 from common.ipc.envelope import decode, encode_request
 from common.ipc.errors import RpcError, RpcTimeout, error_from_reply
+from common.ipc.watched import WatchedSocket
 
 Res = TypeVar("Res", bound=BaseModel)
 
@@ -36,7 +37,7 @@ class RpcClient:
         self.attempt_timeout = attempt_timeout
         self._context = context
         self._curve = curve
-        self._idle: list[zmq.asyncio.Socket] = []
+        self._idle: list[WatchedSocket] = []
         self._max_idle = max_idle
         self._closed = False
         # Ids must be unique across every client of a server (it keeps replies by id for retries):
@@ -44,8 +45,8 @@ class RpcClient:
         self._id_prefix = secrets.token_hex(8)
         self._id_counter = itertools.count(1)
 
-    def _new_socket(self) -> zmq.asyncio.Socket:
-        socket = self._context.socket(zmq.DEALER)
+    def _new_socket(self) -> WatchedSocket:
+        socket = self._context.socket(zmq.DEALER, socket_class=WatchedSocket)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RECONNECT_IVL, 50)
         socket.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
@@ -54,12 +55,19 @@ class RpcClient:
             socket.curve_publickey = self._curve.client_public
             socket.curve_secretkey = self._curve.client_secret
         socket.connect(self.endpoint)
+        socket.watch(asyncio.get_running_loop())
         return socket
 
-    def _borrow(self) -> zmq.asyncio.Socket:
-        return self._idle.pop() if self._idle else self._new_socket()
+    def _borrow(self) -> WatchedSocket:
+        loop = asyncio.get_running_loop()
+        while self._idle:
+            socket = self._idle.pop()
+            if socket.loop is loop:
+                return socket
+            socket.close(linger=0)  # watched by a loop that is gone (a client kept across loops)
+        return self._new_socket()
 
-    def _give_back(self, socket: zmq.asyncio.Socket) -> None:
+    def _give_back(self, socket: WatchedSocket) -> None:
         if self._closed or len(self._idle) >= self._max_idle:
             socket.close(linger=0)
         else:
@@ -71,8 +79,10 @@ class RpcClient:
             raise RpcError("unavailable", "client closed")
         if isinstance(body, BaseModel):
             payload_body = body.model_dump(mode="json")
+        elif body is None:
+            payload_body = _empty_body(method.request)
         else:
-            payload_body = method.request.model_validate(body or {}).model_dump(mode="json")
+            payload_body = method.request.model_validate(body).model_dump(mode="json")
         budget = self.default_timeout if timeout is None else timeout
         deadline = time.time() + budget
         request_id = f"{self._id_prefix}{next(self._id_counter):x}"
@@ -98,19 +108,23 @@ class RpcClient:
                 return method.result.model_validate(reply.get("result") or {})
             raise error_from_reply(reply.get("error") or {})
 
-    async def _attempt(self, socket: zmq.asyncio.Socket, frame: bytes, request_id: str,
+    async def _attempt(self, socket: WatchedSocket, frame: bytes, request_id: str,
                        timeout: float) -> dict[str, Any] | None:
         # One timer around send and receive: a poll before each recv was a second wake-up per call.
         try:
             async with asyncio.timeout(timeout):
-                try:
-                    # The borrowed socket has nothing else queued: a plain non-blocking send skips
-                    # pyzmq's future bookkeeping; only a full queue waits on the event loop.
-                    zmq.Socket.send(socket, frame, zmq.NOBLOCK)
-                except zmq.Again:
-                    await socket.send(frame)
                 while True:
-                    reply = decode(await socket.recv())
+                    try:
+                        socket.send(frame, zmq.NOBLOCK)
+                        break
+                    except zmq.Again:  # a full queue: wait until it takes the frame
+                        await socket.wait_for(zmq.POLLOUT)
+                while True:
+                    await socket.wait_for(zmq.POLLIN)
+                    try:
+                        reply = decode(socket.recv(zmq.NOBLOCK))
+                    except zmq.Again:
+                        continue
                     if reply.get("id") == request_id:
                         return reply
                     # A stale answer to an earlier, abandoned attempt: keep waiting for ours.
@@ -122,3 +136,18 @@ class RpcClient:
         for socket in self._idle:
             socket.close(linger=0)
         self._idle.clear()
+
+
+_EMPTY_BODIES: dict[type[BaseModel], dict[str, Any]] = {}
+
+
+def _empty_body(request: type[BaseModel]) -> dict[str, Any]:
+    """The body of a call made without one (ping, status, nudges): validated once per request
+    type, as its defaults cannot change, unless a default is made per call (default_factory)."""
+    cached = _EMPTY_BODIES.get(request)
+    if cached is not None:
+        return cached
+    body = request.model_validate({}).model_dump(mode="json")
+    if all(field.default_factory is None for field in request.model_fields.values()):
+        _EMPTY_BODIES[request] = body
+    return body

@@ -1,4 +1,11 @@
-"""RPC server: a ROUTER socket, one task per request, typed errors, bounded concurrency."""
+"""RPC server: a ROUTER socket, one task per request, typed errors, bounded concurrency.
+
+Requests are read by a reader callback on the socket's file descriptor, which starts each one's
+task right there: pyzmq's awaitable recv would wake a reading task first (a future, a loop turn)
+and only then start the request's task. ZeroMQ signals that descriptor on edges: whatever touches
+the socket (a reply's send too) can take the signal of a request already queued, so after each
+send the socket's events are read again and, if one is waiting, reading is scheduled.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +28,7 @@ from common.db.database import DatabaseUnavailable
 from common.ipc.endpoints import CurveKeys
 from common.ipc.envelope import decode, encode_error, encode_result
 from common.ipc.errors import RpcError
+from common.ipc.watched import WatchedSocket
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any], Awaitable[BaseModel | dict[str, Any] | None]]
@@ -35,12 +43,15 @@ class RpcServer:
         self.service = service
         self._handlers: dict[str, tuple[Method, Handler]] = {}
         self._inflight: set[asyncio.Task] = set()
-        self._slots = asyncio.Semaphore(max_inflight)
+        self._max_inflight = max_inflight
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reading = False
+        self._read_scheduled = False
         self._observe = observe
         if endpoint.startswith("tcp://") and (curve is None or curve.server_secret is None):
             raise ConfigError(f"RPC server of {endpoint}: tcp:// needs CURVE keys, and this server has none; "
                               "it would talk in clear")
-        self._socket = context.socket(zmq.ROUTER)
+        self._socket = context.socket(zmq.ROUTER, socket_class=WatchedSocket)
         self._socket.setsockopt(zmq.LINGER, 0)
         # A client that reconnects under the same routing id must not be refused.
         self._socket.setsockopt(zmq.ROUTER_HANDOVER, 1)
@@ -93,18 +104,50 @@ class RpcServer:
             if auth.zap_socket in events:
                 await auth.handle_zap_message(auth.zap_socket.recv_multipart())
 
+    # Requests read per callback before other work gets a turn (the rest are read right after it).
+    READ_BATCH = 64
+
     async def _serve_requests(self) -> None:
-        while True:
-            frames = await self._socket.recv_multipart()
+        loop = self._loop = asyncio.get_running_loop()
+        self._reading = True
+        self._socket.watch(loop, self._read)
+        loop.call_soon(self._read)  # requests queued before the reader was there
+        try:
+            await loop.create_future()  # until cancelled: stop reading, finish what runs (drain)
+        finally:
+            self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._socket.unwatch()
+
+    def _read(self) -> None:
+        self._read_scheduled = False
+        if not self._reading or self._closed:
+            return
+        assert self._loop is not None
+        for _ in range(self.READ_BATCH):
+            try:
+                frames = self._socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except zmq.ZMQError as exc:
+                log.warning("rpc socket read failed", extra={"error": str(exc)})
+                return
             if len(frames) < 2:
                 continue
             identity, payload = frames[0], frames[-1]
-            if self._slots.locked():
-                await self._send(identity, encode_error(_peek_id(payload), RpcErrorCode.OVERLOADED, "too many requests in flight"))
+            if len(self._inflight) >= self._max_inflight:
+                self._send(identity, encode_error(_peek_id(payload), RpcErrorCode.OVERLOADED, "too many requests in flight"))
                 continue
-            await self._slots.acquire()
-            task = asyncio.create_task(self._run(identity, payload))
-            self._inflight.add(task)
+            self._inflight.add(self._loop.create_task(self._run(identity, payload)))
+        self._schedule_read()
+
+    def _schedule_read(self) -> None:
+        if not self._read_scheduled and self._reading and self._loop is not None:
+            self._read_scheduled = True
+            self._loop.call_soon(self._read)
 
     async def _run(self, identity: bytes, payload: bytes) -> None:
         # Bookkeeping inside the task, not in a done-callback: a callback costs the loop one more
@@ -117,7 +160,6 @@ class RpcServer:
             log.exception("rpc request task failed")
         finally:
             self._inflight.discard(asyncio.current_task())  # type: ignore[arg-type]
-            self._slots.release()
 
     async def _dispatch(self, identity: bytes, payload: bytes) -> None:
         try:
@@ -126,15 +168,15 @@ class RpcServer:
             envelope = None
         request_id = envelope.get("id") if envelope else None
         if not isinstance(request_id, str) or not request_id:
-            await self._send(identity, await self._handle(envelope))
+            self._send(identity, await self._handle(envelope))
             return
         stored = self._stored_reply(request_id)
         if stored is not None:
-            await self._send(identity, stored)
+            self._send(identity, stored)
             return
         running = self._running.get(request_id)
         if running is not None:
-            await self._send(identity, await asyncio.shield(running))
+            self._send(identity, await asyncio.shield(running))
             return
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._running[request_id] = future
@@ -147,7 +189,7 @@ class RpcServer:
             raise
         finally:
             self._running.pop(request_id, None)
-        await self._send(identity, reply)
+        self._send(identity, reply)
 
     def _stored_reply(self, request_id: str) -> bytes | None:
         now = time.monotonic()
@@ -217,16 +259,19 @@ class RpcServer:
             self._observe(name, str(code), time.monotonic() - started)
         return reply
 
-    async def _send(self, identity: bytes, reply: bytes) -> None:
+    def _send(self, identity: bytes, reply: bytes) -> None:
         if self._closed:
             return
         try:
-            # Non-blocking and synchronous: the awaitable form would build a future per reply.
-            zmq.Socket.send_multipart(self._socket, [identity, reply], flags=zmq.NOBLOCK)
+            self._socket.send_multipart([identity, reply], flags=zmq.NOBLOCK)
         except zmq.Again:
             log.warning("reply dropped: client queue full")
         except zmq.ZMQError as exc:
             log.warning("reply dropped", extra={"error": str(exc)})
+            return
+        # The send may have taken the descriptor's signal of a request that arrived meanwhile.
+        if self._socket.get(zmq.EVENTS) & zmq.POLLIN:
+            self._schedule_read()
 
     async def drain(self, timeout: float) -> None:
         """Waits for requests already being handled; new ones are no longer read (serve is cancelled)."""
@@ -239,6 +284,7 @@ class RpcServer:
 
     def close(self) -> None:
         self._closed = True
+        self._stop_reading()
         self._socket.close(linger=0)
         if self._auth is not None:
             self._auth.stop()

@@ -16,6 +16,7 @@ from common.ipc import RpcClient, RpcError, RpcServer, RpcTimeout
 from common.ipc.endpoints import CurveKeys
 from common.ipc.envelope import encode_request
 from tests.support.ports import free_port
+from tests.support.wait import wait_for
 
 
 class EchoBody(Body):
@@ -317,3 +318,56 @@ async def test_a_failing_handler_frees_its_slot(endpoint: str, harnesses) -> Non
             await client.call(ECHO, {"text": "boom"})
     assert harness.server.inflight == 0
     assert (await client.call(ECHO, {"text": "after"})).text == "after"
+
+
+async def test_a_burst_from_many_clients_is_answered_whole(endpoint: str, harnesses) -> None:
+    """Requests are read on the socket's edge-triggered descriptor: replies sent while requests keep
+    arriving must not leave any of them unread (each would hang until its deadline)."""
+    harness = harnesses(endpoint)
+    await harness.start()
+    clients = [harness.client(default_timeout=5.0) for _ in range(4)]
+    answers = await asyncio.gather(*(client.call(ECHO, {"text": f"{n}:{i}", "delay": 0.001 * (i % 3)})
+                                     for n, client in enumerate(clients) for i in range(150)))
+    assert [a.text for a in answers] == [f"{n}:{i}" for n in range(4) for i in range(150)]
+    assert harness.calls == 600 and harness.server.inflight == 0
+
+
+async def test_a_request_sent_before_the_server_reads_is_answered_once_it_does(endpoint: str, harnesses) -> None:
+    harness = harnesses(endpoint)
+    await harness.start()
+    await harness.stop_server()        # bound, then no longer reading: the request waits in the socket
+    harness.server = RpcServer(harness.context, harness.endpoint, "testsvc")
+    harness.server.handle(PING, lambda _: _pong())
+    harness.server.bind()
+    client = harness.client(default_timeout=5.0)
+    call = asyncio.create_task(client.call(PING))
+    await wait_for(lambda: harness.server._socket.get(zmq.EVENTS) & zmq.POLLIN, timeout=5,
+                   message="the request queued at the server")
+    assert not call.done()
+    harness.task = asyncio.create_task(harness.server.serve())
+    assert (await asyncio.wait_for(call, 5)).service == "testsvc"
+
+
+async def test_past_the_inflight_bound_a_request_is_refused_as_overloaded(endpoint: str, harnesses) -> None:
+    harness = harnesses(endpoint)
+    harness.server = RpcServer(harness.context, harness.endpoint, "testsvc", max_inflight=2)
+    release = asyncio.Event()
+
+    async def held(body: EchoBody) -> EchoResult:
+        await release.wait()
+        return EchoResult(text=body.text, calls=0)
+    harness.server.handle(UNSAFE, held)
+    harness.server.bind()
+    harness.task = asyncio.create_task(harness.server.serve())
+    client = harness.client(default_timeout=5.0)
+    first = [asyncio.create_task(client.call(UNSAFE, {"text": str(i)})) for i in range(2)]
+    await wait_for(lambda: harness.server.inflight == 2, timeout=5, message="two requests in flight")
+    with pytest.raises(RpcError) as refused:
+        await client.call(UNSAFE, {"text": "third"})
+    assert refused.value.code == RpcErrorCode.OVERLOADED
+    release.set()
+    assert [r.text for r in await asyncio.gather(*first)] == ["0", "1"]
+
+
+async def _pong() -> PingResult:
+    return PingResult(service="testsvc", pid=1, time=time.time())
