@@ -8,13 +8,22 @@ supervisord.conf) so that supervisorctl shows and manages them like the rest.
 started), running with a changed configuration (the changed groups are replaced, as `supervisorctl
 update` does), programs stopped, exited or FATAL (they are started again). When a program does not
 get there in time it names it, its state and the last lines of its log, and exits 1.
+
+RUNNING is not yet answering: the bot needs seconds after it to load aiogram and reach Telegram.
+So `atcs up` then waits, within the same --timeout, for the bot (when it runs here) to say /readyz,
+and returns when the shop answers: a newcomer who writes the moment it returns is answered at once.
+A bot still not ready then is named with its reasons (it keeps trying by itself). Only the bot:
+another service can be rightly not ready for long (a standby scheduler, a panel down).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import xmlrpc.client
 from collections import deque
 from pathlib import Path
@@ -114,10 +123,17 @@ def up(timeout: float) -> int:
             print(f"stale run dir {folder}: {outcome}")
         subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(CONF)], env=env, check=True)
     states, restarted = _wait_settled(deadline)
+    settled = bool(states) and all(_settled(s) for s in states)
+    not_ready = _wait_ready(settings, [s["name"] for s in states], deadline) if settled else {}
     status()
     if demo.enabled(settings):
         print("\n" + demo.banner(settings))
-    if states and all(_settled(s) for s in states):
+    if settled:
+        if not_ready:
+            print(f"\natcs up: every program is running; not ready after {timeout:.0f} s (it keeps trying):",
+                  file=sys.stderr)
+            for service, reasons in not_ready.items():
+                print(f"  {service}: {reasons}", file=sys.stderr)
         return 0
     # A program that keeps exiting after startsecs is RUNNING now and then, never FATAL: it is
     # named too, as the likely cause of the others' waiting.
@@ -183,6 +199,40 @@ def _wait_settled(deadline: float) -> tuple[list[dict], dict[str, int]]:
             break
         time.sleep(0.2)  # polling supervisord's state, not synchronising our own work
     return states, {name: len(seen) - 1 for name, seen in starts.items() if len(seen) > 1}
+
+
+ANSWERING = ("bot",)  # the services `atcs up` waits to be ready: those that answer people
+
+
+def _wait_ready(settings: LaunchSettings, programs: list[str], deadline: float) -> dict[str, str]:
+    """Polls /readyz of each answering service among `programs` (with a health port) until every
+    one is ready or the deadline passes; returns those that are not, each with its reasons."""
+    host = settings.health.health_host
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    waiting = {service: "no answer yet" for service in ANSWERING
+               if service in programs and settings.health.port(service)}
+    local = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
+    while True:
+        for service in list(waiting):
+            try:
+                with local.open(f"http://{host}:{settings.health.port(service)}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        del waiting[service]
+            except urllib.error.HTTPError as refused:  # 503: not ready, and why
+                waiting[service] = _reasons(refused.read())
+            except OSError:
+                waiting[service] = "no answer yet"
+        if not waiting or time.monotonic() >= deadline:
+            return waiting
+        time.sleep(0.1)  # polling the services' state, not synchronising our own work
+
+
+def _reasons(body: bytes) -> str:
+    try:
+        reasons = json.loads(body).get("reasons") or {}
+        return "; ".join(f"{name}: {reason}" for name, reason in reasons.items()) or "not ready"
+    except (ValueError, AttributeError):
+        return "not ready"
 
 
 def _name(state: dict) -> str:

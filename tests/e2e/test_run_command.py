@@ -106,6 +106,11 @@ async def test_atcs_up_runs_the_demo_shop(checkout: Path) -> None:
         assert f"http://127.0.0.1:{env[f'ATCS_SANDBOX_{panel}_PORT']}" in result.stdout, result.stdout
 
     async with aiohttp.ClientSession() as http:
+        # `atcs up` returns once the bot answers: a newcomer writing at once is not kept waiting
+        # while it loads aiogram (its first trial took ~5 s when up returned at RUNNING).
+        async with http.get(f"http://127.0.0.1:{env['ATCS_HEALTH_PORT_BOT']}/readyz") as response:
+            assert response.status == 200, await response.text()
+
         async def all_ready() -> bool:
             for service in SERVICES:
                 port = env[f"ATCS_HEALTH_PORT_{service.upper()}"]
