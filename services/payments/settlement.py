@@ -6,7 +6,8 @@ payment event under its provider key — a report seen before stops here having 
 and, in the same statement, move the purchase pending -> paid (compare-and-set); then credit it
 (days or balance), write the outbox rows (activation, notification, referral bonus), commit.
 Nudges go out after the commit. `settle_many` runs several settlements in one transaction (one
-commit for a batch of confirmed webhook claims), each in its own savepoint.
+commit for a batch of confirmed webhook claims); should one of them fail, the batch is settled
+again with each payment in its own savepoint.
 """
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ Settle = Callable[[Payment], Awaitable[Outcome]]
 Also = Callable[[asyncpg.Connection, "list[Outcome | None]"], Awaitable[None]]
 
 
+_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
+                    asyncpg.exceptions.CannotConnectNowError)
+
+
 class Overloaded(Exception):
     """Too many settlements queued already; the caller should answer "retry later"."""
 
@@ -101,10 +106,24 @@ class Settlement:
         self._admit(len(payments))
         try:
             async with self._slots:
-                async with self.db.transaction() as conn:
-                    outcomes = [await self._settle_alone(conn, payment) for payment in payments]
-                    if also is not None:
-                        await also(conn, outcomes)
+                try:
+                    # Optimistic: no savepoint per payment (two round trips each, a third of a
+                    # settlement's), as almost every batch settles whole. Should one fail, all is
+                    # rolled back and the batch is settled again, each payment in its savepoint.
+                    async with self.db.transaction() as conn:
+                        outcomes: list[Outcome | None] = [
+                            await settle_in(conn, payment, self.referral_bonus_days) for payment in payments]
+                        if also is not None:
+                            await also(conn, outcomes)
+                except _CONNECTION_LOST:
+                    raise
+                except (asyncpg.PostgresError, RuntimeError) as exc:
+                    log.warning("a settlement failed in its batch; the batch is settled again one by one",
+                                extra={"payments": len(payments), "error": type(exc).__name__})
+                    async with self.db.transaction() as conn:
+                        outcomes = [await self._settle_alone(conn, payment) for payment in payments]
+                        if also is not None:
+                            await also(conn, outcomes)
         finally:
             self._in_flight -= len(payments)
         for payment, outcome in zip(payments, outcomes):
@@ -116,8 +135,7 @@ class Settlement:
         try:
             async with conn.transaction():
                 return await settle_in(conn, payment, self.referral_bonus_days)
-        except (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
-                asyncpg.exceptions.CannotConnectNowError):
+        except _CONNECTION_LOST:
             raise
         except (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError) as exc:
             # Two batches (or a batch and reconciliation) crediting the same user in opposite
