@@ -1,4 +1,10 @@
+"""The menu's keyboards. The two shown on nearly every screen are built once per language and kept:
+a keyboard is a pure function of the language, and building one (a pydantic model per button and
+its packed callback data) was a measurable share of a tap's cost (bench/bench_capacity.py). Nothing
+mutates a markup once built; aiogram only serialises it."""
 from __future__ import annotations
+
+from functools import cache
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -7,6 +13,7 @@ from services.bot.callbacks import LangCb, MenuCb, Screen
 from services.bot.i18n import Translations, Translator
 
 
+@cache  # keyed by the Translator, one per language and catalogue
 def main_menu(t: Translator) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=t("menu.buy"), callback_data=MenuCb(to=Screen.BUY))
@@ -20,6 +27,7 @@ def main_menu(t: Translator) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+@cache
 def back_to_menu(t: Translator) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
