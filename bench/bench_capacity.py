@@ -1,7 +1,7 @@
 """Capacity: how many /start and menu taps a second the real bot answers within p99 <= 100 ms, beside a
 minimal single-process aiogram bot (bench/minimal_bot.py: one upsert, one menu reply or edit) in the same run.
 
-    python bench/bench_capacity.py [--rates 50,100,200,300,400] [--seconds 5]
+    python bench/bench_capacity.py [--rates 50,100,200,300,400] [--seconds 5] [--profile DIR]
 
 Each bot polls its own Telegram stand-in (a process of its own, flood limits lifted) and has its
 own database on one throw-away PostgreSQL; the full bot runs under supervisord beside the other
@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -136,6 +138,25 @@ class Target:
         return {u: max(shown[u], spun[u]) for u in shown if u in spun}
 
 
+def start_profilers(folder: Path | None, targets: list[Target]) -> list[subprocess.Popen]:
+    """py-spy (a sampling profiler, if installed) on each bot for the measured steps: collapsed
+    stacks in `folder`/<bot>.txt, for flamegraph.pl or a grep."""
+    if folder is None:
+        return []
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([spy, "record", "--pid", str(t.pid), "--rate", "200", "--format", "raw", "--nonblocking",
+                              "-o", str(folder / f"{t.name.replace(' ', '_')}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for t in targets]
+
+
+def stop_profilers(profilers: list[subprocess.Popen]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
+    for profiler in profilers:
+        profiler.wait(30)
+
+
 async def run(args: argparse.Namespace) -> int:
     server = PostgresServer()
     server.start()
@@ -169,6 +190,7 @@ async def run(args: argparse.Namespace) -> int:
               f"kind and bot; p99 goal {GOAL_MS:.0f} ms")
         print(f"{'rate/s':>7} {'kind':6} {'bot':12} {'answered':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/upd':>11}"
               f" {'xact/upd':>9}")
+        profilers = start_profilers(args.profile, targets)
         held = {(t.name, k): 0.0 for t in targets for k in KINDS}
         per_update: dict[tuple[str, str], list[tuple[float, float]]] = {key: [] for key in held}
         for i, rate in enumerate(args.rates):
@@ -181,6 +203,7 @@ async def run(args: argparse.Namespace) -> int:
                     per_update[target.name, kind].append((r["cpu_ms"], r["xacts"]))
                     if r["p99"] <= GOAL_MS:
                         held[target.name, kind] = max(held[target.name, kind], rate)
+        stop_profilers(profilers)
         full, minimal_name = targets[0].name, targets[1].name
         print()
         print(f"{'':34}{'full bot':>10}{'minimal':>10}{'full/minimal':>14}")
@@ -215,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[50, 100, 200, 300, 400])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--profile", type=Path, help="folder for py-spy's samples of each bot while measured")
     sys.exit(asyncio.run(run(parser.parse_args())))
 
 

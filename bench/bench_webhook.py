@@ -62,6 +62,8 @@ from sandbox.cryptopay.standin import CryptoPayStandIn  # noqa: E402
 TOKEN = "31337:AAbenchCryptoPayTokenNotASecret"
 PATH = "/webhooks/cryptobot"
 CONCURRENCY = 16  # closed-loop workers in the saturation phase
+P99_GOAL_MS = 15.0          # webhook answer at the open-loop rate
+SETTLED_GOAL = 1000.0       # confirmed settlements committed per second in the closed loop
 
 
 def free_port() -> int:
@@ -444,8 +446,11 @@ async def run(args: argparse.Namespace) -> None:
         report(bare_result[:2], pay_result[:2], args, settled, activations, pay_result[2])
         print(f"confirmation: {claims} claims stored, {pending} still pending after the wait; "
               f"{calls} getInvoices calls ({claims / max(calls, 1):.1f} claims per call); the last claim was "
-              f"judged {lag:.2f} s after the last one was stored; during the closed loop, {rate:.0f} claims "
-              f"confirmed and settled per second")
+              f"judged {lag:.2f} s after the last one was stored")
+        bare_rate = bare_result[1].throughput
+        print(f"closed loop: {rate:.0f} claims confirmed and settled per second (durable commits) beside "
+              f"{bare_rate:.0f} req/s of the bare handler: ratio {rate / bare_rate if bare_rate else float('nan'):.2f}; "
+              f"goal >= {SETTLED_GOAL:.0f}/s: {'met' if rate >= SETTLED_GOAL else 'NOT met'}")
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -470,8 +475,8 @@ def report(bare: tuple[Result, Result], pay: tuple[Result, Result], args: argpar
               f"   errors {r.errors}")
     print(f"  {'ratio payments / bare':<28}{ps.throughput / bs.throughput:9.2f}")
     print()
-    goal = "met" if p.pct(0.99) < 50 else "NOT met"
-    print(f"payments p99 at {args.rate:.0f} req/s: {p.pct(0.99):.2f} ms (goal < 50 ms: {goal}); "
+    goal = "met" if p.pct(0.99) < P99_GOAL_MS else "NOT met"
+    print(f"payments p99 at {args.rate:.0f} req/s: {p.pct(0.99):.2f} ms (goal < {P99_GOAL_MS:.0f} ms: {goal}); "
           f"{answered} webhooks answered 200 (warm-up and closed loop included); after Crypto Pay confirmed "
           f"them, {settled} settlements and {activations} activation rows committed")
     if settled != answered or activations != answered:
