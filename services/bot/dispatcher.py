@@ -17,6 +17,7 @@ from services.bot.settings import Settings
 from common.db.database import Database
 from services.bot.handlers import build_routers
 from services.bot.i18n import Translations
+from services.bot.inline_filters import run_filters_inline
 from services.bot.middlewares.ban import BanCheck
 from services.bot.middlewares.callback_answer import CallbackAnswerMiddleware
 from services.bot.middlewares.database_gate import DatabaseGate
@@ -43,4 +44,5 @@ def build_dispatcher(*, db: Database, settings: Settings, texts: Translations, *
     dp.update.outer_middleware(BanCheck())
     dp.update.outer_middleware(dp.fsm)
     dp.include_routers(*build_routers(settings))
+    run_filters_inline(dp)
     return dp

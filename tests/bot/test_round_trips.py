@@ -39,3 +39,24 @@ async def test_a_flow_in_progress_is_still_cleared_by_start(make_inprocess, stan
     await bot.say(5100, "/start")
     assert await storage.get_state(key) is None
     assert await storage.get_data(key) == {}
+
+
+async def test_no_update_is_handed_to_a_worker_thread(make_inprocess, standin, monkeypatch) -> None:
+    """aiogram runs plain-function filters (magic filters: the admin router's, the menu's) in a
+    worker thread; the bot runs them on the loop. A /start and a menu tap are routed as before
+    (past the admin router's filter), and nothing goes to a thread."""
+    import asyncio
+
+    handed: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def to_thread(func, /, *args, **kwargs):
+        handed.append(func)
+        return await real_to_thread(func, *args, **kwargs)
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+    bot = await make_inprocess()
+    await bot.say(5200, "/start")
+    assert "🛒 Buy" in labels((await standin.transcript(5200))[-1])
+    await bot.tap(5200, data="m:help")
+    assert "⬅️ Main menu" in labels((await standin.transcript(5200))[-1])
+    assert handed == []
