@@ -82,4 +82,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
 
 def _import_assembly() -> ModuleType:
     from services.bot import assembly
+    from services.bot.telegram.response_types import hold_response_types
+    # Warm-up before readiness, in this thread: what aiogram would otherwise build on the first updates.
+    hold_response_types()
     return assembly
