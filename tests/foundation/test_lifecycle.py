@@ -119,7 +119,7 @@ async def test_a_failed_rpc_request_task_is_logged_by_its_owner(tmp_path, caplog
     endpoint = f"ipc://{tmp_path}/s.ipc"
     server = RpcServer(context, endpoint, "testsvc")
 
-    async def refuse(identity: bytes, reply: bytes) -> None:
+    def refuse(identity: bytes, reply: bytes) -> None:   # the server sends synchronously, without blocking
         raise RuntimeError("reply could not be sent")
 
     server._send = refuse   # the one step of a request outside the handler's own error handling
