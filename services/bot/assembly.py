@@ -48,7 +48,7 @@ def assemble(ctx: ServiceContext, texts: Translations, token: str) -> Assembled:
     invoices = InvoicePresenter(bot, peers, followups, settings)
     dp = build_dispatcher(db=ctx.db, settings=settings, texts=texts, peers=peers, followups=followups,
                           invoices=invoices, admin_peers=AdminPeers(ctx.client, settings.bot))
-    polling = Polling(dp, bot, settings)
+    polling = Polling(dp, bot, settings, ctx.db, token)
     sender = NotificationSender(ctx.db, bot, texts, settings)
 
     async def publish_commands() -> None:
