@@ -26,7 +26,10 @@ async def finished(conn: asyncpg.Connection, bot_id: int, update_ids: list[int])
         bot_id, update_ids)
 
 
-async def forget_below(conn: asyncpg.Connection, bot_id: int, offset: int) -> int:
-    """Telegram has confirmed everything below `offset`: it will never be delivered again."""
-    status = await conn.execute("DELETE FROM bot_updates WHERE bot_id = $1 AND update_id < $2", bot_id, offset)
+async def forget_below(conn: asyncpg.Connection, bot_id: int, offset: int, keep_seconds: float) -> int:
+    """Telegram has confirmed everything below `offset`: it will never be delivered again. Rows are
+    kept `keep_seconds` all the same, as the record of who handled what (and how often) lately."""
+    status = await conn.execute(
+        """DELETE FROM bot_updates WHERE bot_id = $1 AND update_id < $2
+             AND received_at < now() - make_interval(secs => $3)""", bot_id, offset, keep_seconds)
     return int(status.split()[-1])

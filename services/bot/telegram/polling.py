@@ -48,7 +48,8 @@ POLL_LIMIT = 100
 # keepalive bound on a vanished host (about 5 s) a takeover stays well within 10 s.
 LEASE_RETRY = 1.0
 LEASE_CHECK = 1.0
-FORGET_EVERY = 30.0
+FORGET_EVERY = 60.0
+JOURNAL_KEEP = 600.0      # seconds the journal keeps confirmed updates, as a record
 
 
 def polling_key(token: str) -> int:
@@ -198,10 +199,12 @@ class Polling:
                 pause = min(pause * 2, 5.0)
                 continue
             self.last_error = None
-            if offset is not None and time.monotonic() - forgotten_at > FORGET_EVERY:
-                forgotten_at = time.monotonic()
-                await self._forget_below(offset)
+            if offset is not None:
+                # Telegram has now forgotten everything below `offset`: so can we.
                 self._done_above = {i for i in self._done_above if i >= offset}
+                if time.monotonic() - forgotten_at > FORGET_EVERY:
+                    forgotten_at = time.monotonic()
+                    await self._forget_below(offset)
             if updates:
                 next_offset = max(next_offset or 0, updates[-1].update_id + 1)
             fresh = [u for u in updates if u.update_id not in self._inflight and u.update_id not in self._done_above]
@@ -268,7 +271,7 @@ class Polling:
     async def _forget_below(self, offset: int) -> None:
         try:
             async with self.db.acquire() as conn:
-                await journal.forget_below(conn, self.bot_id, offset)
+                await journal.forget_below(conn, self.bot_id, offset, JOURNAL_KEEP)
         except Exception as exc:  # noqa: BLE001 - retried at the next round
             log.warning("could not prune the update journal", extra={"error": type(exc).__name__})
 
