@@ -33,13 +33,13 @@ from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
     TelegramConflictError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError, TelegramUnauthorizedError,
 )
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
 from common.db.database import Database
 from common.db.leader_lock import LeaderLock
 from common.lifecycle.worker import nudged
-from services.bot.repositories import updates as journal
+from services.bot.telegram.handling import UpdateJournal, feed, workflow_of
 from services.bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,12 @@ class Polling:
         self.last_error: str | None = None
         self._stopping = False
         self.poller = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.journal = UpdateJournal(db, self.bot_id, self.poller)
         self.lease = LeaderLock(settings.database.url(), key=polling_key(token), role="bot-polling",
                                 retry_interval=LEASE_RETRY, check_interval=LEASE_CHECK,
                                 connect_timeout=settings.database.db_connect_timeout)
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._done_above: set[int] = set()       # finished, but not yet confirmed to Telegram
-        self._to_mark: list[int] = []
-        self._mark_wake = asyncio.Event()
         self._finished = asyncio.Event()
         self._stop_poll = asyncio.Event()
         self._semaphore = asyncio.Semaphore(settings.bot.bot_concurrency)
@@ -135,13 +134,15 @@ class Polling:
 
     async def _lead(self) -> None:
         """Runs while this bot holds the token's lease; cancelled at once if the lease is lost."""
-        workflow = {"dispatcher": self.dp, "bots": [self.bot], **self.dp.workflow_data}
-        workflow.pop("bot", None)
-        self._workflow = workflow
+        workflow = self._workflow = workflow_of(self.dp, self.bot)
         self.polling_since = time.time()
+        try:   # a webhook left from webhook mode would make every getUpdates a 409
+            await self.bot.delete_webhook(drop_pending_updates=False)
+        except Exception as exc:  # noqa: BLE001 - polling reports what follows
+            log.warning("could not remove a webhook before polling", extra={"error": type(exc).__name__})
         await self.dp.emit_startup(bot=self.bot, **workflow)
         log.info("polling Telegram", extra={"poller": self.poller})
-        marker = asyncio.create_task(self._mark_finished(), name="mark-finished")
+        marker = asyncio.create_task(self.journal.run(), name="mark-finished")
         try:
             await self._poll()
             await self._wait_inflight()
@@ -151,9 +152,8 @@ class Polling:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
             self._inflight.clear()
             self._done_above.clear()
-            marker.cancel()
+            marker.cancel()   # it writes what is pending as it ends
             await asyncio.gather(marker, return_exceptions=True)
-            await self._flush_marks()
             self.polling_since = None
             await self.dp.emit_shutdown(bot=self.bot, **workflow)
 
@@ -204,7 +204,7 @@ class Polling:
                 self._done_above = {i for i in self._done_above if i >= offset}
                 if time.monotonic() - forgotten_at > FORGET_EVERY:
                     forgotten_at = time.monotonic()
-                    await self._forget_below(offset)
+                    await self.journal.forget_below(offset, JOURNAL_KEEP)
             if updates:
                 next_offset = max(next_offset or 0, updates[-1].update_id + 1)
             fresh = [u for u in updates if u.update_id not in self._inflight and u.update_id not in self._done_above]
@@ -213,14 +213,7 @@ class Polling:
                 await self._start(fresh)
 
     async def _start(self, fresh: list[Update]) -> None:
-        ids = [u.update_id for u in fresh]
-        try:
-            async with self.db.transaction() as conn:
-                taken = await journal.take(conn, self.bot_id, ids, self.poller)
-        except Exception as exc:  # noqa: BLE001 - the database gate answers the users; we must not drop them
-            # Without the journal we cannot tell a repeat: handle them (a repeat is harmless, a loss is not).
-            log.warning("update journal not reachable; handling without it", extra={"error": type(exc).__name__})
-            taken = dict.fromkeys(ids, 1)
+        taken = await self.journal.take([u.update_id for u in fresh])
         for update in fresh:
             attempts = taken.get(update.update_id)
             if attempts is None:
@@ -236,44 +229,15 @@ class Polling:
     async def _handle(self, update: Update) -> None:
         try:
             async with self._semaphore:
-                response = await self.dp.feed_update(self.bot, update, **self._workflow)
-                if isinstance(response, TelegramMethod):
-                    await self.dp.silent_call_request(bot=self.bot, result=response)
+                await feed(self.dp, self.bot, update, self._workflow)
         except asyncio.CancelledError:
             self._inflight.pop(update.update_id, None)
             raise
-        except Exception:  # noqa: BLE001 - the exception boundary answers the user; this is what it missed
-            log.exception("update handling failed", extra={"update_id": update.update_id})
         self.handled += 1
         self._inflight.pop(update.update_id, None)
         self._done_above.add(update.update_id)
-        self._to_mark.append(update.update_id)
-        self._mark_wake.set()
+        self.journal.finished(update.update_id)
         self._finished.set()
-
-    async def _mark_finished(self) -> None:
-        """Writes the finished marks as soon as they come, many in one statement under load."""
-        while True:
-            await self._mark_wake.wait()
-            self._mark_wake.clear()
-            await self._flush_marks()
-
-    async def _flush_marks(self) -> None:
-        if not self._to_mark:
-            return
-        marks, self._to_mark = self._to_mark, []
-        try:
-            async with self.db.acquire() as conn:
-                await journal.finished(conn, self.bot_id, marks)
-        except Exception as exc:  # noqa: BLE001 - unmarked only means a takeover would repeat them
-            log.warning("could not mark updates finished", extra={"count": len(marks), "error": type(exc).__name__})
-
-    async def _forget_below(self, offset: int) -> None:
-        try:
-            async with self.db.acquire() as conn:
-                await journal.forget_below(conn, self.bot_id, offset, JOURNAL_KEEP)
-        except Exception as exc:  # noqa: BLE001 - retried at the next round
-            log.warning("could not prune the update journal", extra={"error": type(exc).__name__})
 
     async def _wait_inflight(self) -> None:
         while self._inflight:
