@@ -1,5 +1,6 @@
-"""Handling one update with the journal, the same for long polling and the webhook: take it (or learn
-it was already handled), feed it to the dispatcher, mark it finished (many marks in one statement)."""
+"""The update inbox and the handling of one update, the same for long polling and the webhook: record
+a batch (durable before Telegram is told), feed each update to the dispatcher, mark it finished (many
+marks in one statement), and take over what a dead receiver left unfinished."""
 from __future__ import annotations
 
 import asyncio
@@ -17,28 +18,46 @@ log = logging.getLogger(__name__)
 
 
 class UpdateJournal:
-    """`take` and `finished` for one receiver (`holder`: host, pid and a random part)."""
+    """The inbox for one receiver (`holder`: host, pid and a random part, new for each lease)."""
 
-    def __init__(self, db: Database, bot_id: int, holder: str) -> None:
+    def __init__(self, db: Database, bot: Bot, bot_id: int, holder: str) -> None:
         self.db = db
+        self.bot = bot
         self.bot_id = bot_id
         self.holder = holder
         self._marks: list[int] = []
         self._wake = asyncio.Event()
 
-    async def take(self, ids: list[int]) -> dict[int, int]:
-        """The ids to handle, with their attempt (more than 1: a receiver died while handling it)."""
+    async def record(self, updates: list[tuple[int, str]]) -> set[int] | None:
+        """The ids among `updates` ((id, JSON) pairs) that are new, now durable and ours; None when
+        the database cannot be reached (the caller handles them without the inbox: the database
+        gate tells the users, and a repeat is harmless where a loss is not)."""
         try:
-            async with self.db.transaction() as conn:
-                return await journal.take(conn, self.bot_id, ids, self.holder)
-        except Exception as exc:  # noqa: BLE001 - the database gate answers the users; we must not drop them
-            # Without the journal a repeat cannot be told: handle them (a repeat is harmless, a loss is not).
-            log.warning("update journal not reachable; handling without it", extra={"error": type(exc).__name__})
-            return dict.fromkeys(ids, 1)
+            async with self.db.acquire() as conn:
+                return await journal.record(conn, self.bot_id, updates, self.holder)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("update inbox not reachable; handling without it", extra={"error": type(exc).__name__})
+            return None
+
+    async def recover(self, older_than: float = 0.0, update_id: int | None = None) -> list[Update]:
+        """Unfinished updates of other receivers (they died or lost the lease), now ours."""
+        async with self.db.acquire() as conn:
+            rows = await journal.recover(conn, self.bot_id, self.holder, older_than, update_id)
+        return [Update.model_validate_json(payload, context={"bot": self.bot}) for _, payload in rows]
+
+    async def handled(self, update_id: int) -> bool | None:
+        async with self.db.acquire() as conn:
+            return await journal.handled(conn, self.bot_id, update_id)
 
     def finished(self, update_id: int) -> None:
+        """Marked soon, with others (the poller: Telegram will not give it again anyway)."""
         self._marks.append(update_id)
         self._wake.set()
+
+    async def finished_now(self, update_id: int) -> None:
+        """Marked before returning (the webhook: Telegram may send it again to another host at once)."""
+        self._marks.append(update_id)
+        await self.flush()
 
     async def run(self) -> None:
         """Writes the finished marks as soon as they come, many in one statement under load."""
@@ -60,12 +79,16 @@ class UpdateJournal:
         except Exception as exc:  # noqa: BLE001 - unmarked only means a takeover would repeat them
             log.warning("could not mark updates finished", extra={"count": len(marks), "error": type(exc).__name__})
 
-    async def forget_below(self, offset: int, keep_seconds: float) -> None:
+    async def forget(self, keep_seconds: float) -> None:
         try:
             async with self.db.acquire() as conn:
-                await journal.forget_below(conn, self.bot_id, offset, keep_seconds)
+                await journal.forget(conn, self.bot_id, keep_seconds)
         except Exception as exc:  # noqa: BLE001 - retried at the next round
-            log.warning("could not prune the update journal", extra={"error": type(exc).__name__})
+            log.warning("could not prune the update inbox", extra={"error": type(exc).__name__})
+
+
+def as_json(update: Update) -> str:
+    return update.model_dump_json(exclude_none=True)
 
 
 async def feed(dp: Dispatcher, bot: Bot, update: Update, workflow: dict[str, Any]) -> None:

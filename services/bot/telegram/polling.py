@@ -5,18 +5,19 @@ token's own advisory key, common/db/leader_lock.py) picks the one; the others ar
 (aiogram assembled, notifications sent, RPC served) that take the lease within about a second of
 it being freed (the poller's process died: at once; its host vanished: the keepalive bound).
 
-Offsets are confirmed only when handling is durable. The poll asks Telegram from the lowest
-update still being handled, so an update is confirmed (forgotten by Telegram) only once every
-update before it has finished; the journal (repositories/updates.py) records which poller took
-each update and when its handling finished. A poller taking over is given again what its
-predecessor had not confirmed: finished updates are skipped, unfinished ones are handled again.
-Handling an update twice is therefore limited to the updates a poller was in the middle of when it
-died; the handlers are written to be repeatable (docs/scaling.md lists them): the database effects
-are keyed (one trial per user, one invoice per purchase key, one settlement per charge), and the
-worst a repeat does is send its answer again.
+Offsets are confirmed only once an update is durable: each batch is written to the inbox
+(repositories/updates.py, one statement) before the next getUpdates confirms it, and marked when
+its handling finished. A poller that takes the lease first handles again what its predecessor left
+unfinished; an update Telegram gives again after that (its offset was never confirmed) is already
+in the inbox and is skipped. So nothing is lost, and an update is handled twice only if a poller
+died while handling it, at most ATCS_BOT_CONCURRENCY of them; the handlers are written to be
+repeatable (docs/scaling.md lists them): their database effects are keyed (one trial per user,
+one invoice per purchase key, one settlement per charge), and the worst a repeat does is send its
+answer again. While the database is unreachable updates are handled without the inbox (the
+database gate answers the users), as before.
 
 On drain the long poll is cancelled, handlers already running get a short grace period, and the
-rest are cancelled (their updates stay unconfirmed: the next poller handles them).
+rest are cancelled (their updates stay unfinished in the inbox: the next poller handles them).
 """
 from __future__ import annotations
 
@@ -38,8 +39,7 @@ from aiogram.types import Update
 
 from common.db.database import Database
 from common.db.leader_lock import LeaderLock
-from common.lifecycle.worker import nudged
-from services.bot.telegram.handling import UpdateJournal, feed, workflow_of
+from services.bot.telegram.handling import UpdateJournal, as_json, feed, workflow_of
 from services.bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ POLL_LIMIT = 100
 LEASE_RETRY = 1.0
 LEASE_CHECK = 1.0
 FORGET_EVERY = 60.0
-JOURNAL_KEEP = 600.0      # seconds the journal keeps confirmed updates, as a record
+INBOX_KEEP = 600.0        # seconds the inbox keeps finished updates, as the record of who handled what
 
 
 def polling_key(token: str) -> int:
@@ -69,13 +69,11 @@ class Polling:
         self.last_error: str | None = None
         self._stopping = False
         self.poller = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.journal = UpdateJournal(db, self.bot_id, self.poller)
+        self.journal = UpdateJournal(db, bot, self.bot_id, self.poller)
         self.lease = LeaderLock(settings.database.url(), key=polling_key(token), role="bot-polling",
                                 retry_interval=LEASE_RETRY, check_interval=LEASE_CHECK,
                                 connect_timeout=settings.database.db_connect_timeout)
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._done_above: set[int] = set()       # finished, but not yet confirmed to Telegram
-        self._finished = asyncio.Event()
         self._stop_poll = asyncio.Event()
         self._semaphore = asyncio.Semaphore(settings.bot.bot_concurrency)
         self._workflow: dict[str, Any] = {}
@@ -135,6 +133,9 @@ class Polling:
     async def _lead(self) -> None:
         """Runs while this bot holds the token's lease; cancelled at once if the lease is lost."""
         workflow = self._workflow = workflow_of(self.dp, self.bot)
+        # A new holder name for each lease: what this process left unfinished under an earlier
+        # lease (lost with its connection) is recovered like anyone else's.
+        self.poller = self.journal.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.polling_since = time.time()
         try:   # a webhook left from webhook mode would make every getUpdates a 409
             await self.bot.delete_webhook(drop_pending_updates=False)
@@ -144,6 +145,10 @@ class Polling:
         log.info("polling Telegram", extra={"poller": self.poller})
         marker = asyncio.create_task(self.journal.run(), name="mark-finished")
         try:
+            for update in await self.journal.recover():
+                self.repeated += 1
+                log.info("handling again an update its poller did not finish", extra={"update_id": update.update_id})
+                await self._spawn(update)
             await self._poll()
             await self._wait_inflight()
         finally:
@@ -151,7 +156,6 @@ class Polling:
                 task.cancel()
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
             self._inflight.clear()
-            self._done_above.clear()
             marker.cancel()   # it writes what is pending as it ends
             await asyncio.gather(marker, return_exceptions=True)
             self.polling_since = None
@@ -161,17 +165,12 @@ class Polling:
         allowed = self.dp.resolve_used_update_types()
         timeout = self.settings.telegram.polling_timeout
         request_timeout = int((self.bot.session.timeout or 0) + timeout) or None
-        next_offset: int | None = None
-        forgotten_at = 0.0
-        wait_for_finish = False
+        offset: int | None = None
+        forgotten_at = time.monotonic()
         pause = 0.5
         while not self._stopping:
-            if wait_for_finish:
-                # Telegram gives the unfinished updates again at once: ask again when one finished.
-                await nudged(self._finished, 1.0)
-                self._finished.clear()
-            offset = min(self._inflight) if self._inflight else next_offset
             try:
+                # Confirms (to Telegram) everything below `offset`: all of it is in the inbox.
                 poll = asyncio.ensure_future(self.bot(
                     GetUpdates(offset=offset, limit=POLL_LIMIT, timeout=timeout, allowed_updates=allowed),
                     request_timeout=request_timeout))
@@ -199,45 +198,40 @@ class Polling:
                 pause = min(pause * 2, 5.0)
                 continue
             self.last_error = None
-            if offset is not None:
-                # Telegram has now forgotten everything below `offset`: so can we.
-                self._done_above = {i for i in self._done_above if i >= offset}
-                if time.monotonic() - forgotten_at > FORGET_EVERY:
-                    forgotten_at = time.monotonic()
-                    await self.journal.forget_below(offset, JOURNAL_KEEP)
-            if updates:
-                next_offset = max(next_offset or 0, updates[-1].update_id + 1)
-            fresh = [u for u in updates if u.update_id not in self._inflight and u.update_id not in self._done_above]
-            wait_for_finish = not fresh and bool(self._inflight)
-            if fresh:
-                await self._start(fresh)
-
-    async def _start(self, fresh: list[Update]) -> None:
-        taken = await self.journal.take([u.update_id for u in fresh])
-        for update in fresh:
-            attempts = taken.get(update.update_id)
-            if attempts is None:
-                self.skipped += 1
-                self._done_above.add(update.update_id)
+            if time.monotonic() - forgotten_at > FORGET_EVERY:
+                forgotten_at = time.monotonic()
+                await self.journal.forget(INBOX_KEEP)
+            if not updates:
                 continue
-            if attempts > 1:
-                self.repeated += 1
-                log.info("handling again an update its poller did not finish", extra={"update_id": update.update_id})
+            new = await self.journal.record([(u.update_id, as_json(u)) for u in updates])
+            for update in updates:
+                if new is None or update.update_id in new:
+                    await self._spawn(update)
+                else:
+                    self.skipped += 1   # in the inbox already: finished, or recovered at the lease's start
+            offset = updates[-1].update_id + 1
+
+    async def _spawn(self, update: Update) -> None:
+        # Waiting for a free slot holds the next getUpdates back: Telegram keeps what we cannot take yet.
+        await self._semaphore.acquire()
+        try:
             task = asyncio.create_task(self._handle(update), name=f"update-{update.update_id}")
-            self._inflight[update.update_id] = task
+        except BaseException:
+            self._semaphore.release()
+            raise
+        self._inflight[update.update_id] = task
 
     async def _handle(self, update: Update) -> None:
         try:
-            async with self._semaphore:
-                await feed(self.dp, self.bot, update, self._workflow)
+            await feed(self.dp, self.bot, update, self._workflow)
         except asyncio.CancelledError:
             self._inflight.pop(update.update_id, None)
             raise
+        finally:
+            self._semaphore.release()
         self.handled += 1
         self._inflight.pop(update.update_id, None)
-        self._done_above.add(update.update_id)
         self.journal.finished(update.update_id)
-        self._finished.set()
 
     async def _wait_inflight(self) -> None:
         while self._inflight:

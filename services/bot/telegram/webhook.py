@@ -5,7 +5,8 @@ Every bot sets the webhook (the same URL and secret: idempotent) and serves it; 
 A request is accepted only with Telegram's `X-Telegram-Bot-Api-Secret-Token` equal to
 ATCS_BOT_WEBHOOK_SECRET (compared in constant time). The answer (200) is given once handling is
 durable, so Telegram re-sends an update whose host died mid-way (to any host); the journal
-(repositories/updates.py) makes a re-sent finished update a no-op, as in polling mode.
+(repositories/updates.py) makes a re-sent finished update a no-op, as in polling mode; a re-sent update another host is still
+handling is refused (503, Telegram tries again later) until STALE_AFTER has passed.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from services.bot.telegram.handling import UpdateJournal, feed, workflow_of
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# An unfinished update another host took this long ago is taken over: that host died or gave up.
+STALE_AFTER = 30.0
 
 
 class WebhookReceiver:
@@ -40,7 +43,7 @@ class WebhookReceiver:
         self.path = urlsplit(self.url).path or "/"
         self._secret = (settings.bot.bot_webhook_secret.get_secret_value() if settings.bot.bot_webhook_secret else "")
         self.receiver = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.journal = UpdateJournal(db, int(token.split(":", 1)[0]), self.receiver)
+        self.journal = UpdateJournal(db, bot, int(token.split(":", 1)[0]), self.receiver)
         self._semaphore = asyncio.Semaphore(settings.bot.bot_concurrency)
         self._workflow: dict[str, Any] = {}
         self._runner: web.AppRunner | None = None
@@ -106,20 +109,24 @@ class WebhookReceiver:
         if self._stopping:
             return web.Response(status=503, text="shutting down")   # Telegram re-sends it, maybe to another host
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+            raw = await request.text()
+            update = Update.model_validate_json(raw, context={"bot": self.bot})
         except (ValueError, ValidationError):
             return web.Response(status=400, text="not an update")
-        taken = await self.journal.take([update.update_id])
-        attempts = taken.get(update.update_id)
-        if attempts is None:
-            self.skipped += 1    # handled already (a re-sent update): confirm it
-            return web.Response(text="ok")
-        if attempts > 1:
+        new = await self.journal.record([(update.update_id, raw)])
+        if new is not None and update.update_id not in new:
+            # Re-sent: Telegram had no answer from the host it chose first.
+            if await self.journal.handled(update.update_id):
+                self.skipped += 1
+                return web.Response(text="ok")
+            taken = await self.journal.recover(older_than=STALE_AFTER, update_id=update.update_id)
+            if not taken:   # another host is still on it: ask Telegram to send it again later
+                return web.Response(status=503, text="being handled")
             self.repeated += 1
         async with self._semaphore:
             await feed(self.dp, self.bot, update, self._workflow)
         self.handled += 1
-        self.journal.finished(update.update_id)
+        await self.journal.finished_now(update.update_id)
         return web.Response(text="ok")
 
     async def drain(self, grace: float) -> None:
