@@ -147,7 +147,7 @@ def _copies(database_url: str, standins: dict[str, str]) -> tuple[Copy, Copy]:
         "ATCS_CRYPTOPAY_TOKEN": demo.DEMO_CRYPTOPAY_TOKEN,
         "ATCS_CRYPTOPAY_API_URL": standins["cryptopay"],
         "ATCS_VPN_SERVERS": orjson.dumps([{"name": demo.OUTLINE_SERVER, "backend": "outline",
-                                           "api_url": standins["outline"], "capacity": 100000}]).decode(),
+                                           "api_url": standins["outline"], "capacity": 1000}]).decode(),
         "ATCS_ADMIN_IDS": str(demo.DEMO_ADMIN_ID),
         "ATCS_CURVE_SERVER_PUBLIC": server_public.decode(),
         "ATCS_CURVE_SERVER_SECRET": server_secret.decode(),
