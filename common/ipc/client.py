@@ -90,7 +90,8 @@ class RpcClient:
         now = time.monotonic()
         return [e.address for e in self._endpoints if e.quiet_until > now]
 
-    def _new_socket(self, address: str) -> zmq.asyncio.Socket:
+    def _new_socket(self, address: str | None = None) -> zmq.asyncio.Socket:
+        address = address or self.endpoint
         socket = self._context.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RECONNECT_IVL, 50)
@@ -105,7 +106,9 @@ class RpcClient:
         return socket
 
     def _borrow(self, endpoint: _Endpoint) -> zmq.asyncio.Socket:
-        return endpoint.idle.pop() if endpoint.idle else self._new_socket(endpoint.address)
+        if endpoint.idle:
+            return endpoint.idle.pop()
+        return self._new_socket(endpoint.address) if self._several else self._new_socket()
 
     def _give_back(self, endpoint: _Endpoint, socket: zmq.asyncio.Socket) -> None:
         if self._closed or len(endpoint.idle) >= self._max_idle:
