@@ -24,10 +24,11 @@ async def alive(conn: asyncpg.Connection) -> None:
 
 
 async def holder(conn: asyncpg.Connection, key: int) -> str | None:
-    """application_name of the session holding `key` (a bigint key is split into classid/objid)."""
+    """application_name of the session holding `key` (a bigint key is split into classid/objid, each
+    an unsigned 32-bit half: a negative key has its sign in classid)."""
     return await conn.fetchval(
         """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-             AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid
+             AND l.classid = (($1::bigint >> 32) & 4294967295)::oid AND l.objid = ($1::bigint & 4294967295)::oid
            LIMIT 1""",
         key)

@@ -34,6 +34,17 @@ async def _polling(run_dir: str) -> dict[str, Any] | None:
         context.destroy(linger=0)
 
 
+async def _launch(launch_bot, **env: str):
+    """A bot, once ready: two bots' imports on a busy machine can take longer than the fixture waits."""
+    bot = await launch_bot(ready=False, **env)
+
+    async def ready() -> bool:
+        body = await bot.readyz()
+        return bool(body and body.get("ready"))
+    await wait_for(ready, timeout=60, interval=0.1, message="bot ready")
+    return bot
+
+
 def _bot_texts(transcript: list[dict[str, Any]]) -> list[str]:
     return [m["text"] for m in transcript if m["from"] == "bot"]
 
@@ -41,12 +52,13 @@ def _bot_texts(transcript: list[dict[str, Any]]) -> list[str]:
 async def test_the_standby_takes_over_polling_when_the_poller_dies(launch_bot, standin: TelegramStandIn) -> None:
     other_dir = tempfile.mkdtemp(prefix="atcs-", dir="/tmp")
     try:
-        first = await launch_bot()
+        first = await _launch(launch_bot)
         first_dir = first.env["ATCS_RUN_DIR"]
-        await wait_for(lambda: _polled_by(first_dir), timeout=10, message="the first bot polls")
-        second = await launch_bot(ATCS_RUN_DIR=other_dir, ATCS_HEALTH_PORT_BOT=str(free_port()))
-        standby = await wait_for(lambda: _polling(other_dir), timeout=10, message="the second bot answers")
-        assert standby["role"] == "standby" and not standby["polling"], standby
+        await wait_for(lambda: _polled_by(first_dir), timeout=20, message="the first bot polls")
+        second = await launch_bot(ready=False, ATCS_RUN_DIR=other_dir, ATCS_HEALTH_PORT_BOT=str(free_port()))
+        # Ready as a standby: it knows who polls (aiogram's import takes seconds on a busy machine).
+        standby = await wait_for(lambda: _standing_by(other_dir), timeout=40, message="the second bot stands by")
+        assert not standby["polling"] and (await second.readyz())["ready"], standby
         person = Person(standin, 7101)
         await person.say("/start", timeout=10)   # answered by the first
 
@@ -66,6 +78,11 @@ async def test_the_standby_takes_over_polling_when_the_poller_dies(launch_bot, s
         shutil.rmtree(other_dir, ignore_errors=True)
 
 
+async def _standing_by(run_dir: str) -> dict[str, Any] | None:
+    state = await _polling(run_dir)
+    return state if state and state.get("role") == "standby" and state.get("holder") else None
+
+
 async def _polled_by(run_dir: str) -> dict[str, Any] | None:
     state = await _polling(run_dir)
     return state if state and state.get("polling") else None
@@ -83,7 +100,7 @@ async def test_webhook_mode_answers_each_update_once_on_any_bot(launch_bot, stan
                    "ATCS_BOT_WEBHOOK_PORT": str(port)}
             if index:
                 env.update(ATCS_RUN_DIR=other_dir, ATCS_HEALTH_PORT_BOT=str(free_port()))
-            bots.append(await launch_bot(**env))
+            bots.append(await _launch(launch_bot, **env))
         set_calls = await standin.calls("setWebhook")
         assert set_calls and all(c["params"]["url"] == "https://shop.example/telegram/hook" for c in set_calls)
         assert all(c["params"]["secret_token"] == secret for c in set_calls)

@@ -55,7 +55,7 @@ INBOX_KEEP = 600.0        # seconds the inbox keeps finished updates, as the rec
 def polling_key(token: str) -> int:
     """The advisory lock key of a token's long polling: a digest, so the token is never in pg_locks."""
     digest = hashlib.sha256(b"atcs-bot-polling:" + token.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return int.from_bytes(digest[:8], "big") >> 1   # a positive bigint
 
 
 class Polling:
