@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import aiohttp
+import asyncpg
 import zmq.asyncio
 
 from common.contract.core import STATUS
@@ -49,7 +50,8 @@ def _bot_texts(transcript: list[dict[str, Any]]) -> list[str]:
     return [m["text"] for m in transcript if m["from"] == "bot"]
 
 
-async def test_the_standby_takes_over_polling_when_the_poller_dies(launch_bot, standin: TelegramStandIn) -> None:
+async def test_the_standby_takes_over_polling_when_the_poller_dies(launch_bot, standin: TelegramStandIn,
+                                                                   database_url: str) -> None:
     other_dir = tempfile.mkdtemp(prefix="atcs-", dir="/tmp")
     try:
         first = await _launch(launch_bot)
@@ -61,6 +63,14 @@ async def test_the_standby_takes_over_polling_when_the_poller_dies(launch_bot, s
         assert not standby["polling"] and (await second.readyz())["ready"], standby
         person = Person(standin, 7101)
         await person.say("/start", timeout=10)   # answered by the first
+        # ...and marked finished in the inbox (a poller killed between its answer and this mark
+        # leaves the update to be handled again: the one repeat the design allows).
+        db = await asyncpg.connect(database_url)
+        try:
+            await wait_for(lambda: db.fetchval("SELECT count(*) = 1 FROM bot_updates WHERE handled_at IS NOT NULL"),
+                           timeout=10, message="the answered update marked finished")
+        finally:
+            await db.close()
 
         first.kill()
         killed_at = time.time()
