@@ -256,7 +256,7 @@ async def test_two_hosts_survive_the_loss_of_one(database_url: str) -> None:
     for standin in (telegram, cryptopay, outline):
         await standin.start()
     await telegram.set_limits(chat_rate=100, chat_burst=100)
-    standins = {"telegram": telegram.url, "cryptopay": cryptopay.api_url, "outline": outline.api_url}
+    standins = {"telegram": telegram.url, "cryptopay": cryptopay.url, "outline": outline.api_url}
     a, b = _copies(database_url, standins)
     front = WebhookFront({"a": a.system.payments_port, "b": b.system.payments_port})
     await front.start()
@@ -269,7 +269,11 @@ async def test_two_hosts_survive_the_loss_of_one(database_url: str) -> None:
         await wait_for(a.polling, timeout=30, message="copy A polls Telegram")
         await wait_for(a.leading, timeout=30, message="copy A leads the scheduler")
         await asyncio.to_thread(b.system.start, 60)
-        await wait_for(lambda: b.status("bot"), timeout=30, message="copy B's bot answers")
+        async def warm_standby() -> bool:   # aiogram assembled, and it knows who polls
+            details = await b.status("bot")
+            polling = (details or {}).get("polling") or {}
+            return polling.get("role") == "standby" and bool(polling.get("holder"))
+        await wait_for(warm_standby, timeout=60, message="copy B's bot a warm standby")
         assert not await b.polling() and not await b.leading(), "copy B must be the standby"
 
         loader = asyncio.create_task(load.run(interval=0.3))
@@ -280,7 +284,13 @@ async def test_two_hosts_survive_the_loss_of_one(database_url: str) -> None:
             pids = {h["leased_by"].rsplit(":", 1)[1] for h in holders if h["leased_by"]}
             gateway_pids = {str(c.system.pid("vpn_gateway")) for c in (a, b)}
             return front.served["a"] > 0 and front.served["b"] > 0 and gateway_pids <= pids
-        await wait_for(split, timeout=30, message="payments and vpn_gateway working on both copies")
+        try:
+            await wait_for(split, timeout=30, message="payments and vpn_gateway working on both copies")
+        except AssertionError:
+            holders = await db.fetch("SELECT leased_by, state, count(*) FROM activations GROUP BY 1, 2")
+            failed = [f.exception() for f in load.flows if f.done() and not f.cancelled() and f.exception()]
+            raise AssertionError(f"no split: webhooks {dict(front.served)}, activations {holders}, "
+                                 f"{len(load.flows)} flows, {len(failed)} failed: {failed[:3]}") from None
 
         victims = a.all_pids()
         killed_at = time.time()
@@ -290,7 +300,11 @@ async def test_two_hosts_survive_the_loss_of_one(database_url: str) -> None:
         async def polls_at() -> float | None:
             details = await b.status("bot")
             return (details or {}).get("polling", {}).get("polling_since")
-        bot_at = await wait_for(polls_at, timeout=TAKEOVER_BOUND + 5, message="copy B polls")
+        try:
+            bot_at = await wait_for(polls_at, timeout=TAKEOVER_BOUND + 5, message="copy B polls")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; copy B's bot: {await b.status('bot')}; its log ends "
+                                 f"{b.system.log('bot')[-3000:]}") from None
 
         async def leads_at() -> float | None:
             details = await b.status("scheduler")
