@@ -91,7 +91,8 @@ def check_endpoints(settings: IpcSettings, service: str, peers: tuple[str, ...])
     Returns the service's own endpoint, ready to bind."""
     for peer in peers:
         if peer != service:
-            require_curve_for_tcp(settings.endpoint(peer), settings, endpoint_variable(peer), "client")
+            for address in settings.endpoints(peer):
+                require_curve_for_tcp(address, settings, endpoint_variable(peer), "client")
     endpoint = prepare_endpoint(settings.endpoint(service), endpoint_variable(service))
     require_curve_for_tcp(endpoint, settings, endpoint_variable(service), "server")
     return endpoint

@@ -55,9 +55,10 @@ class ServiceContext(Generic[SettingsT]):
         """The RPC client to another service (one per peer, made on first use)."""
         if service not in self._clients:
             variable = endpoint_variable(service)
-            endpoint = prepare_endpoint(self.settings.ipc.endpoint(service), variable)
-            require_curve_for_tcp(endpoint, self.settings.ipc, variable, "client")
-            self._clients[service] = RpcClient(self.zmq, endpoint, curve=curve_keys(self.settings.ipc),
+            endpoints = [prepare_endpoint(address, variable) for address in self.settings.ipc.endpoints(service)]
+            for address in endpoints:
+                require_curve_for_tcp(address, self.settings.ipc, variable, "client")
+            self._clients[service] = RpcClient(self.zmq, endpoints, curve=curve_keys(self.settings.ipc),
                                                default_timeout=self.settings.ipc.rpc_timeout)
         return self._clients[service]
 

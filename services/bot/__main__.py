@@ -8,9 +8,10 @@ def read_settings():
 
 
 def token_lock(settings):
-    # Two processes polling one token steal each other's updates: only one may (a second bot with
-    # another endpoint or run dir setting would pass the endpoint's lock). Taken here, before
-    # aiogram's seconds of imports, so that a second bot refuses at once.
+    # A second bot on this host with the same token is a mistake (a second supervisord, a manual
+    # start): it refuses at once, before aiogram's seconds of imports (a second bot with another
+    # endpoint would pass the endpoint's lock). Bots on other hosts share the token on purpose: which
+    # one polls is decided by the database-held lease (services/bot/telegram/polling.py).
     token = settings.telegram.bot_token
     if token is not None and token.get_secret_value():
         yield "telegram", token.get_secret_value(), "long polling of this bot token"

@@ -71,6 +71,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.supervise("notifications", parts.sender.run)
     ctx.add_detail("notifications_sent", lambda: parts.sender.sent)
     ctx.add_detail("followups", lambda: len(parts.followups))
+    ctx.add_detail("polling", parts.polling.describe)
 
     async def stop_taking_updates() -> None:
         await parts.polling.drain(grace=settings.health.shutdown_timeout / 4)

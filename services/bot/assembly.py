@@ -21,6 +21,7 @@ from services.bot.notifications.sender import NotificationSender
 from services.bot.peers.shop import Peers
 from services.bot.telegram.polling import Polling
 from services.bot.telegram.session import build_bot
+from services.bot.telegram.webhook import WebhookReceiver
 
 log = logging.getLogger("atcs.bot")
 
@@ -32,7 +33,7 @@ class MalformedToken(Exception):
 @dataclass
 class Assembled:
     bot: Bot
-    polling: Polling
+    polling: Polling | WebhookReceiver
     sender: NotificationSender
     followups: Followups
 
@@ -48,7 +49,9 @@ def assemble(ctx: ServiceContext, texts: Translations, token: str) -> Assembled:
     invoices = InvoicePresenter(bot, peers, followups, settings)
     dp = build_dispatcher(db=ctx.db, settings=settings, texts=texts, peers=peers, followups=followups,
                           invoices=invoices, admin_peers=AdminPeers(ctx.client, settings.bot))
-    polling = Polling(dp, bot, settings)
+    # Long polling by one bot of all hosts (a lease decides which), or a webhook served by every one.
+    receiver = WebhookReceiver if settings.bot.bot_webhook_url else Polling
+    polling = receiver(dp, bot, settings, ctx.db, token)
     sender = NotificationSender(ctx.db, bot, texts, settings)
 
     async def publish_commands() -> None:

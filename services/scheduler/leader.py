@@ -1,129 +1,18 @@
-"""Leader lock: of all schedulers on one database, exactly one does the work.
-
-A dedicated connection (not from the pool, which recycles connections) holds
-pg_try_advisory_lock. A scheduler that cannot take it is a standby: it keeps serving RPC (which
-only writes rows) and tries again every ATCS_LEADER_RETRY_INTERVAL. The leader checks its lock
-connection every ATCS_LEADER_CHECK_INTERVAL; when it is gone (database restart, backend killed)
-the lock is gone with it, so the leader's work is cancelled before anything else, and the
-scheduler goes back to trying. The same connection LISTENs for "look now" notifications.
-"""
+"""The scheduler's leader lock: of all schedulers on one database, on any host, exactly one runs
+the timed jobs and the admins' long jobs; the others are standbys serving RPC (which only writes
+rows) and take over within ATCS_LEADER_RETRY_INTERVAL of the leader's lock being freed."""
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import socket
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
-import asyncpg
-
-from services.scheduler.repositories import leader as sql
-
-log = logging.getLogger(__name__)
-Work = Callable[[], Awaitable[None]]
-_CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+from common.db.leader_lock import LeaderLock as _LeaderLock
+from services.scheduler.repositories.leader import LEADER_LOCK, NOTIFY_CHANNEL
 
 
-class LeaderLock:
+class LeaderLock(_LeaderLock):
     def __init__(self, url: str, *, retry_interval: float, check_interval: float, connect_timeout: float,
                  on_notify: Callable[[str], None] | None = None,
                  on_change: Callable[[str], None] | None = None) -> None:
-        self.url = url
-        self.retry_interval = retry_interval
-        self.check_interval = check_interval
-        self.connect_timeout = connect_timeout
-        self.on_notify = on_notify
-        self.on_change = on_change
-        self.name = f"atcs-scheduler pid={os.getpid()} host={socket.gethostname()}"[:63]
-        self.role = "standby"
-        self.since = time.time()
-        self.elections = 0
-        self.reason = "starting"
-        self.holder: str | None = None
-
-    @property
-    def is_leader(self) -> bool:
-        return self.role == "leader"
-
-    def readiness(self) -> tuple[bool, str]:
-        if self.is_leader:
-            return True, ""
-        return False, f"standby: {self.reason}"
-
-    def describe(self) -> dict[str, Any]:
-        return {"role": self.role, "since": round(self.since, 3), "elections": self.elections,
-                "reason": None if self.is_leader else self.reason, "holder": self.holder}
-
-    async def run(self, work: Work) -> None:
-        """Become leader when possible, run `work` while leading, stop it on loss; until cancelled,
-        or until `work` returns (it drained on shutdown)."""
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.url, timeout=self.connect_timeout,
-                                             server_settings={"application_name": self.name})
-                while not await asyncio.wait_for(sql.try_lock(conn), self.connect_timeout):
-                    self.holder = await asyncio.wait_for(sql.holder(conn), self.connect_timeout)
-                    self._standby(f"another scheduler is leader ({self.holder or 'unknown'})")
-                    await asyncio.sleep(self.retry_interval)
-                await self._lead(conn, work)
-                return   # the work drained and ended: so does leading (the lock goes with the connection)
-            except _CONNECTION_ERRORS as exc:
-                self._standby(f"lock connection: {_describe(exc)}")
-            finally:
-                if self.is_leader:  # cancelled (shutdown) or the work failed
-                    self._standby("stopping")
-                if conn is not None:
-                    await _close(conn)
-            await asyncio.sleep(self.retry_interval)
-
-    async def _lead(self, conn: asyncpg.Connection, work: Work) -> None:
-        self.role, self.since, self.holder = "leader", time.time(), self.name
-        self.elections += 1
-        if self.on_change is not None:
-            self.on_change(self.role)
-        log.info("scheduler is leader", extra={"elections": self.elections})
-        if self.on_notify is not None:
-            callback = self.on_notify
-            await conn.add_listener(sql.NOTIFY_CHANNEL, lambda *args: callback(str(args[-1])))
-        task = asyncio.create_task(work(), name="leader-work")
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self.check_interval)
-                if done:
-                    task.result()  # a failure goes to the supervisor, which restarts us
-                    log.info("leader work drained; leadership ends")
-                    return
-                try:
-                    await asyncio.wait_for(sql.alive(conn), self.connect_timeout)
-                except _CONNECTION_ERRORS as exc:
-                    log.warning("leader lock lost", extra={"error": _describe(exc)})
-                    raise
-        finally:
-            # Stop the work before the lock is released, so two leaders never overlap by our doing.
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    def _standby(self, reason: str) -> None:
-        changed = self.role != "standby"
-        if changed:
-            self.since = time.time()
-        self.role, self.reason = "standby", reason
-        if changed and self.on_change is not None:
-            self.on_change(self.role)
-
-
-async def _close(conn: asyncpg.Connection) -> None:
-    try:
-        await asyncio.wait_for(conn.close(), 2)
-    except asyncio.CancelledError:
-        conn.terminate()
-        raise
-    except Exception:  # noqa: BLE001 - a dead connection is simply dropped
-        conn.terminate()
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        super().__init__(url, key=LEADER_LOCK, role="scheduler", retry_interval=retry_interval,
+                         check_interval=check_interval, connect_timeout=connect_timeout,
+                         notify_channel=NOTIFY_CHANNEL, on_notify=on_notify, on_change=on_change)

@@ -22,7 +22,7 @@ class SchedulerSettings(EnvSettings):
     reminder_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [3, 1], description="comma-separated days before expiry at which a reminder is sent")
     trial_ending_hours: int = Field(24, ge=1, le=720, description="hours before a trial ends that its notice is sent")
     fsm_idle_days: int = Field(30, gt=0, description="days a bot conversation's unfinished flow (FSM state) is kept after its last step")
-    leader_retry_interval: float = Field(5.0, gt=0, le=300, description="seconds a standby scheduler waits before trying the leader lock again")
+    leader_retry_interval: float = Field(2.0, gt=0, le=300, description="seconds a standby scheduler waits before trying the leader lock again")
     leader_check_interval: float = Field(2.0, gt=0, le=60, description="seconds between checks that the leader's lock connection is alive")
     scheduler_nudge_timeout: float = Field(0.5, gt=0, le=10, description="seconds for a best-effort nudge of bot or vpn_gateway")
     broadcast_rate: float = Field(25.0, gt=0, le=1000, description="broadcast messages per second, overall (Telegram allows about 30 per bot)")

@@ -65,7 +65,7 @@ async def test_a_transaction_left_open_is_rolled_back_on_release(database_url: s
 _SESSION_STATE = re.compile(r"""["']\s*(SET\s+(?!LOCAL\b)|LISTEN\b)|pg_advisory_lock|pg_try_advisory_lock|add_listener""",
                             re.IGNORECASE)
 # These hold their own connection (never one from the pool) for what they do.
-_OWN_CONNECTION = {"services/scheduler/leader.py", "services/scheduler/repositories/leader.py",
+_OWN_CONNECTION = {"common/db/leader_lock.py", "common/db/advisory.py", "services/scheduler/repositories/leader.py",
                    "common/db/migrate.py", "common/db/embedded_access.py"}
 
 

@@ -371,3 +371,51 @@ async def test_past_the_inflight_bound_a_request_is_refused_as_overloaded(endpoi
 
 async def _pong() -> PingResult:
     return PingResult(service="testsvc", pid=1, time=time.time())
+
+
+async def test_an_endpoint_list_skips_a_dead_host_under_one_deadline(harnesses) -> None:
+    """Two instances of a service (two hosts): the first is dead. A call that is not retry-safe
+    still reaches the second, since the request never left for the dead one (no connection: the
+    socket is IMMEDIATE); the dead one is then tried last, so later calls cost it nothing."""
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    server_keys = CurveKeys(server_public, server_secret, client_public, None)
+    client_keys = CurveKeys(server_public, None, client_public, client_secret)
+    dead, live = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    harness = harnesses(live, server_keys)
+    await harness.start()
+    client = RpcClient(harness.context, [dead, live], curve=client_keys, default_timeout=2.0, connect_timeout=0.3)
+    harness.clients.append(client)
+    first = await client.call(UNSAFE, EchoBody(text="one"))
+    assert first.text == "one" and harness.calls == 1
+    assert client.quiet() == [dead]
+    started = time.monotonic()
+    for n in range(5):
+        assert (await client.call(UNSAFE, EchoBody(text=str(n)))).text == str(n)
+    assert time.monotonic() - started < 0.3 * 5, "the dead endpoint kept costing its connect budget"
+    assert harness.calls == 6   # each request carried out once
+
+    # The live one dies too: a call fails at its deadline, it does not hang.
+    await harness.stop_server()
+    with pytest.raises(RpcTimeout):
+        await client.call(ECHO, EchoBody(text="nobody"), timeout=1.0)
+
+
+async def test_an_endpoint_list_falls_back_when_the_first_stops_answering(harnesses) -> None:
+    """The local instance dies while the remote one lives: retry-safe calls move to the remote one
+    within the same deadline, and come back to the local one once it answers again."""
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    server_keys = CurveKeys(server_public, server_secret, client_public, None)
+    client_keys = CurveKeys(server_public, None, client_public, client_secret)
+    local, remote = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    near, far = harnesses(local, server_keys), harnesses(remote, server_keys)
+    await near.start()
+    await far.start()
+    client = RpcClient(near.context, [local, remote], curve=client_keys, default_timeout=2.0, attempt_timeout=0.3)
+    near.clients.append(client)
+    await client.call(ECHO, EchoBody(text="a"))
+    assert (near.calls, far.calls) == (1, 0)
+    await near.stop_server()
+    assert (await client.call(ECHO, EchoBody(text="b"))).text == "b"
+    assert far.calls == 1 and client.quiet() == [local]

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
 from collections import Counter
 from collections.abc import Callable
 
@@ -45,6 +47,9 @@ class ActivationWorker:
         self.pool = pool
         self.settings = settings
         self.provisioner = Provisioner(db, pool)
+        # Who holds a lease: gateways on several hosts share the queue (docs/scaling.md).
+        self.host = socket.gethostname()
+        self.holder = f"{self.host}:{os.getpid()}"
         self.loop: WorkerLoop[Claimed] = WorkerLoop(
             "activations", db, claim=self._claim, work=self._work, rescan=settings.vpn_scan_interval,
             concurrency=settings.vpn_worker_concurrency, prepare=self._release_leases)
@@ -81,7 +86,9 @@ class ActivationWorker:
 
     async def _release_leases(self) -> None:
         async with self.db.transaction() as conn:
-            released = await activations_repo.release_leases(conn)
+            holders = await activations_repo.lease_holders(conn, self.host)
+            dead = [holder for holder in holders if not _alive(holder)]
+            released = await activations_repo.release_leases(conn, dead)
         if released:
             log.info("released leases of a previous run", extra={"rows": released})
 
@@ -92,7 +99,7 @@ class ActivationWorker:
                 await activations_repo.pull_forward(conn)
         async with self.db.transaction() as conn:
             jobs = await activations_repo.claim(conn, free, self.settings.vpn_lease_seconds,
-                                                skip_servers=self._busy_servers())
+                                                skip_servers=self._busy_servers(), holder=self.holder)
         for job in jobs:   # counted at once: the next claim must see these servers' share taken
             self._per_server[job.server or ""] += 1
         return jobs
@@ -194,3 +201,17 @@ class ActivationWorker:
     def backoff(self, attempts: int) -> float:
         base = self.settings.vpn_retry_base * 2 ** max(0, attempts - 1)
         return min(base, self.settings.vpn_retry_max) * (0.8 + 0.4 * random.random())
+
+
+def _alive(holder: str) -> bool:
+    """Whether the gateway process `holder` ("host:pid", of this host) still runs."""
+    pid = holder.rsplit(":", 1)[-1]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

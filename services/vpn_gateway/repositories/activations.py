@@ -43,10 +43,14 @@ _RETURNING = """o.id, o.user_id, o.action, o.payload, o.attempts, o.created_at, 
 
 
 async def claim(conn: asyncpg.Connection, limit: int, lease_seconds: float,
-                skip_servers: list[str] | None = None) -> list[Claimed]:
-    """Rows of users placed on `skip_servers` stay in the queue: those servers are busy."""
+                skip_servers: list[str] | None = None, holder: str | None = None) -> list[Claimed]:
+    """Rows of users placed on `skip_servers` stay in the queue: those servers are busy. `holder`
+    ("host:pid") is written on the claimed rows, in the caller's transaction."""
     rows = await claim_due(conn, "activations", limit, lease_seconds, returning=_RETURNING, eligible=_ELIGIBLE,
                            args=[list(skip_servers or [])])
+    if rows and holder is not None:
+        await conn.execute("UPDATE activations SET leased_by = $2 WHERE id = ANY($1::bigint[])",
+                           [r["id"] for r in rows], holder)
     return [_claimed(r) for r in rows]
 
 
@@ -59,11 +63,22 @@ def _claimed(row: asyncpg.Record) -> Claimed:
                    server=row["server"])
 
 
-async def release_leases(conn: asyncpg.Connection) -> int:
-    """At start: one gateway owns the queue, so leases still running belong to a dead predecessor."""
+async def lease_holders(conn: asyncpg.Connection, host: str) -> list[str]:
+    """The holders ("host:pid") on `host` of leases still running."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT leased_by FROM activations
+           WHERE state = 'pending' AND leased_until IS NOT NULL AND leased_by LIKE $1 || ':%'""", host)
+    return [row["leased_by"] for row in rows]
+
+
+async def release_leases(conn: asyncpg.Connection, holders: list[str]) -> int:
+    """At start: frees the leases of `holders` (this host's dead gateways) and leases without a
+    holder (taken before holders were recorded), so their rows need not wait for the lease to end.
+    Another host's gateway may be working on its leased rows right now: those are left alone."""
     status = await conn.execute(
         """UPDATE activations SET leased_until = NULL, next_attempt_at = now()
-           WHERE state = 'pending' AND leased_until IS NOT NULL""")
+           WHERE state = 'pending' AND leased_until IS NOT NULL
+             AND (leased_by IS NULL OR leased_by = ANY($1::text[]))""", holders)
     return int(status.split()[-1])
 
 
