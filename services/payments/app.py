@@ -120,7 +120,7 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
     return Payments(
         settings=settings, db=db, nudger=nudger, settlement=settlement,
         invoicing=invoicing, webhook=webhook, server=server, stars=stars,
-        reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger),
+        reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger, cp.shop_currency),
         checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
         free_plans=FreePlans(db, nudger, cp, settings.payments, terms),
         plan_changes=PlanChanges(db, invoicing, nudger, cp, settings.payments),

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from common.shop.promos import Promo
+
 
 @dataclass(frozen=True)
 class NewCode:
@@ -23,18 +25,8 @@ class NewCode:
 
 
 @dataclass(frozen=True)
-class CodeStats:
-    id: int
-    code: str
-    kind: str
-    value: Decimal
-    plan_ids: list[int]
-    valid_from: datetime
-    valid_until: datetime | None
-    max_uses: int | None
-    once_per_user: bool
-    first_purchase_only: bool
-    disabled_at: datetime | None
+class CodeStats(Promo):
+    """A code as common.shop.promos reads it, with what its admin card adds."""
     created_by: int
     created_at: datetime
     now: datetime
