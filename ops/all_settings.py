@@ -7,12 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from common.settings.base import app_env
 from common.settings.service import ServiceSettings
 from common.settings.shop import ShopSettings
 from common.settings.telegram import TelegramSettings
+from common.settings.traffic import TrafficSettings
 from services.bot import settings as bot
 from services.bot.settings import BotSettings
 from services.payments import settings as payments
@@ -38,6 +39,7 @@ class AllSettings(ServiceSettings):
     bot: BotSettings
     scheduler: SchedulerSettings
     vpn: VpnSettings
+    traffic: TrafficSettings
 
 
 @dataclass
@@ -61,6 +63,8 @@ def effective_config() -> dict[str, dict[str, Any]]:
                 value = "********" if value.get_secret_value() else ""
             elif isinstance(value, (Path, Decimal)):
                 value = str(value)
+            elif isinstance(value, tuple):   # a list of models (ATCS_TRAFFIC_PACKAGES): as it is written
+                value = [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in value]
             shown[f"ATCS_{field.upper()}"] = value
         result[name] = shown
     db = settings.database

@@ -29,7 +29,7 @@ def config_table() -> str:
     for section in AllSettings.section_types().values():
         for name, field in section.model_fields.items():
             default = field.default_factory() if field.default_factory is not None else field.default
-            if default is None or default == []:
+            if default is None or default == [] or default == ():
                 shown = ""
             elif isinstance(default, SecretStr):
                 shown = ""

@@ -44,6 +44,7 @@ class Notice(StrEnum):
     GIFT_REDEEMED = "gift_redeemed"              # {days, name}: to the giver, when someone opened the link
     PLAN_CHANGED = "plan_changed"                # {plan_code, expires_at}
     PLAN_CHANGE_FAILED = "plan_change_failed"    # {amount, currency}: its payment went to the balance
+    TRAFFIC_ADDED = "traffic_added"              # {gb, limit_bytes, amount, currency}: a paid traffic package
 
 
 # Optional in any params: {"edit": {"chat_id": int, "message_id": int}} — the "working on it"

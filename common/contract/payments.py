@@ -18,6 +18,7 @@ class CreateInvoice(Body):
     request_id: str                      # idempotency key: the same request_id returns the same invoice
     promo_code: str | None = None        # a plan purchase at the code's price (common/shop/pricing.py)
     gift: bool = False                   # a plan bought for someone else: settles as a gift link
+    traffic_package: str | None = None   # ...or a traffic package (ATCS_TRAFFIC_PACKAGES id) on top of the plan
 
 
 class Invoice(Body):
@@ -82,6 +83,30 @@ def change_refusal(message: str) -> str | None:
     return message[len(CHANGE_REFUSED):] if message.startswith(CHANGE_REFUSED) else None
 
 
+class TrafficPurchase(Body):
+    """A traffic package paid from the balance, at once (an invoice: CreateInvoice.traffic_package)."""
+    user_id: int
+    package: str                         # an ATCS_TRAFFIC_PACKAGES id
+    request_id: str                      # the tap's key: the same request is the same package
+
+
+class TrafficBought(Body):
+    purchase_id: int
+    gb: int
+    limit_bytes: int                     # the panel's limit from now on (raised by vpn_gateway shortly)
+    balance: Decimal
+    currency: str
+
+
+# A package refused by payments: RpcError(CONFLICT, TRAFFIC_REFUSED + <TrafficRefusal>).
+TRAFFIC_REFUSED = "traffic refused: "
+TrafficRefusal = Literal["unknown_package", "not_eligible", "balance_short"]
+
+
+def traffic_refusal(message: str) -> str | None:
+    return message[len(TRAFFIC_REFUSED):] if message.startswith(TRAFFIC_REFUSED) else None
+
+
 class StarsPreCheckout(Body):
     user_id: int
     payload: str
@@ -124,4 +149,5 @@ STARS_PAID = method("stars_paid", "payments", StarsPaid, Settlement, retry_safe=
 CHECK_PAYMENT = method("check_payment", "payments", PurchaseRef, PurchaseState, retry_safe=True)
 CLAIM_FREE_PLAN = method("claim_free_plan", "payments", FreePlanClaim, FreePlanGiven, retry_safe=True)  # keyed by request_id
 CHANGE_PLAN = method("change_plan", "payments", PlanChange, PlanChanged, retry_safe=True)  # keyed by request_id
+BUY_TRAFFIC = method("buy_traffic", "payments", TrafficPurchase, TrafficBought, retry_safe=True)  # keyed by request_id
 REFUND = method("refund", "payments", PurchaseRef, PurchaseState, retry_safe=True)      # keyed by purchase id

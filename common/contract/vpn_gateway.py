@@ -7,6 +7,15 @@ from typing import Literal
 
 from common.contract.base import Body, method
 
+# Panels (vpn_accounts.backend) whose traffic limit is held against a counter they never reset,
+# so that bytes bought in a traffic package stay bought: Remnawave (trafficLimitBytes, NO_RESET),
+# Marzban (data_limit, no_reset), 3x-ui (totalGB, reset 0). Outline is left out on purpose: its
+# per-key data limit is measured over a rolling 30 days (the server's enforcement, not in its
+# api.yml), so a package there would be a lasting raise of a monthly cap, not bytes bought.
+# The bot offers packages, and payments sells them, only on these; each backend's
+# Capabilities.lasting_traffic_limit says the same (tests/vpn_gateway checks they agree).
+LASTING_TRAFFIC_LIMIT = frozenset({"remnawave", "marzban", "3x-ui"})
+
 
 class Nudge(Body):
     pass

@@ -1,4 +1,4 @@
-"""The shop's terms: trial, referral bonus, auto-renewal, support contact."""
+"""The shop's terms: trial, referral bonus, auto-renewal, gift links, support contact."""
 from __future__ import annotations
 
 from pydantic import Field
@@ -11,4 +11,5 @@ class ShopSettings(EnvSettings):
     trial_traffic_gb: int = Field(10, ge=0, description="traffic limit of the trial, GB (0 = unlimited)")
     referral_bonus_days: int = Field(7, ge=0, le=365, description="days credited to a referrer on the invitee's first payment")
     auto_renew_days_before: int = Field(1, ge=0, le=30, description="auto-renew this many days before expiry")
+    gift_valid_days: int = Field(180, ge=1, le=3650, description="days a paid gift link can be redeemed (an admin can refund it after)")
     support_contact: str = Field("@support", description="who users contact for help")

@@ -89,6 +89,7 @@ class SubAction(str, Enum):
     HOWTO = "howto"
     REFRESH = "refresh"
     CHANGE = "change"          # another plan, prorated
+    TRAFFIC = "traffic"        # a traffic package on top of the plan's limit
 
 
 class SubCb(CallbackData, prefix="s"):
@@ -99,6 +100,23 @@ class ChangeCb(CallbackData, prefix="c"):
     nonce: Nonce       # the change screen's own id (FSM data); with the plan, the CHANGE_PLAN request_id
     plan: Id4
     confirm: bool = False
+
+
+class TrafficMethod(str, Enum):
+    BALANCE = "balance"
+    CRYPTOBOT = "cryptobot"
+    STARS = "stars"
+
+
+# An ATCS_TRAFFIC_PACKAGES id as common/settings/traffic.py bounds it; one not on sale is refused
+# by the handler (it is looked up in the settings, never trusted).
+PackageId = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,12}$")]
+
+
+class TrafficCb(CallbackData, prefix="x"):
+    flow: Nonce        # the packages screen's own id (FSM data); with the package and method, the request_id
+    package: PackageId
+    method: TrafficMethod | None = None   # None: the package chosen, its payment methods shown
 
 
 class ReissueCb(CallbackData, prefix="r"):

@@ -19,7 +19,7 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice, promo_refusal
 from common.ipc import RpcError
 from common.texts import money
-from services.bot.callbacks import PayCb, TopupCb
+from services.bot.callbacks import PayCb, TopupCb, TrafficCb
 from services.bot.followups import Followups
 from services.bot.i18n import Translator
 from services.bot.keyboards import buy as kb
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class InvoiceScreen:
     chat_id: int
     message_id: int | None        # the screen to replace
-    again: PayCb | TopupCb        # the tap that asked for it: "try again" repeats it
+    again: PayCb | TopupCb | TrafficCb   # the tap that asked for it: "try again" repeats it
     title: str                    # Stars invoice title/description when payments gives none
     description: str
     promo_code: str | None = None # named in the sentence when payments refuses the code

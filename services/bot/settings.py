@@ -13,6 +13,7 @@ from common.settings.pricing import PricingSettings
 from common.settings.service import ServiceSettings
 from common.settings.shop import ShopSettings
 from common.settings.telegram import TelegramSettings
+from common.settings.traffic import TrafficSettings
 
 
 class BotSettings(EnvSettings):
@@ -58,3 +59,4 @@ class Settings(ServiceSettings):
     cryptopay: PricingSettings
     shop: ShopSettings
     bot: BotSettings
+    traffic: TrafficSettings

@@ -20,6 +20,10 @@ class PlanSwitch(StatesGroup):
     choose = State()     # the other plans shown (nonce in FSM data)
 
 
+class TrafficTopup(StatesGroup):
+    choose = State()     # the packages shown (flow nonce in FSM data)
+
+
 class Reissue(StatesGroup):
     confirm = State()
 

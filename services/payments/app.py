@@ -11,7 +11,7 @@ from typing import Any
 
 from services.payments.settings import Settings
 from common.contract.payments import (
-    CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
+    BUY_TRAFFIC, CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
 )
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.client import RpcClient
@@ -28,10 +28,11 @@ from services.payments.plan_changes import PlanChanges
 from services.payments.reconciliation import CryptoReconciler
 from services.payments.refunds import Refunds
 from services.payments.repositories import claims, purchases
-from services.payments.settlement import Overloaded, Settlement
+from services.payments.settlement import CreditTerms, Overloaded, Settlement
 from services.payments.signature import SignatureVerifier
 from services.payments.stars import Stars
 from services.payments.stars_api import StarsApi
+from services.payments.traffic_packages import TrafficPackages
 from services.payments.webhook import CryptoBotWebhook, webhook_app
 from services.payments.webhook_server import WebhookServer
 
@@ -54,6 +55,7 @@ class Payments:
     checks: PaymentChecks
     free_plans: FreePlans
     plan_changes: PlanChanges
+    traffic_packages: TrafficPackages
     cryptopay: CryptoPayClient | None
     bot_api: StarsApi | None
 
@@ -103,7 +105,9 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
 
     nudger = PeerNudges(client_for, settings.payments.nudge_timeout, ("vpn_gateway", "bot"))
     # One connection stays free of settlements for RPCs and reconciliation's reads.
-    settlement = Settlement(db, nudger, settings.shop.referral_bonus_days, concurrency=max(1, db.size - 1))
+    terms = CreditTerms(referral_bonus_days=settings.shop.referral_bonus_days,
+                        gift_valid_days=settings.shop.gift_valid_days)
+    settlement = Settlement(db, nudger, terms, concurrency=max(1, db.size - 1))
     confirmer = ClaimConfirmer(db, cryptopay, settlement, nudger, cp, settings.payments) if cryptopay else None
     webhook = CryptoBotWebhook(SignatureVerifier(token or None), ClaimWriter(db), confirmer.wake if confirmer else lambda: None,
                                max_body=settings.payments.webhook_max_body,
@@ -112,14 +116,15 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
     stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace)
     reconciler = CryptoReconciler(db, cryptopay, settlement.settle, cp, settings.payments) if cryptopay else None
-    invoicing = Invoicing(db, cryptopay, cp, settings.payments)
+    invoicing = Invoicing(db, cryptopay, cp, settings.payments, settings.traffic)
     return Payments(
         settings=settings, db=db, nudger=nudger, settlement=settlement,
         invoicing=invoicing, webhook=webhook, server=server, stars=stars,
-        reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger),
+        reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger, cp.shop_currency),
         checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
-        free_plans=FreePlans(db, nudger, cp, settings.payments, settings.shop.referral_bonus_days),
+        free_plans=FreePlans(db, nudger, cp, settings.payments, terms),
         plan_changes=PlanChanges(db, invoicing, nudger, cp, settings.payments),
+        traffic_packages=TrafficPackages(db, nudger, settings.traffic, cp.shop_currency, terms),
         cryptopay=cryptopay, bot_api=bot_api,
     )
 
@@ -133,6 +138,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.rpc.handle(REFUND, payments.refunds.refund)
     ctx.rpc.handle(CLAIM_FREE_PLAN, payments.free_plans.claim)
     ctx.rpc.handle(CHANGE_PLAN, payments.plan_changes.change)
+    ctx.rpc.handle(BUY_TRAFFIC, payments.traffic_packages.buy_with_balance)
     ctx.supervise("nudger", payments.nudger.run)
     ctx.supervise("reconcile", payments.reconcile_forever)
     if payments.confirmer is not None:

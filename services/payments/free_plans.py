@@ -15,31 +15,24 @@ from common.ipc.nudges import PeerNudges
 from common.shop import plans, pricing
 from common.shop.promos import Refusal
 from services.payments.promo_holds import hold, named_promo, refused
-from services.payments.purchase_ref import MAX_ID
-from services.payments.repositories import purchases, shop
-from services.payments.settlement import credit
+from services.payments.repositories import purchases
+from services.payments.request_checks import allowed_customer, check_request
+from services.payments.settlement import CreditTerms, credit
 
 
 class FreePlans:
     def __init__(self, db: Database, nudger: PeerNudges, cryptopay: CryptoPaySettings, settings: PaymentsSettings,
-                 referral_bonus_days: int) -> None:
+                 terms: CreditTerms) -> None:
         self.db = db
         self.nudger = nudger
         self.cp = cryptopay
         self.settings = settings
-        self.referral_bonus_days = referral_bonus_days
+        self.terms = terms
 
     async def claim(self, request: FreePlanClaim) -> FreePlanGiven:
-        if not (0 < request.user_id < MAX_ID and 0 < request.plan_id < 2**31):
-            raise RpcError(RpcErrorCode.NOT_FOUND, "no such user or plan")
-        if not 1 <= len(request.request_id) <= 128 or "\x00" in request.request_id:
-            raise RpcError(RpcErrorCode.BAD_REQUEST, "request_id must be 1..128 characters")
+        check_request(request.user_id, request.request_id, plan_id=request.plan_id)
         async with self.db.transaction() as conn:
-            customer = await shop.customer(conn, request.user_id)
-            if customer is None:
-                raise RpcError(RpcErrorCode.NOT_FOUND, f"no user {request.user_id}")
-            if customer.is_banned:
-                raise RpcError(RpcErrorCode.FORBIDDEN, "user is banned")
+            await allowed_customer(conn, request.user_id)
             plan = await plans.get_active(conn, request.plan_id)
             if plan is None:
                 raise RpcError(RpcErrorCode.NOT_FOUND, f"no active plan {request.plan_id}")
@@ -67,7 +60,7 @@ class FreePlans:
                 raise RuntimeError(f"free purchase {made.id} changed under its own transaction")
             settling = await purchases.lock_settling(conn, made.id)
             assert settling is not None
-            await credit(conn, settling, self.referral_bonus_days)
+            await credit(conn, settling, self.terms)
             expires_at = await _expiry(conn, request.user_id)
         self.nudger.nudge("vpn_gateway")
         return FreePlanGiven(purchase_id=made.id, days=price.days, expires_at=expires_at)

@@ -21,14 +21,16 @@ from common.contract.base import RpcErrorCode
 from common.contract.payments import CreateInvoice, Invoice
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.errors import RpcError
+from common.settings.traffic import TrafficSettings
 from common.shop import plans, pricing, promos
 from common.shop.promos import Refusal
 from common.texts import money, text
 from services.payments import payload
 from services.payments.promo_holds import hold, named_promo, refused
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
-from services.payments.purchase_ref import MAX_ID
-from services.payments.repositories import purchases, shop
+from services.payments.repositories import purchases
+from services.payments.request_checks import allowed_customer, check_request
+from services.payments.traffic_rules import sellable
 from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,9 @@ T = TypeVar("T")
 
 class Invoicing:
     def __init__(self, db: Database, cryptopay: CryptoPayClient | None, cryptopay_settings: CryptoPaySettings,
-                 payments_settings: PaymentsSettings) -> None:
+                 payments_settings: PaymentsSettings, traffic: TrafficSettings) -> None:
         self.db = db
+        self.traffic = traffic
         self.cryptopay = cryptopay
         self.cp = cryptopay_settings
         self.settings = payments_settings
@@ -48,14 +51,11 @@ class Invoicing:
         self._abandoned: set[asyncio.Task] = set()
 
     async def create(self, request: CreateInvoice) -> Invoice:
-        if (request.plan_id is None) == (request.topup_amount is None):
-            raise RpcError(RpcErrorCode.BAD_REQUEST, "give exactly one of plan_id or topup_amount")
+        if sum(x is not None for x in (request.plan_id, request.topup_amount, request.traffic_package)) != 1:
+            raise RpcError(RpcErrorCode.BAD_REQUEST, "give exactly one of plan_id, topup_amount or traffic_package")
         if request.method == "stars" and request.topup_amount is not None:
             raise RpcError(RpcErrorCode.BAD_REQUEST, "balance top-ups are paid with Crypto Bot only")
-        if not (0 < request.user_id < MAX_ID and 0 < (request.plan_id or 1) < MAX_ID):
-            raise RpcError(RpcErrorCode.NOT_FOUND, "no such user or plan")
-        if not 1 <= len(request.request_id) <= 128 or "\x00" in request.request_id:
-            raise RpcError(RpcErrorCode.BAD_REQUEST, "request_id must be 1..128 characters")
+        check_request(request.user_id, request.request_id, plan_id=request.plan_id)
         if request.method == "cryptobot" and self.cryptopay is None:
             raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
 
@@ -81,11 +81,7 @@ class Invoicing:
 
     async def _pending_purchase(self, request: CreateInvoice) -> tuple[Purchase, str, str]:
         async with self.db.transaction() as conn:
-            customer = await shop.customer(conn, request.user_id)
-            if customer is None:
-                raise RpcError(RpcErrorCode.NOT_FOUND, f"no user {request.user_id}")
-            if customer.is_banned:
-                raise RpcError(RpcErrorCode.FORBIDDEN, "user is banned")
+            customer = await allowed_customer(conn, request.user_id)
             promo: promos.Promo | None = None
             list_amount: Decimal | None = None
             if request.plan_id is not None:
@@ -116,6 +112,17 @@ class Invoicing:
                     description += " " + text(language, "invoice.gift_note")
                 if promo is not None:
                     description += " " + text(language, "invoice.promo_note", code=promo.code)
+            elif request.traffic_package is not None:
+                if request.promo_code is not None or request.gift:
+                    raise RpcError(RpcErrorCode.BAD_REQUEST, "a traffic package takes no promo code and is no gift")
+                package = await sellable(conn, self.traffic, request.user_id, request.traffic_package)
+                kind, days, plan_id, traffic = "traffic", None, None, package.bytes
+                title = text(customer.language, "traffic.invoice_title", gb=package.gb)
+                description = text(customer.language, "traffic.invoice_description", gb=package.gb)
+                if request.method == "stars":
+                    amount, currency = Decimal(package.stars), "XTR"
+                else:
+                    amount, currency = package.price, self.cp.shop_currency
             else:
                 if request.promo_code is not None or request.gift:
                     raise RpcError(RpcErrorCode.BAD_REQUEST, "a balance top-up takes no promo code and is no gift")
@@ -128,12 +135,13 @@ class Invoicing:
                 conn, user_id=request.user_id, plan_id=plan_id, kind=kind, method=request.method, amount=amount,
                 currency=currency, request_id=request.request_id, days=days, traffic_limit_bytes=traffic,
                 ttl_seconds=ttl, promo_code_id=promo.id if promo else None,
-                list_amount=list_amount if promo else None)
+                list_amount=list_amount if promo else None, traffic_package=request.traffic_package)
             if purchase is None:
                 purchase = await purchases.by_request(conn, request.user_id, request.request_id)
                 assert purchase is not None
-                if (purchase.method, purchase.plan_id, purchase.kind, purchase.promo_code_id) != (
-                        request.method, plan_id, kind, promo.id if promo else None) or (
+                if (purchase.method, purchase.plan_id, purchase.kind, purchase.promo_code_id,
+                        purchase.traffic_package) != (request.method, plan_id, kind, promo.id if promo else None,
+                                                      request.traffic_package) or (
                         kind == "topup" and purchase.amount != amount):
                     raise RpcError(RpcErrorCode.CONFLICT, "request_id was already used for a different purchase")
             elif promo is not None:

@@ -29,8 +29,8 @@ from common.shop import ledger, proration
 from common.shop.outbox import enqueue_activation, enqueue_notification
 from common.shop.proration import Quote
 from services.payments.invoices import Invoicing
-from services.payments.purchase_ref import MAX_ID
-from services.payments.repositories import plan_changes, purchases, shop
+from services.payments.repositories import plan_changes, purchases
+from services.payments.request_checks import allowed_customer, check_request
 from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
@@ -58,16 +58,9 @@ class PlanChanges:
             raise RpcError(RpcErrorCode.CONFLICT, "the balance changed meanwhile; try again") from None
 
     async def _change(self, request: PlanChange) -> PlanChanged:
-        if not (0 < request.user_id < MAX_ID and 0 < request.plan_id < 2**31):
-            raise RpcError(RpcErrorCode.NOT_FOUND, "no such user or plan")
-        if not 1 <= len(request.request_id) <= 128 or "\x00" in request.request_id:
-            raise RpcError(RpcErrorCode.BAD_REQUEST, "request_id must be 1..128 characters")
+        check_request(request.user_id, request.request_id, plan_id=request.plan_id)
         async with self.db.transaction() as conn:
-            customer = await shop.customer(conn, request.user_id)
-            if customer is None:
-                raise RpcError(RpcErrorCode.NOT_FOUND, f"no user {request.user_id}")
-            if customer.is_banned:
-                raise RpcError(RpcErrorCode.FORBIDDEN, "user is banned")
+            await allowed_customer(conn, request.user_id)
             if not await plan_changes.lock_subscription(conn, request.user_id):
                 raise refused(proration.Refusal.NO_PAID_PLAN)
             earlier = await plan_changes.by_request(conn, request.user_id, request.request_id)

@@ -1,10 +1,11 @@
 """An admin's refund: the money goes back and the access it bought is taken back, once.
 
-Stars: refundStarPayment returns the Stars, then the purchase's days are taken off the
-subscription (revoked if nothing is left). Crypto Pay has no refund of a paid invoice, so a Crypto
-Bot plan or gift is refunded to the user's balance (a ledger row; a gift only while nobody has
-redeemed it, and its link is dead from then on), and a Crypto Bot top-up is taken back
-from the balance (the admin returns the coins outside; refused if the balance was spent).
+Stars: refundStarPayment returns the Stars, then the purchase's days (or a traffic package's
+bytes) are taken off the subscription (revoked if nothing is left). Crypto Pay has no refund of a
+paid invoice, so a Crypto Bot plan or package is refunded to the user's balance (a ledger row), and
+a Crypto Bot top-up is taken back from the balance (the admin returns the coins outside; refused if
+the balance was spent). A gift, however it was paid, is refunded to its giver's balance (Stars at
+its plan's price per Star), only while nobody has redeemed it, and its link is dead from then on.
 The provider call comes first: if we crash after it, the admin's retry meets
 CHARGE_ALREADY_REFUNDED, which counts as done, and the database part completes.
 """
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 
 
 class Refunds:
-    def __init__(self, db: Database, bot_api: StarsApi | None, nudger: PeerNudges) -> None:
+    def __init__(self, db: Database, bot_api: StarsApi | None, nudger: PeerNudges, currency: str) -> None:
         self.db = db
+        self.currency = currency       # of the balance: a Stars gift is refunded into it
         self.bot_api = bot_api
         self.nudger = nudger
 
@@ -54,7 +56,7 @@ class Refunds:
                 gift_state = await gifts.withdraw(conn, purchase.id)
             if gift_state == "redeemed":
                 raise RpcError(RpcErrorCode.CONFLICT, f"the gift of purchase {purchase.id} has been redeemed")
-        if purchase.method == "stars":
+        if purchase.method == "stars" and purchase.kind != "gift":
             await self._refund_stars(purchase)
 
         async with self.db.transaction() as conn:
@@ -90,17 +92,29 @@ class Refunds:
                 action = Activation.REVOKE if taken[1] else Activation.EXTEND
                 await enqueue_activation(conn, purchase.user_id, action, key,
                                          {"reason": "refund", "purchase_id": purchase.id})
-        if purchase.method == "cryptobot":
-            # Plan or gift: what was paid goes to the balance. Top-up: the top-up leaves the balance.
-            amount = -purchase.amount if purchase.kind == "topup" else purchase.amount
+        if purchase.kind == "traffic" and purchase.traffic_limit_bytes:
+            if await shop.take_back_traffic(conn, purchase.user_id, purchase.traffic_limit_bytes):
+                await enqueue_activation(conn, purchase.user_id, Activation.SET_LIMIT, key,
+                                         {"reason": "refund", "purchase_id": purchase.id})
+        amount, currency = purchase.amount, purchase.currency
+        if purchase.kind == "gift" and purchase.method == "stars":
+            # The giver is refunded to the balance, as for a Crypto Bot gift: what the Stars were worth.
+            amount, currency = await shop.stars_value(conn, purchase.plan_id, purchase.amount), self.currency
+        if purchase.method == "cryptobot" or purchase.kind == "gift":
+            # Plan, package or gift: what was paid goes to the balance. Top-up: the top-up leaves the balance.
+            signed = -amount if purchase.kind == "topup" else amount
             try:
-                await ledger.apply(conn, purchase.user_id, amount, "refund", f"purchase:{purchase.id}")
+                if signed != 0:
+                    await ledger.apply(conn, purchase.user_id, signed, "refund", f"purchase:{purchase.id}")
             except ledger.InsufficientBalance as exc:
                 raise RpcError(RpcErrorCode.CONFLICT,
                                f"the balance ({exc.balance}) no longer holds this top-up") from None
         await enqueue_notification(conn, purchase.user_id, Notice.REFUNDED,
-                                   {"amount": purchase.amount, "currency": purchase.currency}, key=key)
+                                   {"amount": amount, "currency": currency}, key=key)
         if ref.admin_id is not None:
             await shop.audit(conn, ref.admin_id, "refund", f"purchase:{purchase.id}",
-                             {"method": purchase.method, "amount": purchase.amount, "currency": purchase.currency})
+                             {"method": purchase.method, "amount": amount, "currency": currency,
+                              "kind": purchase.kind,
+                              "to": "balance" if purchase.method == "cryptobot" or purchase.kind == "gift"
+                              else purchase.method})
         return "refunded"

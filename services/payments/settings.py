@@ -11,6 +11,7 @@ from common.settings.pricing import PricingSettings
 from common.settings.service import ServiceSettings
 from common.settings.shop import ShopSettings
 from common.settings.telegram import TelegramSettings
+from common.settings.traffic import TrafficSettings
 
 
 class CryptoPaySettings(PricingSettings):
@@ -64,3 +65,4 @@ class Settings(ServiceSettings):
     cryptopay: CryptoPaySettings
     shop: ShopSettings
     payments: PaymentsSettings
+    traffic: TrafficSettings

@@ -25,7 +25,7 @@ from common.db.database import Database
 from common.ipc.nudges import PeerNudges
 from common.shop.access import grant_days
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification
-from common.shop import ledger, promos
+from common.shop import ledger, promos, traffic
 from services.payments.plan_changes import complete_paid
 from services.payments.promo_holds import settlement_refusal
 from services.payments.referral import credit_referrer
@@ -69,16 +69,23 @@ _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShu
                     asyncpg.exceptions.CannotConnectNowError)
 
 
+@dataclass(frozen=True)
+class CreditTerms:
+    """The shop's terms crediting applies (ATCS_REFERRAL_BONUS_DAYS, ATCS_GIFT_VALID_DAYS)."""
+    referral_bonus_days: int
+    gift_valid_days: int
+
+
 class Overloaded(Exception):
     """Too many settlements queued already; the caller should answer "retry later"."""
 
 
 class Settlement:
-    def __init__(self, db: Database, nudger: PeerNudges, referral_bonus_days: int, *, concurrency: int,
+    def __init__(self, db: Database, nudger: PeerNudges, terms: CreditTerms, *, concurrency: int,
                  max_queued: int = 1000) -> None:
         self.db = db
         self.nudger = nudger
-        self.referral_bonus_days = referral_bonus_days
+        self.terms = terms
         # Settlements queue here rather than on the pool: a burst must not hold every connection
         # (RPCs and reconciliation need one too) nor time out waiting for one, which the Database
         # would take for the server being down.
@@ -92,7 +99,7 @@ class Settlement:
         try:
             async with self._slots:
                 async with self.db.transaction() as conn:
-                    outcome = await settle_in(conn, payment, self.referral_bonus_days)
+                    outcome = await settle_in(conn, payment, self.terms)
         finally:
             self._in_flight -= 1
         self._counted(payment, outcome)
@@ -112,7 +119,7 @@ class Settlement:
                     # rolled back and the batch is settled again, each payment in its savepoint.
                     async with self.db.transaction() as conn:
                         outcomes: list[Outcome | None] = [
-                            await settle_in(conn, payment, self.referral_bonus_days) for payment in payments]
+                            await settle_in(conn, payment, self.terms) for payment in payments]
                         if also is not None:
                             await also(conn, outcomes)
                 except _CONNECTION_LOST:
@@ -134,7 +141,7 @@ class Settlement:
     async def _settle_alone(self, conn: asyncpg.Connection, payment: Payment) -> Outcome | None:
         try:
             async with conn.transaction():
-                return await settle_in(conn, payment, self.referral_bonus_days)
+                return await settle_in(conn, payment, self.terms)
         except _CONNECTION_LOST:
             raise
         except (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError) as exc:
@@ -165,7 +172,7 @@ class Settlement:
                                                          "purchase_id": outcome.purchase_id})
 
 
-async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_days: int) -> Outcome:
+async def settle_in(conn: asyncpg.Connection, payment: Payment, terms: CreditTerms) -> Outcome:
     """Settlement inside the caller's transaction (see the module docstring)."""
     if payment.provider == "cryptobot":
         purchase = await purchases.lock_for_invoice(conn, payment.ref, payment.purchase_hint)
@@ -211,7 +218,7 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
 
     if status == "settled":
         assert purchase is not None
-        await credit(conn, purchase, referral_bonus_days)
+        await credit(conn, purchase, terms)
     elif status == "flagged":
         assert purchase is not None and reason is not None
         await _flag(conn, purchase, payment, reason, mark=own)
@@ -221,9 +228,9 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, referral_bonus_d
     return Outcome(status, purchase_id, reason)
 
 
-async def credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_days: int) -> None:
-    """Gives what a purchase bought, in the transaction that marked it paid: days, a gift link or
-    balance; spends its promo code's use; the referrer's bonus on a first payment."""
+async def credit(conn: asyncpg.Connection, purchase: Purchase, terms: CreditTerms) -> None:
+    """Gives what a purchase bought, in the transaction that marked it paid: days, a gift link,
+    traffic or balance; spends its promo code's use; the referrer's bonus on a first payment."""
     key = f"purchase:{purchase.id}"
     if purchase.promo_code_id is not None:
         promo = await promos.get(conn, purchase.promo_code_id)
@@ -243,7 +250,8 @@ async def credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_da
         if not purchase.days:
             raise RuntimeError(f"gift purchase {purchase.id} has no days")
         made = await gifts.create(conn, purchase_id=purchase.id, giver_id=purchase.user_id, plan_id=purchase.plan_id,
-                                  days=purchase.days, traffic_limit_bytes=purchase.traffic_limit_bytes)
+                                  days=purchase.days, traffic_limit_bytes=purchase.traffic_limit_bytes,
+                                  valid_days=terms.gift_valid_days)
         if made is None:
             raise RuntimeError(f"gift purchase {purchase.id} had its gift before it was paid")
         await enqueue_notification(conn, purchase.user_id, Notice.GIFT_READY, {
@@ -252,6 +260,17 @@ async def credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_da
         }, key=f"payment:{purchase.id}")
     elif purchase.kind == "change":
         await complete_paid(conn, purchase)
+    elif purchase.kind == "traffic":
+        if not purchase.traffic_limit_bytes:
+            raise RuntimeError(f"traffic purchase {purchase.id} has no bytes")
+        limit = await traffic.add_package(conn, purchase.user_id, purchase.traffic_limit_bytes, key=key)
+        if limit is None:
+            raise RuntimeError(f"traffic purchase {purchase.id} has no subscription to add to")
+        if purchase.method != "balance":   # one paid from the balance is told on the screen that bought it
+            await enqueue_notification(conn, purchase.user_id, Notice.TRAFFIC_ADDED, {
+                "gb": purchase.traffic_limit_bytes // 1024 ** 3, "limit_bytes": limit,
+                "amount": purchase.amount, "currency": purchase.currency,
+            }, key=f"payment:{purchase.id}")
     else:
         balance = await ledger.apply(conn, purchase.user_id, purchase.amount, "topup", key)
         if balance is None:
@@ -261,7 +280,7 @@ async def credit(conn: asyncpg.Connection, purchase: Purchase, referral_bonus_da
         }, key=f"payment:{purchase.id}")
     # A plan given free by a code is no payment: it earns the referrer nothing (else a code could farm bonuses).
     if purchase.referred_by is not None and purchase.amount > 0:
-        await credit_referrer(conn, purchase.user_id, purchase.referred_by, purchase.id, referral_bonus_days)
+        await credit_referrer(conn, purchase.user_id, purchase.referred_by, purchase.id, terms.referral_bonus_days)
 
 
 async def _flag(conn: asyncpg.Connection, purchase: Purchase, payment: Payment, reason: str, *, mark: bool) -> None:

@@ -1,9 +1,12 @@
 """The shop with every money part real, for the offers tests (issue 12): the bot (in-process,
 polling the Telegram stand-in), payments and vpn_gateway (their real `setup`, in this loop), the
-Crypto Pay stand-in delivering signed webhooks to payments, the Outline stand-in, one database."""
+Crypto Pay stand-in delivering signed webhooks to payments, a panel stand-in (Outline; a test
+module's SHOP_PANEL = "remnawave" picks Remnawave, whose traffic limit lasts), one database.
+ATCS_TRAFFIC_PACKAGES offers TRAFFIC_PACKAGES to both."""
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 
 from sandbox.cryptopay.standin import CryptoPayStandIn
 from sandbox.panels.outline.standin import OutlineStandIn
+from sandbox.panels.remnawave.standin import RemnawaveStandIn
 from tests.bot.chat import Person, buttons
 from tests.bot.conftest import ServiceInProcess
 from tests.bot.test_acceptance_services import CRYPTOPAY_TOKEN, vpn_servers_env
@@ -20,6 +24,9 @@ from tests.support.ports import free_port
 from tests.support.wait import wait_for
 
 CRYPTO = "💎 Crypto Bot (USDT, TON, BTC…)"
+TRAFFIC_PACKAGES = [{"id": "10gb", "gb": 10, "price": "2.50", "stars": 120},
+                    {"id": "50gb", "gb": 50, "price": "9.00", "stars": 450}]
+REMNAWAVE_TOKEN = "rw-offers-token-2b7d"
 STARS = "⭐ Telegram Stars"
 
 
@@ -47,15 +54,22 @@ class Shop:
 
 
 @pytest.fixture(name="shop")
-async def shop_fixture(start_bot, database_url, standin) -> Shop:
-    outline = OutlineStandIn()
-    await outline.start()
+async def shop_fixture(start_bot, database_url, standin, request) -> Shop:
+    if getattr(request.module, "SHOP_PANEL", "outline") == "remnawave":
+        panel = RemnawaveStandIn(token=REMNAWAVE_TOKEN)
+        await panel.start()
+        servers = {"ATCS_VPN_SERVERS": json.dumps([{"name": "s1", "backend": "remnawave", "api_url": panel.url,
+                                                    "token": REMNAWAVE_TOKEN}])}
+    else:
+        panel = OutlineStandIn()
+        await panel.start()
+        servers = vpn_servers_env(panel)
     payments_port = free_port()
     cryptopay = CryptoPayStandIn(token=CRYPTOPAY_TOKEN,
                                  webhook_url=f"http://127.0.0.1:{payments_port}/webhooks/cryptobot")
     await cryptopay.start()
     await standin.set_limits(chat_rate=100, chat_burst=100)
-    await start_bot(**vpn_servers_env(outline), ATCS_CRYPTOPAY_API_URL=cryptopay.url,
+    await start_bot(**servers, ATCS_TRAFFIC_PACKAGES=json.dumps(TRAFFIC_PACKAGES), ATCS_CRYPTOPAY_API_URL=cryptopay.url,
                     ATCS_PAYMENTS_PORT=str(payments_port), ATCS_VPN_SCAN_INTERVAL="0.5",
                     ATCS_RECONCILE_INTERVAL="0.5", ATCS_RECONCILE_GRACE="0", ATCS_CONFIRM_RETRY_BASE="0.05")
     started: list[ServiceInProcess] = []
@@ -73,7 +87,7 @@ async def shop_fixture(start_bot, database_url, standin) -> Shop:
         for service in reversed(started):
             await service.stop()
         await cryptopay.stop()
-        await outline.stop()
+        await panel.stop()
 
 
 async def pick_plan(person: Person, screen: dict, starts: str = "30", expect: str = "Traffic") -> dict:

@@ -1,7 +1,9 @@
 """Issue 12's acceptance in the web chat, in a real headless Chromium: with the real bot, payments
 and vpn_gateway behind the stand-ins, the admin creates a promo code, a newcomer buys a plan with
-it (Stars, the invoice's Pay button), buys a second plan as a gift, and a friend opens the gift
-link and gets the days. A screenshot of each chat is kept with the test's files."""
+it (Stars, the invoice's Pay button), buys a traffic package on top of its 100 GB, buys a second
+plan as a gift, and a friend opens the gift link and gets the days. The panel is Remnawave (a
+traffic limit that lasts, so packages are offered). A screenshot of each chat is kept with the
+test's files."""
 from __future__ import annotations
 
 import re
@@ -16,6 +18,7 @@ from tests.bot.conftest import ADMIN_ID, TOKEN, record_callback_queries
 from tests.bot.offers_support import Shop, shop_fixture  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
+SHOP_PANEL = "remnawave"     # offers_support.shop_fixture: the panel behind vpn_gateway
 BUYER, FRIEND = 15001, 15002
 
 
@@ -77,6 +80,16 @@ async def test_a_newcomer_buys_with_an_admins_code_and_gifts_a_plan(shop: Shop, 
     await expect(bot_says("Payment of 135 ⭐ received")).to_be_visible()
     await expect(bot_says("Your VPN is ready")).to_be_visible()
 
+    # ...buys a traffic package on top of the plan's 100 GB, in Stars.
+    await say("/subscription")
+    await tap(bot_says("My subscription"), "➕ Extra traffic")
+    await tap(bot_says("Extra traffic."), "10 GB — 2.50 USD / 120 ⭐")
+    await tap(bot_says("Your traffic limit becomes 110.0 GB"), "⭐ Telegram Stars")
+    invoice = page.locator(".msg").filter(has=page.locator(".invoice")).last
+    await expect(invoice.locator(".invoice-amount")).to_contain_text("120")
+    await invoice.get_by_role("button").first.click()
+    await expect(bot_says("10 GB of traffic added. Your traffic limit is now 110.0 GB")).to_be_visible()
+
     # ...and a second one as a gift.
     await say("/buy")
     await tap(bot_says("Choose a plan"), "30 days — 3.00 USD / 150 ⭐")
@@ -100,3 +113,5 @@ async def test_a_newcomer_buys_with_an_admins_code_and_gifts_a_plan(shop: Shop, 
     await page.goto(f"{standin.web_chat_url}?user={BUYER}&name=Bea&lang=en")
     await expect(bot_says("Fay has redeemed your gift of 30 days")).to_be_visible()
     assert await shop.db.fetchval("SELECT count(*) FROM promo_uses") == 1
+    assert await shop.db.fetchval("SELECT extra_traffic_bytes FROM subscriptions WHERE user_id = $1",
+                                  BUYER) == 10 * 1024 ** 3

@@ -13,8 +13,9 @@ from common.contract.payments import CreateInvoice, PurchaseRef
 from common.ipc.errors import RpcError
 from services.bot.repositories import gifts
 from services.bot.repositories.gifts import GiftRefusal, Redeemed
-from tests.payments.conftest import MONTH, Harness
+from tests.payments.conftest import MONTH, Harness, start_harness, stop_harness
 from tests.payments.promo_support import make_code
+from tests.payments.stars_bot import pay, send_invoice
 
 
 async def paid_gift(payments: Harness, giver: int, code: str | None = None) -> tuple[int, str]:
@@ -92,3 +93,39 @@ async def test_an_admin_refunds_an_unredeemed_gift_to_balance_but_not_a_redeemed
         assert exc.code == "conflict" and "redeemed" in exc.message
     assert await payments.fetchval("SELECT status FROM purchases WHERE id = $1", taken_purchase) == "paid"
     assert await payments.fetchval("SELECT balance FROM users WHERE id = $1", giver) == Decimal("3.00")
+
+
+async def test_a_stars_gift_is_refunded_to_the_givers_balance_once_with_no_stars_back(payments: Harness):
+    giver = await payments.user()
+    invoice = await payments.app.invoicing.create(CreateInvoice(
+        user_id=giver, method="stars", plan_id=MONTH, gift=True, request_id=uuid.uuid4().hex))
+    await send_invoice(payments.telegram, giver, invoice)
+    result = await pay(payments.telegram, payments.app, giver)
+    assert result["settlement"].status == "settled"
+    token = await payments.fetchval("SELECT token FROM gifts WHERE purchase_id = $1", invoice.purchase_id)
+
+    ref = PurchaseRef(purchase_id=invoice.purchase_id, admin_id=78)
+    refunds = await asyncio.gather(*(payments.app.refunds.refund(ref) for _ in range(5)))   # five taps at once
+    assert {r.status for r in refunds} == {"refunded"}
+    # 150 Stars of month_1 (3.00 USD for 150 Stars) are worth 3.00 USD, on the balance; no Stars go back.
+    assert await payments.fetchval("SELECT balance FROM users WHERE id = $1", giver) == Decimal("3.00")
+    ledger = await payments.fetch("SELECT amount, kind, reference FROM balance_ledger")
+    assert [tuple(r) for r in ledger] == [(Decimal("3.00"), "refund", f"purchase:{invoice.purchase_id}")]
+    assert [t for t in await payments.telegram.star_transactions() if t["refund"]] == []
+    assert await redeem(payments.url, token, await payments.user()) == GiftRefusal.REFUNDED
+    audit = await payments.fetch("SELECT action, detail FROM admin_audit WHERE admin_id = 78")
+    assert len(audit) == 1 and '"to": "balance"' in audit[0]["detail"] and '"currency": "USD"' in audit[0]["detail"]
+    notice = await payments.fetchval("SELECT params FROM notifications WHERE kind = 'refunded'")
+    assert '"currency": "USD"' in notice
+
+
+async def test_gift_links_live_as_long_as_the_setting_says(database_url, database, cryptopay, telegram, monkeypatch):
+    monkeypatch.setenv("ATCS_GIFT_VALID_DAYS", "7")
+    harness, workers = await start_harness(database_url, database, cryptopay, telegram)
+    try:
+        _, token = await paid_gift(harness, await harness.user())
+        days = await harness.fetchval(
+            "SELECT round(extract(epoch FROM valid_until - created_at) / 86400) FROM gifts WHERE token = $1", token)
+        assert days == 7
+    finally:
+        await stop_harness(harness, workers)

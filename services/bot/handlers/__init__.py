@@ -6,7 +6,7 @@ from aiogram import Router
 from services.bot.settings import Settings
 from services.bot.handlers import (
     admin, balance, buy, chat_member, fallback, gifts, language, plan_change, referrals, start, stars, subscription,
-    trial,
+    traffic, trial,
 )
 
 
@@ -23,6 +23,7 @@ def build_routers(settings: Settings) -> list[Router]:
         balance.router(),
         subscription.router(),
         plan_change.router(),
+        traffic.router(),
         referrals.router(),
         fallback.router(),       # last: whatever nobody else took
     ]

@@ -171,18 +171,34 @@ async def _show_methods(bot: Bot, query: CallbackQuery, t: Translator, settings:
                kb.methods(t, flow, cryptobot_enabled(settings), free=free, gift=gift))
 
 
-async def as_gift(query: CallbackQuery, callback_data: BuyOptCb, bot: Bot, t: Translator, db: Database,
-                  settings: Settings, state: FSMContext, answer: Answer) -> None:
-    data = await state.get_data()
-    if data.get("flow") != callback_data.flow or not data.get("plan"):
+def _plan_tap(data: dict, flow: str, t: Translator, answer: Answer) -> bool:
+    """The tap belongs to this user's flow and a plan was chosen in it; else it is stale."""
+    if data.get("flow") != flow or not data.get("plan"):
         answer.set(t("stale"))
-        return
+        return False
+    return True
+
+
+async def _chosen_plan(db: Database, data: dict, t: Translator, answer: Answer) -> tuple[Plan, Promo | None] | None:
+    """The flow's plan (if still on sale; else the answer says so) and the code it carries."""
     async with db.acquire() as conn:
         plan = await plans.get_active(conn, int(data["plan"]))
         promo = await _flow_promo(conn, data)
     if plan is None:
         answer.set(t("buy.plan_gone"))
+        return None
+    return plan, promo
+
+
+async def as_gift(query: CallbackQuery, callback_data: BuyOptCb, bot: Bot, t: Translator, db: Database,
+                  settings: Settings, state: FSMContext, answer: Answer) -> None:
+    data = await state.get_data()
+    if not _plan_tap(data, callback_data.flow, t, answer):
         return
+    chosen = await _chosen_plan(db, data, t, answer)
+    if chosen is None:
+        return
+    plan, promo = chosen
     gift = callback_data.option is BuyOption.GIFT
     await state.update_data(gift=gift)
     await _show_methods(bot, query, t, settings, callback_data.flow, plan, promo, gift=gift)
@@ -192,8 +208,7 @@ async def choose_method(query: CallbackQuery, callback_data: PayCb, user: UserRo
                         settings: Settings, state: FSMContext, answer: Answer, invoices: InvoicePresenter,
                         followups: Followups) -> None:
     data = await state.get_data()
-    if data.get("flow") != callback_data.flow or not data.get("plan"):
-        answer.set(t("stale"))
+    if not _plan_tap(data, callback_data.flow, t, answer):
         return
     method = callback_data.method
     if method is PayMethod.CRYPTOBOT and not cryptobot_enabled(settings):
@@ -209,12 +224,10 @@ async def choose_method(query: CallbackQuery, callback_data: PayCb, user: UserRo
     if followups.running(request_id):
         answer.set(t("invoice.preparing_toast"))
         return
-    async with db.acquire() as conn:
-        plan = await plans.get_active(conn, int(data["plan"]))
-        promo = await _flow_promo(conn, data)
-    if plan is None:
-        answer.set(t("buy.plan_gone"))
+    chosen = await _chosen_plan(db, data, t, answer)
+    if chosen is None:
         return
+    plan, promo = chosen
     await state.set_state(Buy.invoice)
     await answer.now()  # the tap is acknowledged before payments is asked
     days = price_of(plan, promo).days

@@ -17,6 +17,7 @@ from common.texts import money
 from services.bot.callbacks import HowtoCb, MenuCb, ReissueCb, Screen, SubAction, SubCb, new_nonce
 from services.bot.followups import Followups
 from services.bot.formatting import date, days_left, key_block, traffic
+from services.bot.handlers.traffic import sells_traffic
 from services.bot.i18n import Translator
 from services.bot.keyboards import subscription as kb
 from services.bot.middlewares.callback_answer import Answer
@@ -51,7 +52,7 @@ async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
     # The connection is back in the pool before vpn_gateway is asked (never held across I/O).
     currency = settings.cryptopay.shop_currency
     if not view.exists:
-        return t("sub.none", balance=money(view.balance, currency)), kb.overview(t, view)
+        return t("sub.none", balance=money(view.balance, currency)), kb.overview(t, view, traffic=False)
     lines = [t("sub.title_trial") if view.is_trial else t("sub.title")]
     status = view.status if view.status in ("active", "expired", "revoked") else "active"
     if status == "active" and days_left(view.expires_at) == 0:
@@ -67,7 +68,7 @@ async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
     lines.append("")
     lines.append(t("sub.autorenew_on") if view.auto_renew else t("sub.autorenew_off"))
     lines.append(t("sub.balance", balance=money(view.balance, currency)))
-    return "\n".join(lines), kb.overview(t, view)
+    return "\n".join(lines), kb.overview(t, view, traffic=sells_traffic(view, settings.traffic))
 
 
 def _status(t: Translator, status: str) -> str:
@@ -77,7 +78,7 @@ def _status(t: Translator, status: str) -> str:
 
 
 async def _traffic_line(user: UserRow, t: Translator, view: SubscriptionView, peers: Peers) -> str:
-    limit = t("traffic.unlimited") if not view.traffic_limit_bytes else traffic(view.traffic_limit_bytes)
+    limit = t("traffic.unlimited") if not view.limit_bytes else traffic(view.limit_bytes)
     try:
         usage = await peers.usage(user.id)
         used, as_of, stale = usage.used_bytes, usage.as_of, usage.stale

@@ -6,7 +6,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from common.shop.plans import Plan
 from common.shop.promos import Promo
 from common.texts import money
-from services.bot.callbacks import BuyOptCb, BuyOption, ChangeCb, MenuCb, PayCb, PayMethod, PlanCb, Screen, TopupCb
+from services.bot.callbacks import BuyOptCb, BuyOption, ChangeCb, MenuCb, PayCb, PayMethod, PlanCb, Screen, TopupCb, TrafficCb
 from services.bot.i18n import Translator
 from services.bot.promo_view import plan_button
 
@@ -58,7 +58,7 @@ def pay_url(t: Translator, url: str) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-def retry(t: Translator, again: PayCb | TopupCb | BuyOptCb | ChangeCb) -> InlineKeyboardMarkup:
+def retry(t: Translator, again: PayCb | TopupCb | BuyOptCb | ChangeCb | TrafficCb) -> InlineKeyboardMarkup:
     """Same callback data as the tap that started it: the same idempotency key, the same invoice."""
     kb = InlineKeyboardBuilder()
     kb.button(text=t("nav.try_again"), callback_data=again)

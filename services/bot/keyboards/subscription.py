@@ -8,7 +8,8 @@ from services.bot.i18n import Translator
 from services.bot.repositories.subscriptions import SubscriptionView
 
 
-def overview(t: Translator, view: SubscriptionView) -> InlineKeyboardMarkup:
+def overview(t: Translator, view: SubscriptionView, *, traffic: bool) -> InlineKeyboardMarkup:
+    """`traffic`: traffic packages are sold to this subscription (handlers/traffic.py: sells_traffic)."""
     kb = InlineKeyboardBuilder()
     if not view.exists:
         kb.button(text=t("menu.buy"), callback_data=MenuCb(to=Screen.BUY))
@@ -25,10 +26,12 @@ def overview(t: Translator, view: SubscriptionView) -> InlineKeyboardMarkup:
     changeable = view.plan_code is not None and not view.is_trial and view.status == "active"
     if changeable:
         kb.button(text=t("change.button"), callback_data=SubCb(action=SubAction.CHANGE))
+    if traffic:
+        kb.button(text=t("traffic.button"), callback_data=SubCb(action=SubAction.TRAFFIC))
     kb.button(text=t("sub.refresh_button"), callback_data=SubCb(action=SubAction.REFRESH))
     kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
     rows = [2] if view.access_key else []
-    kb.adjust(*rows, 1, 1, *([1] if changeable else []), 2)
+    kb.adjust(*rows, 1, 1, *([1] if changeable else []), *([1] if traffic else []), 2)
     return kb.as_markup()
 
 

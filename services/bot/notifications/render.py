@@ -18,7 +18,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from common.contract.outbox import Notice
 from common.texts import money
-from services.bot.formatting import date, key_block
+from services.bot.formatting import date, key_block, traffic
 from services.bot.gift_links import gift_link_of
 from services.bot.i18n import Raw, Translator
 from services.bot.keyboards.menu import main_menu
@@ -101,6 +101,8 @@ RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rend
     Notice.PLAN_CHANGED: lambda t, p, k: Rendered(
         t("notice.plan_changed", plan=str(p.get("plan_code") or "—"), date=date(p.get("expires_at"))), key_message(t)),
     Notice.PLAN_CHANGE_FAILED: lambda t, p, k: Rendered(t("notice.plan_change_failed", amount=_money(p))),
+    Notice.TRAFFIC_ADDED: lambda t, p, k: Rendered(
+        t("notice.traffic_added", gb=p.get("gb", "—"), limit=traffic(p.get("limit_bytes"))), key_message(t)),
     Notice.GIFT_REDEEMED: lambda t, p, k: Rendered(
         t("notice.gift_redeemed", name=str(p.get("name") or "—"), days=p.get("days", "—"))),
 }

@@ -12,7 +12,7 @@ from typing import TypeVar
 from services.bot.settings import BotSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import (
-    CHANGE_PLAN, CLAIM_FREE_PLAN, CREATE_INVOICE, FreePlanClaim, FreePlanGiven, PlanChange, PlanChanged, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
+    BUY_TRAFFIC, CHANGE_PLAN, CLAIM_FREE_PLAN, TrafficBought, TrafficPurchase, CREATE_INVOICE, FreePlanClaim, FreePlanGiven, PlanChange, PlanChanged, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
     StarsPaid, StarsPreCheckout,
 )
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS, REISSUE, USAGE, Enqueued, Usage, UsageQuery, UserAction
@@ -41,6 +41,10 @@ class Peers:
 
     async def change_plan(self, request: PlanChange, timeout: float | None = None) -> PlanChanged:
         return await self._client("payments").call(CHANGE_PLAN, request,
+                                                    timeout=timeout or self.settings.bot_rpc_deadline)
+
+    async def buy_traffic(self, request: TrafficPurchase, timeout: float | None = None) -> TrafficBought:
+        return await self._client("payments").call(BUY_TRAFFIC, request,
                                                     timeout=timeout or self.settings.bot_rpc_deadline)
 
     async def stars_pre_checkout(self, request: StarsPreCheckout) -> PreCheckoutVerdict:

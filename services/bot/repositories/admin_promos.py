@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from common.shop.promos import Promo
+
 
 @dataclass(frozen=True)
 class NewCode:
@@ -23,25 +25,16 @@ class NewCode:
 
 
 @dataclass(frozen=True)
-class CodeStats:
-    id: int
-    code: str
-    kind: str
-    value: Decimal
-    plan_ids: list[int]
-    valid_from: datetime
-    valid_until: datetime | None
-    max_uses: int | None
-    once_per_user: bool
-    first_purchase_only: bool
-    disabled_at: datetime | None
+class CodeStats(Promo):
+    """A code as common.shop.promos reads it, with what its admin card adds."""
     created_by: int
     created_at: datetime
     now: datetime
     uses: int                                   # spent by settled purchases
     held: int                                   # users holding one with a pending invoice
     revenue: dict[str, Decimal] = field(default_factory=dict)    # per currency, paid purchases
-    discount: dict[str, Decimal] = field(default_factory=dict)   # list price minus paid, per currency
+    # (not `discount`: that is the code's Discount, from Promo)
+    discount_given: dict[str, Decimal] = field(default_factory=dict)   # list price minus paid, per currency
 
     @property
     def state(self) -> str:
@@ -96,7 +89,7 @@ async def _money(conn: asyncpg.Connection, ids: list[int]) -> dict[int, tuple[di
 def _stats(row: asyncpg.Record, money: tuple[dict[str, Decimal], dict[str, Decimal]]) -> CodeStats:
     values = dict(row)
     values["plan_ids"] = list(values["plan_ids"] or [])
-    return CodeStats(**values, revenue=money[0], discount=money[1])
+    return CodeStats(**values, revenue=money[0], discount_given=money[1])
 
 
 async def recent(conn: asyncpg.Connection, limit: int = 15) -> list[CodeStats]:

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from common.shop.traffic import panel_limit
+
 
 @dataclass(frozen=True)
 class SubscriptionView:
@@ -21,10 +23,16 @@ class SubscriptionView:
     used_bytes: int | None
     used_checked_at: datetime | None
     balance: Decimal
+    extra_traffic_bytes: int = 0  # bought in traffic packages, on top of the plan's traffic_limit_bytes
 
     @property
     def exists(self) -> bool:
         return self.expires_at is not None
+
+    @property
+    def limit_bytes(self) -> int:
+        """The limit the panel holds (0 = unlimited): the plan's allowance plus the packages."""
+        return panel_limit(self.traffic_limit_bytes, self.extra_traffic_bytes)
 
 
 async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
@@ -33,7 +41,8 @@ async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
                   coalesce(s.auto_renew, false) AS auto_renew,
                   coalesce(s.traffic_limit_bytes, 0) AS traffic_limit_bytes, p.code AS plan_code,
                   CASE WHEN a.status = 'active' THEN a.access_key END AS access_key, a.backend,
-                  a.used_bytes, a.used_checked_at, u.balance
+                  a.used_bytes, a.used_checked_at, u.balance,
+                  coalesce(s.extra_traffic_bytes, 0) AS extra_traffic_bytes
            FROM users u
            LEFT JOIN subscriptions s ON s.user_id = u.id
            LEFT JOIN plans p ON p.id = s.plan_id

@@ -8,10 +8,6 @@ from datetime import datetime
 
 import asyncpg
 
-# How long a paid gift link can be redeemed; after that an admin can still refund it.
-VALID_DAYS = 180
-
-
 @dataclass(frozen=True)
 class Gift:
     id: int
@@ -26,14 +22,15 @@ def new_token() -> str:
 
 
 async def create(conn: asyncpg.Connection, *, purchase_id: int, giver_id: int, plan_id: int | None, days: int,
-                 traffic_limit_bytes: int | None) -> Gift | None:
-    """The gift a settled purchase bought, or None if that purchase made one before."""
+                 traffic_limit_bytes: int | None, valid_days: int) -> Gift | None:
+    """The gift a settled purchase bought, or None if that purchase made one before. Its link can be
+    redeemed for `valid_days` (ATCS_GIFT_VALID_DAYS); after that an admin can still refund it."""
     row = await conn.fetchrow(
         """INSERT INTO gifts (purchase_id, giver_id, token, plan_id, days, traffic_limit_bytes, valid_until)
            VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7))
            ON CONFLICT (purchase_id) DO NOTHING
            RETURNING id, token, days, valid_until""",
-        purchase_id, giver_id, new_token(), plan_id, days, traffic_limit_bytes, VALID_DAYS)
+        purchase_id, giver_id, new_token(), plan_id, days, traffic_limit_bytes, valid_days)
     return Gift(**dict(row)) if row else None
 
 

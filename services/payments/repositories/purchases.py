@@ -9,7 +9,7 @@ import asyncpg
 
 _COLUMNS = """id, user_id, plan_id, kind, method, amount, currency, status, provider_invoice_id,
               provider_charge_id, invoice_url, days, traffic_limit_bytes, request_id, created_at,
-              expires_at, paid_at, promo_code_id, list_amount"""
+              expires_at, paid_at, promo_code_id, list_amount, traffic_package"""
 
 _SETTLING = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", pl.code AS plan_code, u.referred_by"
 
@@ -41,6 +41,7 @@ class Purchase:
     paid_at: datetime | None
     promo_code_id: int | None = None      # the promo code it carries (held while pending, spent when paid)
     list_amount: Decimal | None = None    # the plan's price before the code's discount
+    traffic_package: str | None = None    # kind 'traffic': the ATCS_TRAFFIC_PACKAGES id (its bytes: traffic_limit_bytes)
     # Read along with the row lock when settling, to spare two round trips per payment.
     plan_code: str | None = None
     referred_by: int | None = None
@@ -57,16 +58,16 @@ class Purchase:
 async def insert_pending(conn: asyncpg.Connection, *, user_id: int, plan_id: int | None, kind: str, method: str,
                          amount: Decimal, currency: str, request_id: str, days: int | None,
                          traffic_limit_bytes: int | None, ttl_seconds: int, promo_code_id: int | None = None,
-                         list_amount: Decimal | None = None) -> Purchase | None:
+                         list_amount: Decimal | None = None, traffic_package: str | None = None) -> Purchase | None:
     """The new pending purchase, or None when this user already made one with this request_id."""
     row = await conn.fetchrow(
         f"""INSERT INTO purchases (user_id, plan_id, kind, method, amount, currency, request_id, days,
-                                   traffic_limit_bytes, expires_at, promo_code_id, list_amount)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11, $12)
+                                   traffic_limit_bytes, expires_at, promo_code_id, list_amount, traffic_package)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11, $12, $13)
             ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
             RETURNING {_COLUMNS}""",
         user_id, plan_id, kind, method, amount, currency, request_id, days, traffic_limit_bytes, float(ttl_seconds),
-        promo_code_id, list_amount)
+        promo_code_id, list_amount, traffic_package)
     return Purchase.of(row)
 
 
@@ -135,6 +136,15 @@ async def mark_given(conn: asyncpg.Connection, purchase_id: int) -> bool:
     done = await conn.fetchval(
         """UPDATE purchases SET status = 'paid', paid_at = now(), settled_via = 'promo'
            WHERE id = $1 AND status = 'pending' AND amount = 0 RETURNING id""",
+        purchase_id)
+    return done is not None
+
+
+async def mark_paid_from_balance(conn: asyncpg.Connection, purchase_id: int) -> bool:
+    """A purchase paid by the balance (its ledger debit in the same transaction) is paid as it is made."""
+    done = await conn.fetchval(
+        """UPDATE purchases SET status = 'paid', paid_at = now(), settled_via = 'balance'
+           WHERE id = $1 AND status = 'pending' AND method = 'balance' RETURNING id""",
         purchase_id)
     return done is not None
 

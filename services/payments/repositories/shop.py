@@ -1,10 +1,11 @@
 """What payments reads from the shop's core tables (users; plans are read through
 common.shop.plans); and the one change it makes to a subscription outside common.shop.access
-(taking back the days a refund returns)."""
+(taking back the days or traffic a refund returns)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 import orjson
@@ -45,6 +46,22 @@ async def take_back_days(conn: asyncpg.Connection, user_id: int, days: int) -> t
            RETURNING expires_at, status = 'revoked' AS revoked""",
         user_id, days)
     return None if row is None else (row["expires_at"], row["revoked"])
+
+
+async def stars_value(conn: asyncpg.Connection, plan_id: int | None, stars: Decimal) -> Decimal:
+    """What `stars` paid for a plan are worth in the shop's currency, at that plan's own
+    price-to-Stars ratio (as common/shop/proration.py counts them), cents rounded half up."""
+    value = await conn.fetchval(
+        "SELECT round($2::numeric * price / nullif(stars_price, 0), 2) FROM plans WHERE id = $1", plan_id, stars)
+    return value if value is not None else Decimal("0.00")
+
+
+async def take_back_traffic(conn: asyncpg.Connection, user_id: int, package_bytes: int) -> bool:
+    """A refunded traffic package leaves the subscription's extra bytes (never below none)."""
+    done = await conn.fetchval(
+        """UPDATE subscriptions SET extra_traffic_bytes = greatest(extra_traffic_bytes - $2, 0), updated_at = now()
+           WHERE user_id = $1 RETURNING true""", user_id, package_bytes)
+    return bool(done)
 
 
 async def audit(conn: asyncpg.Connection, admin_id: int, action: str, target: str, detail: dict) -> None:

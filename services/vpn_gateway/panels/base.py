@@ -48,6 +48,9 @@ class PanelHealth:
 class Capabilities:
     enforces_expiry: bool             # the panel cuts access at expiry itself
     can_disable: bool                 # an account can be switched off and on again, keeping its key
+    # The traffic limit is held against a counter the panel never resets: a traffic package bought
+    # stays bought (common/contract/vpn_gateway.py: LASTING_TRAFFIC_LIMIT names the same panels).
+    lasting_traffic_limit: bool = False
 
 
 class PanelError(Exception):

@@ -53,7 +53,7 @@ def username_for(external_id: str) -> str:
 
 class MarzbanBackend(PanelBackend):
     kind = "marzban"
-    capabilities = Capabilities(enforces_expiry=True, can_disable=True)
+    capabilities = Capabilities(enforces_expiry=True, can_disable=True, lasting_traffic_limit=True)
 
     def __init__(self, http: PanelHttp, *, admin_username: str, admin_password: str,
                  proxies: list[str] | None = None, base_url: str = "") -> None:

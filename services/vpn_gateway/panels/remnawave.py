@@ -31,7 +31,7 @@ SUPPORTED = Supported(lowest="3.2.0", below="4.0.0", tested=PANEL_VERSION)
 
 class RemnawaveBackend(PanelBackend):
     kind = "remnawave"
-    capabilities = Capabilities(enforces_expiry=True, can_disable=True)
+    capabilities = Capabilities(enforces_expiry=True, can_disable=True, lasting_traffic_limit=True)
 
     def __init__(self, http: PanelHttp, squads: list[str] | None = None) -> None:
         self.http = http

@@ -64,7 +64,7 @@ def csrf_header(token: str) -> dict[str, str]:
 
 class XuiBackend(PanelBackend):
     kind = "3x-ui"
-    capabilities = Capabilities(enforces_expiry=True, can_disable=True)
+    capabilities = Capabilities(enforces_expiry=True, can_disable=True, lasting_traffic_limit=True)
 
     def __init__(self, http: PanelHttp, *, username: str, password: str, inbound_id: int, flow: str = "") -> None:
         self.http = http

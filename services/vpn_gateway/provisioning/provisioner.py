@@ -71,7 +71,7 @@ class Provisioner:
         if sub is None or not sub.grants_access(_now()):
             return Outcome(note="no active subscription")
         server, account = await self._place(job.user_id, account)
-        spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.traffic_limit_bytes)
+        spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.panel_limit)
         panel = await self._ensure(server, account.external_id, spec, account.access_key)
         delivered = panel.access_key != account.access_key or account.status != "active"
         expires = sub.expires_at.isoformat()
@@ -88,7 +88,7 @@ class Provisioner:
         if sub is None or not sub.grants_access(_now()):
             return Outcome(note="no active subscription")
         server, account = await self._place(job.user_id, account)
-        spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.traffic_limit_bytes)
+        spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.panel_limit)
         panel = await server.backend.find(account.external_id)
         if panel is not None:
             panel = await server.backend.keep_key(panel, account.access_key)

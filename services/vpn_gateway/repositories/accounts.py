@@ -7,15 +7,23 @@ from datetime import datetime
 
 import asyncpg
 
+from common.shop.traffic import panel_limit
+
 
 @dataclass(frozen=True)
 class Subscription:
     user_id: int
     expires_at: datetime
-    traffic_limit_bytes: int
+    traffic_limit_bytes: int          # the plan's allowance
     is_trial: bool
     status: str
     updated_at: datetime
+    extra_traffic_bytes: int = 0      # bought in packages (common/shop/traffic.py)
+
+    @property
+    def panel_limit(self) -> int:
+        """What the panel account should hold: the allowance plus the packages (0 = unlimited)."""
+        return panel_limit(self.traffic_limit_bytes, self.extra_traffic_bytes)
 
     def grants_access(self, now: datetime) -> bool:
         return self.status == "active" and self.expires_at > now
@@ -47,7 +55,7 @@ def external_id_for(user_id: int) -> str:
 
 async def get_subscription(conn: asyncpg.Connection, user_id: int) -> Subscription | None:
     row = await conn.fetchrow(
-        """SELECT user_id, expires_at, traffic_limit_bytes, is_trial, status, updated_at
+        """SELECT user_id, expires_at, traffic_limit_bytes, is_trial, status, updated_at, extra_traffic_bytes
            FROM subscriptions WHERE user_id = $1""", user_id)
     return Subscription(**dict(row)) if row else None
 

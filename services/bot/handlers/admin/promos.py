@@ -108,7 +108,7 @@ def render_card(t: Translator, c: CodeStats, plan_codes: dict[int, str], currenc
              valid_until=date(c.valid_until) if c.valid_until else t("admin.promo_no_end"),
              uses=c.uses, max_uses=c.max_uses if c.max_uses is not None else t("admin.promo_no_limit"), held=c.held,
              once=yes if c.once_per_user else no, first=yes if c.first_purchase_only else no,
-             revenue=_sums(t, c.revenue), discount=_sums(t, c.discount), created=date(c.created_at), admin=c.created_by)
+             revenue=_sums(t, c.revenue), discount=_sums(t, c.discount_given), created=date(c.created_at), admin=c.created_by)
 
 
 async def _show_card(bot: Bot, chat_id: int, origin, code_id: int, t: Translator, db: Database, settings: Settings,
