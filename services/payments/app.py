@@ -11,7 +11,8 @@ from typing import Any
 
 from services.payments.settings import Settings
 from common.contract.payments import (
-    CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
+    CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, EDIT_STAR_SUBSCRIPTION, REFUND, STARS_PAID,
+    STARS_PRE_CHECKOUT, STARS_REFUNDED,
 )
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.client import RpcClient
@@ -30,6 +31,7 @@ from services.payments.refunds import Refunds
 from services.payments.repositories import claims, purchases
 from services.payments.settlement import Overloaded, Settlement
 from services.payments.signature import SignatureVerifier
+from services.payments.star_subscriptions import StarSubscriptions
 from services.payments.stars import Stars
 from services.payments.stars_api import StarsApi
 from services.payments.webhook import CryptoBotWebhook, webhook_app
@@ -54,6 +56,7 @@ class Payments:
     checks: PaymentChecks
     free_plans: FreePlans
     plan_changes: PlanChanges
+    star_subscriptions: StarSubscriptions
     cryptopay: CryptoPayClient | None
     bot_api: StarsApi | None
 
@@ -110,16 +113,18 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
                                body_timeout=settings.payments.webhook_body_timeout)
     server = WebhookServer(webhook_app(webhook), settings.payments.payments_host, settings.payments.payments_port,
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
-    stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace)
+    refunds = Refunds(db, bot_api, nudger)
+    stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace, refunds.chargeback)
     reconciler = CryptoReconciler(db, cryptopay, settlement.settle, cp, settings.payments) if cryptopay else None
     invoicing = Invoicing(db, cryptopay, cp, settings.payments)
     return Payments(
         settings=settings, db=db, nudger=nudger, settlement=settlement,
         invoicing=invoicing, webhook=webhook, server=server, stars=stars,
-        reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger),
+        reconciler=reconciler, confirmer=confirmer, refunds=refunds,
         checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
         free_plans=FreePlans(db, nudger, cp, settings.payments, settings.shop.referral_bonus_days),
         plan_changes=PlanChanges(db, invoicing, nudger, cp, settings.payments),
+        star_subscriptions=StarSubscriptions(db, bot_api),
         cryptopay=cryptopay, bot_api=bot_api,
     )
 
@@ -131,6 +136,8 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.rpc.handle(STARS_PAID, payments.stars.paid)
     ctx.rpc.handle(CHECK_PAYMENT, payments.checks.check)
     ctx.rpc.handle(REFUND, payments.refunds.refund)
+    ctx.rpc.handle(STARS_REFUNDED, payments.refunds.stars_refunded)
+    ctx.rpc.handle(EDIT_STAR_SUBSCRIPTION, payments.star_subscriptions.edit)
     ctx.rpc.handle(CLAIM_FREE_PLAN, payments.free_plans.claim)
     ctx.rpc.handle(CHANGE_PLAN, payments.plan_changes.change)
     ctx.supervise("nudger", payments.nudger.run)
