@@ -32,15 +32,27 @@ EXPIRED_MESSAGE = "This invoice has expired. Please start a new purchase."
 INVALID_MESSAGE = "This invoice is no longer valid. Please start a new purchase."
 
 
+# A refund met in getStarTransactions: (charge id, source, user id) -> what became of its purchase.
+Chargeback = Callable[[str, str, "int | None"], Awaitable[PurchaseState]]
+# Unix times outside this range are no expiration date anyone meant.
+_EPOCH_RANGE = (0, 4_102_444_800)
+
+
 def stars_payment(*, charge_id: str, source: Source, user_id: int | None, currency: str, total_amount: int,
-                  invoice_payload: str) -> Payment:
+                  invoice_payload: str, period_end: datetime | None = None) -> Payment:
     return Payment(
         provider="stars", ref=charge_id, source=source, purchase_hint=payload.decode(invoice_payload),
         mismatch=lambda p: stars_mismatch(p, user_id=user_id, currency=currency, total_amount=total_amount),
-        paid_asset="XTR", paid_amount=None,
+        paid_asset="XTR", paid_amount=None, period_end=period_end,
         detail={"user_id": user_id, "total_amount": total_amount, "currency": currency,
-                "payload": invoice_payload[:128]},
+                "payload": invoice_payload[:128], "period_end": period_end},
     )
+
+
+def unix_time(value: object) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not _EPOCH_RANGE[0] < value < _EPOCH_RANGE[1]:
+        return None
+    return datetime.fromtimestamp(value, timezone.utc)
 
 
 class Stars:
