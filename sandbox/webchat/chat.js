@@ -533,7 +533,8 @@
       }
       payments.append(row);
     }
-    if (subs.length) $("stars-balance").value = String(subs[0].user_stars);
+    // Not while the person is typing a new figure into it.
+    if (subs.length && document.activeElement !== $("stars-balance")) $("stars-balance").value = String(subs[0].user_stars);
   }
 
   async function renewNow() {
