@@ -19,6 +19,7 @@ class CreateInvoice(Body):
     promo_code: str | None = None        # a plan purchase at the code's price (common/shop/pricing.py)
     gift: bool = False                   # a plan bought for someone else: settles as a gift link
     traffic_package: str | None = None   # ...or a traffic package (ATCS_TRAFFIC_PACKAGES id) on top of the plan
+    recurring: bool = False              # stars only: a monthly Telegram Stars subscription (invoice link)
 
 
 class Invoice(Body):
@@ -31,6 +32,8 @@ class Invoice(Body):
     stars_payload: str | None = None
     title: str | None = None
     description: str | None = None
+    # stars subscription: the bot makes an invoice link (createInvoiceLink) with this period
+    subscription_period: int | None = None
 
 
 class FreePlanClaim(Body):
@@ -126,6 +129,30 @@ class StarsPaid(Body):
     total_amount: int
     telegram_payment_charge_id: str
     provider_payment_charge_id: str = ""
+    # SuccessfulPayment's recurring fields, on the charges of a Stars subscription
+    is_recurring: bool = False
+    is_first_recurring: bool = False
+    subscription_expiration_date: int | None = None   # unix time
+
+
+class StarsRefunded(Body):
+    """A refunded_payment the bot saw: Telegram returned a Stars payment (a chargeback, or our own refund)."""
+    user_id: int
+    telegram_payment_charge_id: str
+    total_amount: int
+    payload: str = ""
+
+
+class StarSubscriptionEdit(Body):
+    """Switch the renewal of the user's Stars subscription off (cancel=True) or back on."""
+    user_id: int
+    cancel: bool
+
+
+class StarSubscriptionState(Body):
+    purchase_id: int
+    canceled: bool
+    period_end: datetime | None = None
 
 
 class Settlement(Body):
@@ -151,3 +178,6 @@ CLAIM_FREE_PLAN = method("claim_free_plan", "payments", FreePlanClaim, FreePlanG
 CHANGE_PLAN = method("change_plan", "payments", PlanChange, PlanChanged, retry_safe=True)  # keyed by request_id
 BUY_TRAFFIC = method("buy_traffic", "payments", TrafficPurchase, TrafficBought, retry_safe=True)  # keyed by request_id
 REFUND = method("refund", "payments", PurchaseRef, PurchaseState, retry_safe=True)      # keyed by purchase id
+STARS_REFUNDED = method("stars_refunded", "payments", StarsRefunded, PurchaseState, retry_safe=True)  # keyed by charge id
+EDIT_STAR_SUBSCRIPTION = method("edit_star_subscription", "payments", StarSubscriptionEdit, StarSubscriptionState,
+                                retry_safe=True)   # sets a state: repeating it is harmless

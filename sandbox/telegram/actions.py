@@ -13,6 +13,7 @@ from .errors import ControlError
 from .formatting import bot_command_entities
 from .markup import inline_buttons
 from .models import CallbackRecord, MessageRecord, PreCheckoutRecord
+from . import subscriptions
 from .state import World
 
 MessagePredicate = Callable[[dict[str, Any]], bool]
@@ -126,6 +127,41 @@ class UserActions:
                 return message
         raise ControlError(404, f"no invoice message in chat {chat_id}")
 
+    async def _pre_checkout(
+        self, user_id: int, *, currency: str, amount: int, payload: str, invoice_message_id: int, timeout: float | None
+    ) -> dict[str, Any]:
+        """Sends the pre_checkout_query and waits for the bot's answer: status "ok", "declined" or "timeout"."""
+        world = self.world
+        user = world.user(user_id)
+        query = PreCheckoutRecord(
+            id=world.new_query_id(),
+            user_id=user_id,
+            chat_id=user_id,
+            invoice_message_id=invoice_message_id,
+            currency=currency,
+            total_amount=amount,
+            payload=payload,
+            created_mono=time.monotonic(),
+        )
+        world.pre_checkouts[query.id] = query
+        result: dict[str, Any] = {
+            "status": "timeout",
+            "charge_id": None,
+            "error_message": None,
+            "pre_checkout_query_id": query.id,
+        }
+        world.enqueue("pre_checkout_query", query.api(user.api()))
+        wait = world.limits.pre_checkout_window if timeout is None else timeout
+        answered = await world.wakeup.wait_for(lambda: True if query.ok is not None or world.closing else None, wait)
+        if not answered or query.ok is None:
+            query.expired = True  # a late answer is refused, as Telegram does
+            return result
+        if not query.ok:
+            result.update(status="declined", error_message=query.error_message)
+            return result
+        result["status"] = "ok"
+        return result
+
     async def pay_invoice(
         self, user_id: int, *, message_id: int | None = None, drop_update: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
@@ -137,33 +173,16 @@ class UserActions:
         assert invoice is not None
         if invoice.paid_charge_id is not None:
             raise ControlError(409, f"invoice message {invoice_message.message_id} is already paid")
-        user = world.user(user_id)
-        query = PreCheckoutRecord(
-            id=world.new_query_id(),
-            user_id=user_id,
-            chat_id=user_id,
-            invoice_message_id=invoice_message.message_id,
+        result = await self._pre_checkout(
+            user_id,
             currency=invoice.currency,
-            total_amount=invoice.total_amount,
+            amount=invoice.total_amount,
             payload=invoice.payload,
-            created_mono=time.monotonic(),
+            invoice_message_id=invoice_message.message_id,
+            timeout=timeout,
         )
-        world.pre_checkouts[query.id] = query
-        result: dict[str, Any] = {
-            "status": "timeout",
-            "charge_id": None,
-            "error_message": None,
-            "pre_checkout_query_id": query.id,
-            "invoice_message_id": invoice_message.message_id,
-        }
-        world.enqueue("pre_checkout_query", query.api(user.api()))
-        wait = world.limits.pre_checkout_window if timeout is None else timeout
-        answered = await world.wakeup.wait_for(lambda: True if query.ok is not None or world.closing else None, wait)
-        if not answered or query.ok is None:
-            query.expired = True  # a late answer is refused, as Telegram does
-            return result
-        if not query.ok:
-            result.update(status="declined", error_message=query.error_message)
+        result["invoice_message_id"] = invoice_message.message_id
+        if result["status"] != "ok":
             return result
         charge_id = world.new_charge_id()
         invoice.paid_charge_id = charge_id
@@ -183,6 +202,81 @@ class UserActions:
             world.enqueue("message", world.message_api(service))
         result.update(status="paid", charge_id=charge_id, message_id=service.message_id)
         return result
+
+    async def pay_link(
+        self, user_id: int, url: str, *, copies: int = 1, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """The user opens an invoice link (createInvoiceLink) and pays it. A subscription link
+        starts a Stars subscription, renewed on the stand-in's clock (see subscriptions.py)."""
+        world = self.world
+        slug = url.rsplit("$", 1)[-1] if "$" in url else url
+        link = world.invoice_links.get(slug)
+        if link is None:
+            raise ControlError(404, "no such invoice link")
+        if link.subscription_period and subscriptions.active_for(world, user_id, link.payload) is not None:
+            raise ControlError(409, "the user already has this subscription")
+        if world.user(user_id).stars < link.total_amount:
+            return {"status": "insufficient_stars", "charge_id": None, "error_message": None}
+        result = await self._pre_checkout(
+            user_id,
+            currency=link.currency,
+            amount=link.total_amount,
+            payload=link.payload,
+            invoice_message_id=0,
+            timeout=timeout,
+        )
+        if result["status"] != "ok":
+            return result
+        charge_id = world.new_charge_id()
+        world.record_star_transaction(
+            user_id, link.total_amount, link.payload, charge_id, subscription_period=link.subscription_period
+        )
+        if link.subscription_period:
+            sub = subscriptions.start(world, user_id, link, charge_id)
+            payment = subscriptions.payment_message(world, sub, charge_id, first=True)
+            result["subscription_id"] = sub.id
+            result["expires_at"] = sub.expires_at
+        else:
+            payment = {
+                "currency": link.currency,
+                "total_amount": link.total_amount,
+                "invoice_payload": link.payload,
+                "telegram_payment_charge_id": charge_id,
+                "provider_payment_charge_id": f"stars_{charge_id}",
+            }
+        message_id = subscriptions.deliver(world, user_id, payment, copies)
+        result.update(status="paid", charge_id=charge_id, message_id=message_id)
+        return result
+
+    def chargeback(self, user_id: int, charge_id: str, *, silent: bool = False) -> dict[str, Any]:
+        """The user disputes a payment and gets the Stars back. Telegram shows it in
+        getStarTransactions as a refund; with silent the bot receives no refunded_payment update."""
+        world = self.world
+        payment = world.star_payment(charge_id)
+        if payment is None or payment.user_id != user_id:
+            raise ControlError(404, f"user {user_id} made no payment {charge_id}")
+        if world.is_refunded(charge_id):
+            raise ControlError(409, f"payment {charge_id} is already refunded")
+        world.record_star_transaction(user_id, payment.amount, payment.payload, charge_id, refund=True)
+        refunded = {
+            "currency": "XTR",
+            "total_amount": payment.amount,
+            "invoice_payload": payment.payload,
+            "telegram_payment_charge_id": charge_id,
+        }
+        message = world.add_message(user_id, from_bot=False, refunded_payment=refunded)
+        if silent:
+            message.update_dropped = True
+        else:
+            world.enqueue("message", world.message_api(message))
+        return {"status": "refunded", "charge_id": charge_id, "message_id": message.message_id}
+
+    def set_stars(self, user_id: int, stars: int) -> dict[str, Any]:
+        if not isinstance(stars, int) or isinstance(stars, bool) or stars < 0:
+            raise ControlError(400, "stars must be a non-negative integer")
+        self.world.user(user_id).stars = stars
+        self.world.touch(user_id)
+        return {"user_id": user_id, "stars": stars}
 
     # --- blocking ---------------------------------------------------------------------------------
 

@@ -104,6 +104,30 @@ class TelegramControl:
         # The server waits up to its pre-checkout window; give the HTTP request more than that.
         return await self._request("POST", f"users/{user_id}/pay_invoice", body, timeout=(timeout or 30.0) + 10)
 
+    async def pay_link(
+        self, user_id: int, url: str, *, copies: int = 1, timeout: float | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url, "copies": copies}
+        if timeout is not None:
+            body["timeout"] = timeout
+        return await self._request("POST", f"users/{user_id}/pay_link", body, timeout=(timeout or 30.0) + 10)
+
+    async def chargeback(self, user_id: int, charge_id: str, *, silent: bool = False) -> dict[str, Any]:
+        return await self._request("POST", f"users/{user_id}/chargeback", {"charge_id": charge_id, "silent": silent})
+
+    async def set_stars(self, user_id: int, stars: int) -> dict[str, Any]:
+        return await self._request("POST", f"users/{user_id}/stars", {"stars": stars})
+
+    async def renew_now(self, user_id: int, *, copies: int = 1) -> dict[str, Any]:
+        return await self._request("POST", f"users/{user_id}/renew_now", {"copies": copies})
+
+    async def advance_clock(self, seconds: int, *, copies: int = 1) -> dict[str, Any]:
+        return await self._request("POST", "clock/advance", {"seconds": seconds, "copies": copies})
+
+    async def star_subscriptions(self, user_id: int | None = None) -> list[dict[str, Any]]:
+        query = {"user_id": str(user_id)} if user_id is not None else None
+        return await self._request("GET", "star_subscriptions", query=query)
+
     async def block(self, user_id: int) -> dict[str, Any]:
         return await self._request("POST", f"users/{user_id}/block")
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from .errors import ControlError
 from .faults import Fault
 from .keys import ACTIONS, WORLD
+from . import subscriptions
 from .state import World
 
 Handler = Callable[[web.Request], Awaitable[Any]]
@@ -87,6 +88,37 @@ async def user_pay_invoice(request: web.Request) -> Any:
     )
 
 
+async def user_pay_link(request: web.Request) -> Any:
+    body = await _body(request)
+    return await request.app[ACTIONS].pay_link(
+        _int(request, "user_id"), str(body.get("url", "")), copies=int(body.get("copies", 1)), timeout=body.get("timeout")
+    )
+
+
+async def user_chargeback(request: web.Request) -> Any:
+    body = await _body(request)
+    return request.app[ACTIONS].chargeback(
+        _int(request, "user_id"), str(body.get("charge_id", "")), silent=bool(body.get("silent", False))
+    )
+
+
+async def user_stars(request: web.Request) -> Any:
+    body = await _body(request)
+    return request.app[ACTIONS].set_stars(_int(request, "user_id"), body.get("stars"))
+
+
+async def user_renew_now(request: web.Request) -> Any:
+    body = await _body(request)
+    return subscriptions.advance_to_renewal(
+        request.app[WORLD], _int(request, "user_id"), copies=int(body.get("copies", 1))
+    )
+
+
+async def clock_advance(request: web.Request) -> Any:
+    body = await _body(request)
+    return subscriptions.advance(request.app[WORLD], int(body.get("seconds", 0)), copies=int(body.get("copies", 1)))
+
+
 async def user_block(request: web.Request) -> Any:
     return request.app[ACTIONS].block(_int(request, "user_id"))
 
@@ -140,6 +172,16 @@ async def callback_queries(request: web.Request) -> Any:
 async def star_transactions(request: web.Request) -> Any:
     world = request.app[WORLD]
     return [{**t.api(world.user(t.user_id).api()), "refund": t.refund} for t in world.transactions]
+
+
+async def star_subscriptions(request: web.Request) -> Any:
+    world = request.app[WORLD]
+    wanted = request.query.get("user_id")
+    return [
+        {**s.to_json(), "user_stars": world.user(s.user_id).stars}
+        for s in world.subscriptions.values()
+        if wanted is None or str(s.user_id) == wanted
+    ]
 
 
 async def pending_updates(request: web.Request) -> Any:
@@ -209,6 +251,12 @@ def add_control_routes(app: web.Application) -> None:
         ("POST", "/_control/users/{user_id}/message", user_message),
         ("POST", "/_control/users/{user_id}/tap", user_tap),
         ("POST", "/_control/users/{user_id}/pay_invoice", user_pay_invoice),
+        ("POST", "/_control/users/{user_id}/pay_link", user_pay_link),
+        ("POST", "/_control/users/{user_id}/chargeback", user_chargeback),
+        ("POST", "/_control/users/{user_id}/stars", user_stars),
+        ("POST", "/_control/users/{user_id}/renew_now", user_renew_now),
+        ("POST", "/_control/clock/advance", clock_advance),
+        ("GET", "/_control/star_subscriptions", star_subscriptions),
         ("POST", "/_control/users/{user_id}/block", user_block),
         ("POST", "/_control/users/{user_id}/unblock", user_unblock),
         ("GET", "/_control/chats/{chat_id}/messages", chat_messages),

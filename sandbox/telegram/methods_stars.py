@@ -1,4 +1,5 @@
-"""Telegram Stars payments: invoices, pre-checkout answers, refunds, the transaction ledger."""
+"""Telegram Stars payments: invoices and invoice links (subscriptions too), pre-checkout answers,
+subscription edits, refunds, the transaction ledger and the bot's balance."""
 
 from __future__ import annotations
 
@@ -8,26 +9,17 @@ from typing import Any
 from .errors import bad_request
 from .markup import validate_markup
 from .methods_chat import TOO_OLD, chat_id_param
-from .models import InvoiceRecord
+from .models import InvoiceLinkRecord, InvoiceRecord
 from .params import Params
 from .registry import ensure_can_send, method
 from .state import World
 
 MAX_PAYLOAD_BYTES = 128
+SUBSCRIPTION_PERIOD = 2592000  # the only period Telegram allows: 30 days
+MAX_SUBSCRIPTION_PRICE = 10000
 
 
-@method("sendInvoice")
-async def send_invoice(world: World, params: Params) -> Any:
-    user = world.chat_for_bot(chat_id_param(params))
-    title = params.string("title", required=True) or ""
-    description = params.string("description", required=True) or ""
-    payload = params.string("payload", required=True) or ""
-    currency = params.string("currency", required=True) or ""
-    if not 1 <= len(payload.encode("utf-8")) <= MAX_PAYLOAD_BYTES:
-        raise bad_request("INVOICE_PAYLOAD_INVALID")
-    # Only Stars exist here: any real currency needs a payment provider, and Stars must have none.
-    if currency != "XTR" or params.string("provider_token"):
-        raise bad_request("PAYMENT_PROVIDER_INVALID")
+def _stars_price(params: Params) -> int:
     prices = params.obj("prices", what="prices JSON array")
     if (
         not isinstance(prices, list)
@@ -39,7 +31,27 @@ async def send_invoice(world: World, params: Params) -> Any:
         or params.has("suggested_tip_amounts")
     ):
         raise bad_request("STARS_INVOICE_INVALID")
-    amount = prices[0]["amount"]
+    return prices[0]["amount"]
+
+
+def _payload(params: Params) -> str:
+    payload = params.string("payload", required=True) or ""
+    if not 1 <= len(payload.encode("utf-8")) <= MAX_PAYLOAD_BYTES:
+        raise bad_request("INVOICE_PAYLOAD_INVALID")
+    return payload
+
+
+@method("sendInvoice")
+async def send_invoice(world: World, params: Params) -> Any:
+    user = world.chat_for_bot(chat_id_param(params))
+    title = params.string("title", required=True) or ""
+    description = params.string("description", required=True) or ""
+    payload = _payload(params)
+    currency = params.string("currency", required=True) or ""
+    # Only Stars exist here: any real currency needs a payment provider, and Stars must have none.
+    if currency != "XTR" or params.string("provider_token"):
+        raise bad_request("PAYMENT_PROVIDER_INVALID")
+    amount = _stars_price(params)
     markup = validate_markup(params.obj("reply_markup", what="reply keyboard markup JSON object"), inline_only=True)
     if markup is None:
         markup = {"inline_keyboard": [[{"text": f"Pay ⭐️{amount}", "pay": True}]]}
@@ -79,28 +91,80 @@ async def answer_pre_checkout_query(world: World, params: Params) -> Any:
     return True
 
 
+@method("createInvoiceLink")
+async def create_invoice_link(world: World, params: Params) -> Any:
+    title = params.string("title", required=True) or ""
+    description = params.string("description", required=True) or ""
+    payload = _payload(params)
+    currency = params.string("currency", required=True) or ""
+    if currency != "XTR" or params.string("provider_token"):
+        raise bad_request("PAYMENT_PROVIDER_INVALID")
+    amount = _stars_price(params)
+    period = params.integer("subscription_period")
+    if period is not None:
+        if period != SUBSCRIPTION_PERIOD:
+            raise bad_request("SUBSCRIPTION_PERIOD_INVALID")
+        if amount > MAX_SUBSCRIPTION_PRICE:
+            raise bad_request("STARS_INVOICE_INVALID")
+    link = InvoiceLinkRecord(
+        slug=world.new_link_slug(),
+        title=title,
+        description=description,
+        payload=payload,
+        currency=currency,
+        total_amount=amount,
+        subscription_period=period,
+    )
+    world.invoice_links[link.slug] = link
+    return link.url
+
+
+@method("editUserStarSubscription")
+async def edit_user_star_subscription(world: World, params: Params) -> Any:
+    user_id = params.integer("user_id", required=True)
+    charge_id = params.string("telegram_payment_charge_id", required=True) or ""
+    if "is_canceled" not in params.values:
+        raise bad_request("is_canceled is empty")
+    canceled = params.flag("is_canceled")
+    sub = world.subscription_of_charge(charge_id)
+    if sub is None:
+        raise bad_request("CHARGE_ID_INVALID")
+    if sub.user_id != user_id:
+        raise bad_request("USER_ID_INVALID")
+    if sub.state != "active":
+        raise bad_request("SUBSCRIPTION_EXPIRED")
+    sub.canceled_by_bot = canceled
+    world.touch(user_id)
+    return True
+
+
 @method("refundStarPayment")
 async def refund_star_payment(world: World, params: Params) -> Any:
     user_id = params.integer("user_id", required=True)
     charge_id = params.string("telegram_payment_charge_id", required=True)
-    payment = next((t for t in world.transactions if t.id == charge_id and not t.refund), None)
+    payment = world.star_payment(charge_id or "")
     if payment is None:
         raise bad_request("CHARGE_NOT_FOUND")
     if payment.user_id != user_id:
         raise bad_request("USER_ID_INVALID")
-    if any(t.id == charge_id and t.refund for t in world.transactions):
+    if world.is_refunded(payment.id):
         raise bad_request("CHARGE_ALREADY_REFUNDED")
-    world.record_star_transaction(payment.user_id, payment.amount, payment.payload, charge_id, refund=True)
+    world.record_star_transaction(payment.user_id, payment.amount, payment.payload, payment.id, refund=True)
     refunded = {
         "currency": "XTR",
         "total_amount": payment.amount,
         "invoice_payload": payment.payload,
-        "telegram_payment_charge_id": charge_id,
+        "telegram_payment_charge_id": payment.id,
     }
     # The refund shows in the chat as a service message, which reaches the bot as an update.
     message = world.add_message(user_id, from_bot=False, refunded_payment=refunded)
     world.enqueue("message", world.message_api(message))
     return True
+
+
+@method("getMyStarBalance")
+async def get_my_star_balance(world: World, params: Params) -> Any:
+    return {"amount": world.bot_star_balance()}
 
 
 @method("getStarTransactions")

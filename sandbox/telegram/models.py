@@ -19,6 +19,7 @@ class UserRecord:
     username: str | None = None
     language_code: str | None = None
     blocked: bool = False
+    stars: int = 1_000_000  # the payer's Stars balance: a renewal fails when it cannot cover the price
 
     def api(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
@@ -259,16 +260,78 @@ class StarTransactionRecord:
     user_id: int
     payload: str
     refund: bool = False
+    subscription_period: int | None = None  # set on the payments of a subscription
 
     def api(self, user: dict[str, Any]) -> dict[str, Any]:
-        partner = {
+        # StarTransaction with a TransactionPartnerUser: `source` for money in, `receiver` for a refund.
+        partner: dict[str, Any] = {
             "type": "user",
             "transaction_type": "invoice_payment",
             "user": user,
             "invoice_payload": self.payload,
         }
+        if self.subscription_period:
+            partner["subscription_period"] = self.subscription_period
         side = "receiver" if self.refund else "source"
         return {"id": self.id, "amount": self.amount, "date": self.date, side: partner}
+
+
+@dataclass
+class InvoiceLinkRecord:
+    """An invoice made by createInvoiceLink: paid by opening its link, any number of times
+    (a subscription link: once per user while the subscription lives)."""
+    slug: str
+    title: str
+    description: str
+    payload: str
+    currency: str
+    total_amount: int
+    subscription_period: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://t.me/${self.slug}"
+
+    def api(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "description": self.description,
+            "start_parameter": "",
+            "currency": self.currency,
+            "total_amount": self.total_amount,
+        }
+
+
+@dataclass
+class StarSubscriptionRecord:
+    """A user's Stars subscription to the bot: Telegram charges `amount` every `period` seconds
+    on its own clock until the user or the bot cancels it or the user's Stars run out."""
+    id: str
+    user_id: int
+    payload: str
+    title: str
+    amount: int
+    period: int
+    charge_ids: list[str]  # the first payment's first; the bot names the subscription by any of them
+    expires_at: int  # end of the paid period, on the stand-in's clock
+    canceled_by_bot: bool = False
+    state: str = "active"  # active | expired (not renewed: canceled, or the Stars ran out)
+    ended_for: str | None = None  # canceled | missing_balance
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "payload": self.payload,
+            "title": self.title,
+            "amount": self.amount,
+            "period": self.period,
+            "charge_ids": list(self.charge_ids),
+            "expires_at": self.expires_at,
+            "canceled_by_bot": self.canceled_by_bot,
+            "state": self.state,
+            "ended_for": self.ended_for,
+        }
 
 
 @dataclass

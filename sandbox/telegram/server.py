@@ -13,6 +13,7 @@ from aiohttp import web
 from sandbox.webchat import PATH as WEB_CHAT_PATH
 from sandbox.webchat import WebChatConfig, add_web_chat_routes
 
+from . import subscriptions
 from .actions import MessagePredicate, UserActions
 from .botapi import add_bot_api_routes
 from .config import Limits, StandInConfig
@@ -131,6 +132,30 @@ class TelegramStandIn:
         self, user_id: int, *, message_id: int | None = None, drop_update: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
         return await self.actions.pay_invoice(user_id, message_id=message_id, drop_update=drop_update, timeout=timeout)
+
+    async def pay_link(
+        self, user_id: int, url: str, *, copies: int = 1, timeout: float | None = None
+    ) -> dict[str, Any]:
+        return await self.actions.pay_link(user_id, url, copies=copies, timeout=timeout)
+
+    async def chargeback(self, user_id: int, charge_id: str, *, silent: bool = False) -> dict[str, Any]:
+        return self.actions.chargeback(user_id, charge_id, silent=silent)
+
+    async def set_stars(self, user_id: int, stars: int) -> dict[str, Any]:
+        return self.actions.set_stars(user_id, stars)
+
+    async def renew_now(self, user_id: int, *, copies: int = 1) -> dict[str, Any]:
+        return subscriptions.advance_to_renewal(self.world, user_id, copies=copies)
+
+    async def advance_clock(self, seconds: int, *, copies: int = 1) -> dict[str, Any]:
+        return subscriptions.advance(self.world, seconds, copies=copies)
+
+    async def star_subscriptions(self, user_id: int | None = None) -> list[dict[str, Any]]:
+        return [
+            {**s.to_json(), "user_stars": self.world.user(s.user_id).stars}
+            for s in self.world.subscriptions.values()
+            if user_id is None or s.user_id == user_id
+        ]
 
     async def block(self, user_id: int) -> dict[str, Any]:
         return self.actions.block(user_id)

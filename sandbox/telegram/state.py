@@ -18,8 +18,10 @@ from .models import (
     CallbackRecord,
     CallRecord,
     FileRecord,
+    InvoiceLinkRecord,
     MessageRecord,
     PreCheckoutRecord,
+    StarSubscriptionRecord,
     StarTransactionRecord,
     UserRecord,
 )
@@ -71,6 +73,10 @@ class World:
         self.pre_checkouts: dict[str, PreCheckoutRecord] = {}
         self.files: dict[str, FileRecord] = {}
         self.transactions: list[StarTransactionRecord] = []
+        self.invoice_links: dict[str, InvoiceLinkRecord] = {}
+        self.subscriptions: dict[str, StarSubscriptionRecord] = {}
+        # Telegram's clock, ahead of the wall clock by what a test advanced it (renewals fall due on it).
+        self.clock_offset = 0
         self.calls: list[CallRecord] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
 
@@ -140,7 +146,7 @@ class World:
             message_id=log.next_message_id,
             sender_id=self.config.bot_id if from_bot else chat_id,
             from_bot=from_bot,
-            date=int(time.time()),
+            date=self.now(),  # Telegram's clock: ahead once a test advanced it
             **fields,
         )
         log.next_message_id += 1
@@ -200,15 +206,48 @@ class World:
     def new_charge_id(self) -> str:
         return f"stxm{secrets.token_hex(12)}{self.serial()}"
 
+    def now(self) -> int:
+        return int(time.time()) + self.clock_offset
+
     def record_star_transaction(
-        self, user_id: int, amount: int, payload: str, charge_id: str, *, refund: bool = False
+        self,
+        user_id: int,
+        amount: int,
+        payload: str,
+        charge_id: str,
+        *,
+        refund: bool = False,
+        subscription_period: int | None = None,
     ) -> StarTransactionRecord:
         record = StarTransactionRecord(
-            id=charge_id, amount=amount, date=int(time.time()), user_id=user_id, payload=payload, refund=refund
+            id=charge_id,
+            amount=amount,
+            date=self.now(),
+            user_id=user_id,
+            payload=payload,
+            refund=refund,
+            subscription_period=subscription_period,
         )
         self.transactions.append(record)
+        # The payer's Stars move with the transaction: a payment spends them, a refund gives them back.
+        self.user(user_id).stars += amount if refund else -amount
         self.wakeup.fire()
         return record
+
+    def star_payment(self, charge_id: str) -> StarTransactionRecord | None:
+        return next((t for t in self.transactions if t.id == charge_id and not t.refund), None)
+
+    def is_refunded(self, charge_id: str) -> bool:
+        return any(t.id == charge_id and t.refund for t in self.transactions)
+
+    def bot_star_balance(self) -> int:
+        return sum(-t.amount if t.refund else t.amount for t in self.transactions)
+
+    def subscription_of_charge(self, charge_id: str) -> StarSubscriptionRecord | None:
+        return next((s for s in self.subscriptions.values() if charge_id in s.charge_ids), None)
+
+    def new_link_slug(self) -> str:
+        return f"inv{secrets.token_urlsafe(9)}{self.serial()}"
 
     # --- files and calls -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
   const query = new URLSearchParams(location.search);
   const API = (query.get("api") || location.origin).replace(/\/+$/, "") + "/_control";
   const POLL_SECONDS = 25;
+  const INVOICE_LINK = /^https:\/\/t\.me\/\$[A-Za-z0-9_-]+$/;
 
   const state = {
     user: null,
@@ -230,6 +231,16 @@
         onclick: (event) => pay(message.message_id, event.currentTarget),
       }, paid ? "Paid" : paying ? "Paying…" : label);
     }
+    if (typeof button.url === "string" && INVOICE_LINK.test(button.url)) {
+      // An invoice link (createInvoiceLink, e.g. a Stars subscription): Telegram opens the payment form.
+      const paying = state.paying.has(button.url);
+      return el("button", {
+        type: "button",
+        className: "kb-btn kb-pay",
+        disabled: paying,
+        onclick: (event) => payLink(button.url, event.currentTarget),
+      }, paying ? "Paying…" : label);
+    }
     const target = button.url || (button.web_app && button.web_app.url) || (button.login_url && button.login_url.url);
     if (target) {
       const url = safeUrl(target);
@@ -265,8 +276,15 @@
     const payment = message.successful_payment || message.refunded_payment;
     if (payment) {
       node.className = "msg service";
-      const what = message.successful_payment ? "You paid" : "Refunded";
-      node.append(el("div", { className: "service-text" }, `${what} ${amountLabel(payment.currency, payment.total_amount)}`));
+      let what = message.successful_payment ? "You paid" : "Refunded";
+      if (message.successful_payment && payment.is_recurring) {
+        what = payment.is_first_recurring ? "You subscribed for" : "Subscription renewed:";
+      }
+      let text = `${what} ${amountLabel(payment.currency, payment.total_amount)}`;
+      if (message.successful_payment && payment.subscription_expiration_date) {
+        text += ` · paid until ${new Date(payment.subscription_expiration_date * 1000).toLocaleDateString()}`;
+      }
+      node.append(el("div", { className: "service-text" }, text));
       return node;
     }
     const bubble = el("div", { className: "bubble" });
@@ -452,6 +470,111 @@
     }
   }
 
+  async function payLink(url, button) {
+    const userId = state.user.id;
+    state.paying.add(url);
+    button.disabled = true;
+    button.textContent = "Paying…";
+    try {
+      const result = await call("POST", `/users/${userId}/pay_link`, { url });
+      if (result.status === "paid") toast(result.subscription_id ? "Subscribed" : "Payment sent");
+      else if (result.status === "declined") toast(`The bot declined the payment: ${result.error_message || ""}`, true);
+      else if (result.status === "insufficient_stars") toast("Not enough Stars", true);
+      else toast("The bot did not confirm the payment in time; nothing was charged.", true);
+    } catch (err) {
+      toast(`Payment failed: ${err.message}`, true);
+    } finally {
+      state.paying.delete(url);
+      if (state.user.id === userId) {
+        rerender();
+        refreshStars();
+      }
+    }
+  }
+
+  // --- Stars: subscriptions, the payer's balance, refunds ----------------------------------------
+
+  async function refreshStars() {
+    const userId = state.user.id;
+    let subs;
+    let transactions;
+    try {
+      subs = await call("GET", `/star_subscriptions?user_id=${userId}`);
+      transactions = await call("GET", "/star_transactions");
+    } catch (_) {
+      return;
+    }
+    if (state.user.id !== userId) return;
+    const list = $("stars-subscriptions");
+    list.replaceChildren();
+    for (const sub of subs) {
+      const until = new Date(sub.expires_at * 1000).toLocaleString();
+      let status = sub.state === "active" ? (sub.canceled_by_bot ? `cancelled, ends ${until}` : `renews ${until}`)
+        : `ended (${sub.ended_for === "missing_balance" ? "not enough Stars" : "cancelled"})`;
+      const row = el("li", { className: "stars-sub" },
+        el("span", {}, `${sub.title || "Subscription"} · ⭐${sub.amount}/month · ${status}`));
+      if (sub.state === "active") {
+        row.append(el("button", { type: "button", className: "renew-now", onclick: renewNow }, "Renew now"));
+      }
+      list.append(row);
+    }
+    if (subs.length === 0) list.append(el("li", { className: "hint" }, "No Stars subscriptions."));
+    const mine = transactions.filter((t) => (t.source || t.receiver || {}).user && (t.source || t.receiver).user.id === userId);
+    const refunded = new Set(mine.filter((t) => t.refund).map((t) => t.id));
+    const payments = $("stars-payments");
+    payments.replaceChildren();
+    for (const t of mine) {
+      const when = new Date(t.date * 1000).toLocaleString();
+      const row = el("li", {}, `${t.refund ? "Refund" : "Payment"} ⭐${t.amount} · ${when}`);
+      if (!t.refund && !refunded.has(t.id)) {
+        row.append(el("button", { type: "button", className: "chargeback", onclick: () => chargeback(t.id) }, "Chargeback"));
+      } else if (!t.refund) {
+        row.append(el("span", { className: "refunded-badge" }, " refunded"));
+      }
+      payments.append(row);
+    }
+    // Not while the person is typing a new figure into it.
+    if (subs.length && document.activeElement !== $("stars-balance")) $("stars-balance").value = String(subs[0].user_stars);
+  }
+
+  async function renewNow() {
+    try {
+      const result = await call("POST", `/users/${state.user.id}/renew_now`, {});
+      const event = result.events.find((e) => e.user_id === state.user.id);
+      toast(event ? (event.status === "renewed" ? "Renewed: Telegram charged the subscription"
+        : `Not renewed (${event.reason === "missing_balance" ? "not enough Stars" : "cancelled"})`) : "Nothing was due");
+    } catch (err) {
+      toast(`Renew failed: ${err.message}`, true);
+    }
+    refreshStars();
+  }
+
+  async function chargeback(chargeId) {
+    try {
+      await call("POST", `/users/${state.user.id}/chargeback`, { charge_id: chargeId });
+      toast("The payment was charged back");
+    } catch (err) {
+      toast(`Chargeback failed: ${err.message}`, true);
+    }
+    refreshStars();
+  }
+
+  async function setStars(event) {
+    event.preventDefault();
+    const stars = Number.parseInt($("stars-balance").value, 10);
+    if (!Number.isInteger(stars) || stars < 0) {
+      toast("Stars is a whole number, 0 or more", true);
+      return;
+    }
+    try {
+      await call("POST", `/users/${state.user.id}/stars`, { stars });
+      toast(`Stars balance set to ${stars}`);
+    } catch (err) {
+      toast(`Not set: ${err.message}`, true);
+    }
+    refreshStars();
+  }
+
   async function copy(text) {
     try {
       await navigator.clipboard.writeText(text);
@@ -480,6 +603,7 @@
         if (view.version !== version) {
           version = view.version;
           render(view.messages);
+          refreshStars();
         } else if (Date.now() - started < 200) {
           await delay(1000); // the stand-in is shutting down: answers at once without news
         }
@@ -569,6 +693,7 @@
       input.value = "";
       sendText(text);
     });
+    $("stars-form").addEventListener("submit", setStars);
     $("identity").addEventListener("submit", (event) => {
       event.preventDefault();
       const id = Number.parseInt($("user-id").value, 10);

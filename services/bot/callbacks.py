@@ -53,6 +53,7 @@ class MenuCb(CallbackData, prefix="m"):
 class PayMethod(str, Enum):
     CRYPTOBOT = "cryptobot"
     STARS = "stars"
+    STARS_MONTHLY = "starsub"   # a Telegram Stars subscription, renewed by Telegram every 30 days
 
 
 class PlanCb(CallbackData, prefix="p"):
@@ -90,6 +91,8 @@ class SubAction(str, Enum):
     REFRESH = "refresh"
     CHANGE = "change"          # another plan, prorated
     TRAFFIC = "traffic"        # a traffic package on top of the plan's limit
+    STARS_CANCEL = "scancel"   # the Stars subscription's renewal off...
+    STARS_RESUME = "sresume"   # ...and back on
 
 
 class SubCb(CallbackData, prefix="s"):

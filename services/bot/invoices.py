@@ -110,6 +110,17 @@ class InvoicePresenter:
             raise RuntimeError("payments returned a Stars invoice without a payload")
         title = (invoice.title or screen.title)[:32]
         description = (invoice.description or screen.description)[:255]
+        if invoice.subscription_period:
+            # A Stars subscription exists only as an invoice link: Telegram charges it again every period.
+            link = await self.bot.create_invoice_link(
+                title=title, description=description, payload=invoice.stars_payload, currency="XTR",
+                prices=[LabeledPrice(label=title, amount=int(invoice.amount))],
+                subscription_period=invoice.subscription_period)
+            await state.update_data(stars_sent=request.request_id)
+            await safe_edit(self.bot, screen.chat_id, screen.message_id,
+                            t("invoice.subscription_link", amount=money(invoice.amount, "XTR")),
+                            kb.subscribe_url(t, link))
+            return
         await self.bot.send_invoice(
             chat_id=screen.chat_id, title=title, description=description, payload=invoice.stars_payload,
             currency="XTR", provider_token="", prices=[LabeledPrice(label=title, amount=int(invoice.amount))])

@@ -11,7 +11,8 @@ from typing import Any
 
 from services.payments.settings import Settings
 from common.contract.payments import (
-    BUY_TRAFFIC, CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, REFUND, STARS_PAID, STARS_PRE_CHECKOUT,
+    BUY_TRAFFIC, CHANGE_PLAN, CHECK_PAYMENT, CLAIM_FREE_PLAN, CREATE_INVOICE, EDIT_STAR_SUBSCRIPTION, REFUND, STARS_PAID,
+    STARS_PRE_CHECKOUT, STARS_REFUNDED,
 )
 from common.db.database import Database, DatabaseUnavailable
 from common.ipc.client import RpcClient
@@ -30,6 +31,7 @@ from services.payments.refunds import Refunds
 from services.payments.repositories import claims, purchases
 from services.payments.settlement import CreditTerms, Overloaded, Settlement
 from services.payments.signature import SignatureVerifier
+from services.payments.star_subscriptions import StarSubscriptions
 from services.payments.stars import Stars
 from services.payments.stars_api import StarsApi
 from services.payments.traffic_packages import TrafficPackages
@@ -56,6 +58,7 @@ class Payments:
     free_plans: FreePlans
     plan_changes: PlanChanges
     traffic_packages: TrafficPackages
+    star_subscriptions: StarSubscriptions
     cryptopay: CryptoPayClient | None
     bot_api: StarsApi | None
 
@@ -114,17 +117,19 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
                                body_timeout=settings.payments.webhook_body_timeout)
     server = WebhookServer(webhook_app(webhook), settings.payments.payments_host, settings.payments.payments_port,
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
-    stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace)
+    refunds = Refunds(db, bot_api, nudger, cp.shop_currency)
+    stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace, refunds.chargeback)
     reconciler = CryptoReconciler(db, cryptopay, settlement.settle, cp, settings.payments) if cryptopay else None
     invoicing = Invoicing(db, cryptopay, cp, settings.payments, settings.traffic)
     return Payments(
         settings=settings, db=db, nudger=nudger, settlement=settlement,
         invoicing=invoicing, webhook=webhook, server=server, stars=stars,
-        reconciler=reconciler, confirmer=confirmer, refunds=Refunds(db, bot_api, nudger, cp.shop_currency),
+        reconciler=reconciler, confirmer=confirmer, refunds=refunds,
         checks=PaymentChecks(db, cryptopay, stars, settlement.settle, cp),
         free_plans=FreePlans(db, nudger, cp, settings.payments, terms),
         plan_changes=PlanChanges(db, invoicing, nudger, cp, settings.payments),
         traffic_packages=TrafficPackages(db, nudger, settings.traffic, cp.shop_currency, terms),
+        star_subscriptions=StarSubscriptions(db, bot_api),
         cryptopay=cryptopay, bot_api=bot_api,
     )
 
@@ -136,6 +141,8 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.rpc.handle(STARS_PAID, payments.stars.paid)
     ctx.rpc.handle(CHECK_PAYMENT, payments.checks.check)
     ctx.rpc.handle(REFUND, payments.refunds.refund)
+    ctx.rpc.handle(STARS_REFUNDED, payments.refunds.stars_refunded)
+    ctx.rpc.handle(EDIT_STAR_SUBSCRIPTION, payments.star_subscriptions.edit)
     ctx.rpc.handle(CLAIM_FREE_PLAN, payments.free_plans.claim)
     ctx.rpc.handle(CHANGE_PLAN, payments.plan_changes.change)
     ctx.rpc.handle(BUY_TRAFFIC, payments.traffic_packages.buy_with_balance)

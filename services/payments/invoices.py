@@ -29,12 +29,14 @@ from services.payments import payload
 from services.payments.promo_holds import hold, named_promo, refused
 from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.repositories import purchases
+from services.payments.repositories.star_subscriptions import PERIOD_SECONDS as SUBSCRIPTION_PERIOD
 from services.payments.request_checks import allowed_customer, check_request
 from services.payments.traffic_rules import sellable
 from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")
+
 T = TypeVar("T")
 
 
@@ -56,6 +58,10 @@ class Invoicing:
         if request.method == "stars" and request.topup_amount is not None:
             raise RpcError(RpcErrorCode.BAD_REQUEST, "balance top-ups are paid with Crypto Bot only")
         check_request(request.user_id, request.request_id, plan_id=request.plan_id)
+        if request.recurring and (request.method != "stars" or request.gift or request.promo_code is not None
+                                  or request.plan_id is None or request.traffic_package is not None):
+            # Telegram charges a subscription the same amount every month: no discount, no gift.
+            raise RpcError(RpcErrorCode.BAD_REQUEST, "a subscription is a Stars plan for oneself, without a code")
         if request.method == "cryptobot" and self.cryptopay is None:
             raise RpcError(RpcErrorCode.UNAVAILABLE, "Crypto Bot payments are not configured")
 
@@ -65,7 +71,8 @@ class Invoicing:
             raise RpcError(RpcErrorCode.CONFLICT, f"purchase {purchase.id} is {purchase.status}; start a new one")
         if request.method == "stars":
             return Invoice(purchase_id=purchase.id, method="stars", amount=purchase.amount, currency="XTR",
-                           stars_payload=payload.encode(purchase.id), title=title, description=description)
+                           stars_payload=payload.encode(purchase.id), title=title, description=description,
+                           subscription_period=SUBSCRIPTION_PERIOD if purchase.recurring else None)
         if purchase.invoice_url is None:
             purchase = await self._detached(self._issue(purchase, description))
         return Invoice(purchase_id=purchase.id, method="cryptobot", amount=purchase.amount,
@@ -91,6 +98,8 @@ class Invoicing:
                 promo = await named_promo(conn, request.promo_code) if request.promo_code is not None else None
                 if promo is not None and not promo.applies_to(plan.id):
                     raise refused(Refusal.NOT_APPLICABLE)
+                if request.recurring and plan.days * 86400 != SUBSCRIPTION_PERIOD:
+                    raise RpcError(RpcErrorCode.BAD_REQUEST, "only a 30-day plan is sold as a Stars subscription")
                 price = pricing.quote(plan, promo.discount if promo else None)
                 if price.free:
                     # Nothing to invoice: the bot claims it (CLAIM_FREE_PLAN); a gift must be paid for.
@@ -102,9 +111,12 @@ class Invoicing:
                 # In the payer's language: Telegram's invoice and Crypto Bot's pay page show these.
                 language = customer.language
                 title = text(language, "invoice.gift_title" if request.gift else "invoice.stars_title", days=days)
+                if request.recurring:
+                    title = text(language, "invoice.subscription_title")
                 if request.method == "stars":
                     amount, currency, list_amount = Decimal(price.stars), "XTR", Decimal(price.list_stars)
-                    description = text(language, "invoice.stars_description", days=days)
+                    description = text(language, "invoice.subscription_description" if request.recurring
+                                       else "invoice.stars_description", days=days)
                 else:
                     amount, currency, list_amount = price.amount, self.cp.shop_currency, price.list_amount
                     description = text(language, "invoice.cryptobot_description", plan=plan.code, days=days)
@@ -135,13 +147,15 @@ class Invoicing:
                 conn, user_id=request.user_id, plan_id=plan_id, kind=kind, method=request.method, amount=amount,
                 currency=currency, request_id=request.request_id, days=days, traffic_limit_bytes=traffic,
                 ttl_seconds=ttl, promo_code_id=promo.id if promo else None,
-                list_amount=list_amount if promo else None, traffic_package=request.traffic_package)
+                list_amount=list_amount if promo else None, traffic_package=request.traffic_package,
+                recurring=request.recurring)
             if purchase is None:
                 purchase = await purchases.by_request(conn, request.user_id, request.request_id)
                 assert purchase is not None
                 if (purchase.method, purchase.plan_id, purchase.kind, purchase.promo_code_id,
-                        purchase.traffic_package) != (request.method, plan_id, kind, promo.id if promo else None,
-                                                      request.traffic_package) or (
+                        purchase.traffic_package, purchase.recurring) != (
+                        request.method, plan_id, kind, promo.id if promo else None,
+                        request.traffic_package, request.recurring) or (
                         kind == "topup" and purchase.amount != amount):
                     raise RpcError(RpcErrorCode.CONFLICT, "request_id was already used for a different purchase")
             elif promo is not None:

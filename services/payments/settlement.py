@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from common.shop import ledger, promos, traffic
 from services.payments.plan_changes import complete_paid
 from services.payments.promo_holds import settlement_refusal
 from services.payments.referral import credit_referrer
-from services.payments.repositories import events, gifts, purchases
+from services.payments.repositories import events, gifts, purchases, star_subscriptions
 from services.payments.repositories.purchases import Purchase
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Payment:
     paid_amount: Decimal | None = None
     update_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    period_end: datetime | None = None          # a Stars subscription charge: the paid period's end, if told
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,10 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, terms: CreditTer
         purchase = await purchases.lock_for_invoice(conn, payment.ref, payment.purchase_hint)
     else:
         purchase = await purchases.lock_stars(conn, payment.purchase_hint)
+        if purchase is not None and _renews(purchase, payment):
+            # Every charge of a Stars subscription carries the first invoice's payload: a charge
+            # other than the one that paid it is a renewal, which pays for a purchase of its own.
+            purchase = await purchases.lock_stars(conn, await purchases.open_renewal(conn, purchase, payment.ref))
 
     reason: str | None
     own = True  # does this payment concern the purchase's own invoice (then a mismatch flags it)?
@@ -219,6 +225,11 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, terms: CreditTer
     if status == "settled":
         assert purchase is not None
         await credit(conn, purchase, terms)
+        if purchase.recurring:
+            await star_subscriptions.record_charge(
+                conn, first_purchase_id=purchase.renewal_of or purchase.id, user_id=purchase.user_id,
+                charge_id=payment.ref, plan_id=purchase.plan_id, amount=int(purchase.amount),
+                period_end=payment.period_end, renewal=purchase.renewal_of is not None)
     elif status == "flagged":
         assert purchase is not None and reason is not None
         await _flag(conn, purchase, payment, reason, mark=own)
@@ -226,6 +237,11 @@ async def settle_in(conn: asyncpg.Connection, payment: Payment, terms: CreditTer
         await enqueue_admin_alert(conn, "payment_unknown", f"{payment.provider} payment {payment.ref}",
                                   {"source": payment.source, "hint": payment.purchase_hint, **payment.detail})
     return Outcome(status, purchase_id, reason)
+
+
+def _renews(purchase: Purchase, payment: Payment) -> bool:
+    return (purchase.recurring and purchase.renewal_of is None and not purchase.settleable
+            and purchase.provider_charge_id is not None and purchase.provider_charge_id != payment.ref)
 
 
 async def credit(conn: asyncpg.Connection, purchase: Purchase, terms: CreditTerms) -> None:

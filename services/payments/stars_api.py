@@ -1,6 +1,7 @@
-"""The two Bot API methods payments calls itself: getStarTransactions (reconciliation; a read, so
-retried) and refundStarPayment (admin refund; a write, never retried). Everything else on
-Telegram belongs to the bot process."""
+"""The Bot API methods payments calls itself: getStarTransactions (reconciliation; a read, so
+retried), refundStarPayment (admin refund; a write, never retried) and editUserStarSubscription
+(cancel or re-enable a subscription's renewal; it sets a state, so repeating it is harmless, but
+it is not retried either: the user taps again). Everything else on Telegram belongs to the bot process."""
 from __future__ import annotations
 
 from typing import Any
@@ -29,6 +30,10 @@ class StarsApi:
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> None:
         await self._api.call("refundStarPayment", {"user_id": user_id, "telegram_payment_charge_id": charge_id})
+
+    async def edit_user_star_subscription(self, user_id: int, charge_id: str, canceled: bool) -> None:
+        await self._api.call("editUserStarSubscription", {"user_id": user_id, "telegram_payment_charge_id": charge_id,
+                                                          "is_canceled": canceled})
 
     async def close(self) -> None:
         await self._api.close()

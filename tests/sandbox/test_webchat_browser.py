@@ -1,6 +1,7 @@
 """The web chat in a real headless Chromium (Debian's package): a person talks to a real aiogram bot
 through the Telegram stand-in as in a Telegram client — messages, inline keyboards, edits, a user
-switch, documents and photos, a Stars invoice with a Pay button, a Crypto Bot invoice link."""
+switch, documents and photos, a Stars invoice with a Pay button, a Stars subscription renewed and
+charged back from the Stars panel, a Crypto Bot invoice link."""
 
 from __future__ import annotations
 
@@ -119,6 +120,14 @@ def bot_router(crypto: CryptoPayStandIn) -> Router:
         await message.answer('<b>bold</b> &lt;img src=x onerror="window.pwned=1"&gt; '
                              '<a href="https://example.com/docs">docs</a> <a href="javascript:window.pwned=2">bad</a>'
                              " see /help")
+
+    @router.message(Command("subscribe"))
+    async def subscribe(message: Message, bot: Bot) -> None:
+        link = await bot.create_invoice_link(title="Monthly", description="VPN every month", payload="plan-sub",
+                                             currency="XTR", prices=[LabeledPrice(label="month", amount=40)],
+                                             subscription_period=2592000)
+        await message.answer("Subscribe for 40 stars a month:", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text="Subscribe ⭐️40", url=link)]]))
 
     @router.message(Command("help"))
     async def help_(message: Message) -> None:
@@ -364,4 +373,39 @@ async def test_a_crypto_bot_invoice_link_opens_the_pay_page(chat: Chat, world: W
     await pay_page.locator("#pay").click()
     await expect(pay_page.locator("#result")).to_have_text("Paid. Thank you!")
     assert [i["status"] for i in world.crypto.invoices()] == ["paid"]
+    assert not chat.errors, chat.errors
+
+
+async def test_a_stars_subscription_is_renewed_now_and_charged_back_from_the_stars_panel(chat: Chat,
+                                                                                        world: World) -> None:
+    from playwright.async_api import expect
+
+    page = chat.page
+    await open_chat(chat, world, f"?user={ANN}&name=Ann")
+    await send(chat, "/subscribe")
+    offer = bot_messages(chat).filter(has_text="Subscribe for 40 stars a month")
+    await offer.get_by_role("button", name="Subscribe ⭐️40").click()
+    await expect(page.locator(".msg.service").first).to_contain_text("You subscribed for ⭐️40")
+    await expect(bot_messages(chat).filter(has_text="Thanks! 40 stars received.")).to_have_count(1)
+
+    await page.locator("#stars-panel summary").click()
+    panel = page.locator("#stars-subscriptions")
+    await expect(panel).to_contain_text("⭐40/month · renews")
+    await panel.get_by_role("button", name="Renew now").click()
+    await expect(page.locator(".msg.service").nth(1)).to_contain_text("Subscription renewed: ⭐️40")
+    await expect(bot_messages(chat).filter(has_text="Thanks! 40 stars received.")).to_have_count(2)
+    payments = page.locator("#stars-payments")
+    await expect(payments.locator("li")).to_have_count(2)
+
+    await payments.get_by_role("button", name="Chargeback").first.click()
+    await expect(page.locator(".msg.service").nth(2)).to_have_text("Refunded ⭐️40")
+    await expect(payments.locator("li")).to_have_count(3)
+    transactions = await world.telegram.star_transactions()
+    assert [t["refund"] for t in transactions] == [False, False, True]
+    assert transactions[0]["source"]["subscription_period"] == 2592000
+    # No Stars left: the next renewal does not happen and the subscription ends.
+    await page.locator("#stars-balance").fill("0")
+    await page.locator("#stars-form button").click()
+    await panel.get_by_role("button", name="Renew now").click()
+    await expect(panel).to_contain_text("ended (not enough Stars)")
     assert not chat.errors, chat.errors

@@ -40,6 +40,7 @@ from services.bot.telegram.safe_edit import safe_edit, show
 
 log = logging.getLogger(__name__)
 GB = 1024 ** 3
+MONTHLY_DAYS = 30   # Telegram's one Stars subscription period
 _TYPED = F.text & ~F.text.startswith("/")   # typed input; a command still works in any state
 
 
@@ -167,8 +168,10 @@ async def _show_methods(bot: Bot, query: CallbackQuery, t: Translator, settings:
         text += "\n\n" + t("buy.as_gift")
     if not free:
         text += "\n\n" + t("buy.choose_method")
+    # Telegram renews a Stars subscription every 30 days at one price: a 30-day plan without a code.
+    monthly = plan.stars_price if plan.days == MONTHLY_DAYS and promo is None and not free else None
     await show(bot, query.from_user.id, query.message, text,
-               kb.methods(t, flow, cryptobot_enabled(settings), free=free, gift=gift))
+               kb.methods(t, flow, cryptobot_enabled(settings), free=free, gift=gift, monthly_stars=monthly))
 
 
 def _plan_tap(data: dict, flow: str, t: Translator, answer: Answer) -> bool:
@@ -228,6 +231,10 @@ async def choose_method(query: CallbackQuery, callback_data: PayCb, user: UserRo
     if chosen is None:
         return
     plan, promo = chosen
+    monthly = method is PayMethod.STARS_MONTHLY
+    if monthly and (plan.days != MONTHLY_DAYS or promo is not None or gift):
+        answer.set(t("buy.method_unavailable"))
+        return
     await state.set_state(Buy.invoice)
     await answer.now()  # the tap is acknowledged before payments is asked
     days = price_of(plan, promo).days
@@ -240,8 +247,9 @@ async def choose_method(query: CallbackQuery, callback_data: PayCb, user: UserRo
         promo_code=code,
     )
     applies = promo is not None and promo.applies_to(plan.id)
-    request = CreateInvoice(user_id=user.id, method=method.value, plan_id=plan.id, request_id=request_id,
-                            promo_code=code if applies else None, gift=gift)
+    request = CreateInvoice(user_id=user.id, method="stars" if monthly else method.value, plan_id=plan.id,
+                            request_id=request_id, promo_code=code if applies and not monthly else None, gift=gift,
+                            recurring=monthly)
     await invoices.present(request, screen, t, state)
 
 

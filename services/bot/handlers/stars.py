@@ -1,9 +1,11 @@
-"""Telegram Stars: the pre-checkout answer (within Telegram's 10 s) and the successful payment.
+"""Telegram Stars: the pre-checkout answer (within Telegram's 10 s), the successful payment (a
+one-off, or a charge of a Stars subscription: the first or a renewal) and the refunded payment.
 
 payments decides and settles; the bot only relays. When payments does not answer a pre-checkout
 in time the payment is refused (nobody is charged); when it does not answer a settlement the user
 is told it is being processed: the charge is on Telegram's record and payments' reconciliation
-(getStarTransactions) settles it.
+(getStarTransactions) settles it. A refunded_payment (a chargeback, or our own refund echoed) is
+relayed the same way; reconciliation meets the refund in getStarTransactions if the relay fails.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import logging
 from aiogram import F, Router
 from aiogram.types import Message, PreCheckoutQuery
 
-from common.contract.payments import StarsPaid, StarsPreCheckout
+from common.contract.payments import StarsPaid, StarsPreCheckout, StarsRefunded
 from common.ipc import RpcError
 from services.bot.followups import Followups
 from services.bot.i18n import Translator
@@ -25,6 +27,7 @@ def router() -> Router:
     r = Router(name="stars")
     r.pre_checkout_query.register(pre_checkout)
     r.message.register(paid, F.successful_payment)
+    r.message.register(refunded, F.refunded_payment)
     return r
 
 
@@ -48,7 +51,9 @@ async def paid(message: Message, peers: Peers, followups: Followups, t: Translat
     request = StarsPaid(user_id=message.chat.id, payload=payment.invoice_payload, currency=payment.currency,
                         total_amount=payment.total_amount,
                         telegram_payment_charge_id=payment.telegram_payment_charge_id,
-                        provider_payment_charge_id=payment.provider_payment_charge_id or "")
+                        provider_payment_charge_id=payment.provider_payment_charge_id or "",
+                        is_recurring=bool(payment.is_recurring), is_first_recurring=bool(payment.is_first_recurring),
+                        subscription_expiration_date=payment.subscription_expiration_date)
     try:
         settlement = await peers.stars_paid(request)
     except RpcError as exc:
@@ -69,3 +74,23 @@ async def _settle_later(peers: Peers, request: StarsPaid) -> None:
         await retry_until(lambda timeout: peers.stars_paid(request, timeout), total=60.0, attempt=2.0)
     except RpcError as exc:
         log.warning("stars settlement left to reconciliation", extra={"code": str(exc.code)})
+
+
+async def refunded(message: Message, peers: Peers, followups: Followups) -> None:
+    """Nothing is said here: payments tells the user what the refund took back (a notification)."""
+    refund = message.refunded_payment
+    request = StarsRefunded(user_id=message.chat.id, telegram_payment_charge_id=refund.telegram_payment_charge_id,
+                            total_amount=refund.total_amount, payload=refund.invoice_payload or "")
+    try:
+        await peers.stars_refunded(request)
+    except RpcError as exc:
+        log.warning("stars refund deferred", extra={"code": str(exc.code)})
+        if transient(exc):
+            followups.start(f"refund:{refund.telegram_payment_charge_id}", _refund_later(peers, request))
+
+
+async def _refund_later(peers: Peers, request: StarsRefunded) -> None:
+    try:
+        await retry_until(lambda timeout: peers.stars_refunded(request, timeout), total=60.0, attempt=2.0)
+    except RpcError as exc:
+        log.warning("stars refund left to reconciliation", extra={"code": str(exc.code)})

@@ -1,5 +1,6 @@
 """My subscription: status, expiry, traffic (live with a short deadline, else the last known
-figure and its time), the key with per-platform instructions, reissue with confirmation, auto-renew."""
+figure and its time), the key with per-platform instructions, reissue with confirmation, auto-renew,
+and a Telegram Stars subscription: when it renews, and its renewal switched off or back on."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from services.bot.settings import Settings
+from common.contract.payments import StarSubscriptionEdit
 from common.contract.vpn_gateway import UserAction
 from common.db.database import Database
 from common.ipc import RpcError
@@ -40,6 +42,8 @@ def router() -> Router:
     r.callback_query.register(howto, SubCb.filter(F.action == SubAction.HOWTO))
     r.callback_query.register(howto_platform, HowtoCb.filter())
     r.callback_query.register(auto_renew, SubCb.filter(F.action == SubAction.AUTO_RENEW))
+    r.callback_query.register(stars_renewal, SubCb.filter(F.action.in_({SubAction.STARS_CANCEL,
+                                                                       SubAction.STARS_RESUME})))
     r.callback_query.register(reissue_ask, SubCb.filter(F.action == SubAction.REISSUE))
     r.callback_query.register(reissue_answer, ReissueCb.filter(), StateFilter(Reissue.confirm))
     return r
@@ -66,9 +70,20 @@ async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
     else:
         lines.append(t("sub.key_pending"))
     lines.append("")
+    if view.has_stars_subscription:
+        lines.append(_stars_line(t, view))
     lines.append(t("sub.autorenew_on") if view.auto_renew else t("sub.autorenew_off"))
     lines.append(t("sub.balance", balance=money(view.balance, currency)))
     return "\n".join(lines), kb.overview(t, view, traffic=sells_traffic(view, settings.traffic))
+
+
+def _stars_line(t: Translator, view: SubscriptionView) -> str:
+    amount = money(view.stars_amount, "XTR")
+    if not kb.stars_running(view):
+        return t("sub.stars_ended", date=date(view.stars_period_end))
+    if view.stars_canceled:
+        return t("sub.stars_canceled", date=date(view.stars_period_end))
+    return t("sub.stars_renews", amount=amount, date=date(view.stars_period_end))
 
 
 def _status(t: Translator, status: str) -> str:
@@ -135,6 +150,43 @@ async def auto_renew(query: CallbackQuery, bot: Bot, user: UserRow, t: Translato
     answer.set(t("sub.autorenew_enabled") if enabled else t("sub.autorenew_disabled"))
     text, markup = await render(user, t, db, peers, settings)
     await show(bot, query.from_user.id, query.message, text, markup)
+
+
+async def stars_renewal(query: CallbackQuery, callback_data: SubCb, bot: Bot, user: UserRow, t: Translator,
+                        db: Database, peers: Peers, settings: Settings, answer: Answer, followups: Followups) -> None:
+    cancel = callback_data.action is SubAction.STARS_CANCEL
+    request_id = f"stars-sub:{user.id}"
+    if followups.running(request_id):
+        answer.set(t("sub.stars_working"))
+        return
+    request = StarSubscriptionEdit(user_id=user.id, cancel=cancel)
+    try:
+        await peers.edit_star_subscription(request)
+    except RpcError as exc:
+        if not transient(exc):
+            log.warning("stars subscription edit refused", extra={"code": str(exc.code), "user_id": user.id})
+            answer.set(t("sub.stars_edit_failed"))
+            return
+        # payments is still asking Telegram: the screen is redrawn when it has answered.
+        answer.set(t("sub.stars_working"))
+        chat_id, shown = query.from_user.id, query.message.message_id if query.message else None
+        followups.start(request_id, _stars_renewal_later(bot, user, t, db, peers, settings, request, chat_id, shown))
+        return
+    answer.set(t("sub.stars_canceled_toast") if cancel else t("sub.stars_resumed_toast"))
+    text, markup = await render(user, t, db, peers, settings)
+    await show(bot, query.from_user.id, query.message, text, markup)
+
+
+async def _stars_renewal_later(bot: Bot, user: UserRow, t: Translator, db: Database, peers: Peers, settings: Settings,
+                               request: StarSubscriptionEdit, chat_id: int, message_id: int | None) -> None:
+    try:
+        await retry_until(lambda timeout: peers.edit_star_subscription(request, timeout),
+                          settings.bot.bot_followup_timeout, attempt=max(settings.bot.bot_rpc_deadline, 2.0))
+    except RpcError:
+        await safe_edit(bot, chat_id, message_id, t("sub.stars_edit_failed"), kb.back_to_subscription(t))
+        return
+    text, markup = await render(user, t, db, peers, settings)
+    await safe_edit(bot, chat_id, message_id, text, markup)
 
 
 async def reissue_ask(query: CallbackQuery, bot: Bot, user: UserRow, t: Translator, db: Database,

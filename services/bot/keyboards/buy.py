@@ -26,7 +26,9 @@ def plans(t: Translator, flow: str, items: list[Plan], fiat: str, promo: Promo |
     return kb.as_markup()
 
 
-def methods(t: Translator, flow: str, cryptobot: bool, *, free: bool = False, gift: bool = False) -> InlineKeyboardMarkup:
+def methods(t: Translator, flow: str, cryptobot: bool, *, free: bool = False, gift: bool = False,
+            monthly_stars: int | None = None) -> InlineKeyboardMarkup:
+    """monthly_stars: the plan is also sold as a Stars subscription at this price a month."""
     kb = InlineKeyboardBuilder()
     if free:
         kb.button(text=t("buy.free_button"), callback_data=BuyOptCb(flow=flow, option=BuyOption.FREE))
@@ -34,11 +36,22 @@ def methods(t: Translator, flow: str, cryptobot: bool, *, free: bool = False, gi
         if cryptobot:
             kb.button(text=t("buy.method_cryptobot"), callback_data=PayCb(flow=flow, method=PayMethod.CRYPTOBOT))
         kb.button(text=t("buy.method_stars"), callback_data=PayCb(flow=flow, method=PayMethod.STARS))
+        if monthly_stars is not None and not gift:
+            kb.button(text=t("buy.method_stars_monthly", amount=money(monthly_stars, "XTR")),
+                      callback_data=PayCb(flow=flow, method=PayMethod.STARS_MONTHLY))
         if gift:
             kb.button(text=t("buy.self_button"), callback_data=BuyOptCb(flow=flow, option=BuyOption.SELF))
         else:
             kb.button(text=t("buy.gift_button"), callback_data=BuyOptCb(flow=flow, option=BuyOption.GIFT))
     kb.button(text=t("nav.back"), callback_data=MenuCb(to=Screen.BUY))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+def subscribe_url(t: Translator, url: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=t("invoice.subscribe_button"), url=url)
+    kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
     kb.adjust(1)
     return kb.as_markup()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -22,6 +24,11 @@ def overview(t: Translator, view: SubscriptionView, *, traffic: bool) -> InlineK
         kb.button(text=t("sub.reissue_button"), callback_data=SubCb(action=SubAction.REISSUE))
     kb.button(text=t("sub.autorenew_off_button") if view.auto_renew else t("sub.autorenew_on_button"),
               callback_data=SubCb(action=SubAction.AUTO_RENEW))
+    stars = stars_running(view)
+    if stars:
+        kb.button(text=t("sub.stars_resume_button") if view.stars_canceled else t("sub.stars_cancel_button"),
+                  callback_data=SubCb(action=SubAction.STARS_RESUME if view.stars_canceled
+                                      else SubAction.STARS_CANCEL))
     kb.button(text=t("menu.buy_renew"), callback_data=MenuCb(to=Screen.BUY))
     changeable = view.plan_code is not None and not view.is_trial and view.status == "active"
     if changeable:
@@ -31,8 +38,14 @@ def overview(t: Translator, view: SubscriptionView, *, traffic: bool) -> InlineK
     kb.button(text=t("sub.refresh_button"), callback_data=SubCb(action=SubAction.REFRESH))
     kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
     rows = [2] if view.access_key else []
-    kb.adjust(*rows, 1, 1, *([1] if changeable else []), *([1] if traffic else []), 2)
+    kb.adjust(*rows, 1, *([1] if stars else []), 1, *([1] if changeable else []), *([1] if traffic else []), 2)
     return kb.as_markup()
+
+
+def stars_running(view: SubscriptionView) -> bool:
+    """A Stars subscription whose paid period has not ended: its renewal can be switched."""
+    return view.has_stars_subscription and view.stars_period_end is not None and \
+        view.stars_period_end > datetime.now(timezone.utc)
 
 
 def change_plans(t: Translator, nonce: str, items: list[tuple[int, str]]) -> InlineKeyboardMarkup:

@@ -69,6 +69,16 @@ def _gift_ready(t: Translator, p: dict[str, Any], key: KeyView | None) -> Render
                       link=Raw(f"<code>{html.escape(link)}</code>")), share.as_markup())
 
 
+def _refunded(t: Translator, p: dict[str, Any]) -> str:
+    """What a refund took back: nothing (a top-up, a gift), some days, or the access itself."""
+    days = p.get("days")
+    if p.get("revoked"):
+        return t("notice.refunded_revoked", amount=_money(p))
+    if isinstance(days, int) and days > 0:
+        return t("notice.refunded_days", amount=_money(p), days=days, date=date(p.get("expires_at")))
+    return t("notice.refunded", amount=_money(p))
+
+
 BOT_USERNAME = "_bot_username"
 
 RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rendered]] = {
@@ -94,7 +104,7 @@ RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rend
         t("notice.auto_renewed", date=date(p.get("expires_at")), amount=_money(p))),
     Notice.AUTO_RENEW_FAILED: lambda t, p, k: Rendered(
         t("notice.auto_renew_failed", needed=_money(p, "needed"), balance=_money(p, "balance")), main_menu(t)),
-    Notice.REFUNDED: lambda t, p, k: Rendered(t("notice.refunded", amount=_money(p))),
+    Notice.REFUNDED: lambda t, p, k: Rendered(_refunded(t, p)),
     Notice.ADMIN_GRANT: lambda t, p, k: Rendered(
         t("notice.admin_grant", days=p.get("days", "—"), date=date(p.get("expires_at"))), key_message(t)),
     Notice.GIFT_READY: _gift_ready,

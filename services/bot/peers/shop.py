@@ -12,8 +12,10 @@ from typing import TypeVar
 from services.bot.settings import BotSettings
 from common.contract.base import RpcErrorCode
 from common.contract.payments import (
-    BUY_TRAFFIC, CHANGE_PLAN, CLAIM_FREE_PLAN, TrafficBought, TrafficPurchase, CREATE_INVOICE, FreePlanClaim, FreePlanGiven, PlanChange, PlanChanged, STARS_PAID, STARS_PRE_CHECKOUT, CreateInvoice, Invoice, PreCheckoutVerdict, Settlement,
-    StarsPaid, StarsPreCheckout,
+    BUY_TRAFFIC, CHANGE_PLAN, CLAIM_FREE_PLAN, CREATE_INVOICE, EDIT_STAR_SUBSCRIPTION, FreePlanClaim, FreePlanGiven,
+    PlanChange, PlanChanged, PurchaseState, STARS_PAID, STARS_PRE_CHECKOUT, STARS_REFUNDED, CreateInvoice, Invoice,
+    PreCheckoutVerdict, Settlement, StarSubscriptionEdit, StarSubscriptionState, StarsPaid, StarsPreCheckout,
+    StarsRefunded, TrafficBought, TrafficPurchase,
 )
 from common.contract.vpn_gateway import NUDGE_ACTIVATIONS, REISSUE, USAGE, Enqueued, Usage, UsageQuery, UserAction
 from common.ipc import RpcClient, RpcError
@@ -53,6 +55,15 @@ class Peers:
 
     async def stars_paid(self, request: StarsPaid, timeout: float | None = None) -> Settlement:
         return await self._client("payments").call(STARS_PAID, request,
+                                                    timeout=timeout or self.settings.bot_rpc_deadline)
+
+    async def stars_refunded(self, request: StarsRefunded, timeout: float | None = None) -> PurchaseState:
+        return await self._client("payments").call(STARS_REFUNDED, request,
+                                                    timeout=timeout or self.settings.bot_rpc_deadline)
+
+    async def edit_star_subscription(self, request: StarSubscriptionEdit,
+                                     timeout: float | None = None) -> StarSubscriptionState:
+        return await self._client("payments").call(EDIT_STAR_SUBSCRIPTION, request,
                                                     timeout=timeout or self.settings.bot_rpc_deadline)
 
     async def nudge_activations(self) -> bool:

@@ -72,6 +72,8 @@ class PurchaseRow:
     paid_at: datetime | None
     days: int | None
     gift_state: str | None = None      # a gift's: ready | redeemed | refunded
+    recurring: bool = False            # a charge of a Telegram Stars subscription
+    refund_source: str | None = None   # payment_refunds.source: admin | refunded_payment | star_transactions
 
     @property
     def refundable(self) -> bool:
@@ -82,8 +84,10 @@ class PurchaseRow:
 async def purchases(conn: asyncpg.Connection, user_id: int, limit: int = 10) -> list[PurchaseRow]:
     rows = await conn.fetch(
         """SELECT p.id, p.kind, p.method, p.amount, p.currency, p.status, p.created_at, p.paid_at,
-                  coalesce(p.days, pl.days) AS days, g.state AS gift_state
+                  coalesce(p.days, pl.days) AS days, g.state AS gift_state,
+                  p.recurring, r.source AS refund_source
            FROM purchases p LEFT JOIN plans pl ON pl.id = p.plan_id LEFT JOIN gifts g ON g.purchase_id = p.id
+                LEFT JOIN payment_refunds r ON r.purchase_id = p.id
            WHERE p.user_id = $1 AND p.status IN ('paid', 'refunded', 'flagged')
            ORDER BY p.created_at DESC LIMIT $2""",
         user_id, limit)
@@ -93,8 +97,10 @@ async def purchases(conn: asyncpg.Connection, user_id: int, limit: int = 10) -> 
 async def purchase_of(conn: asyncpg.Connection, user_id: int, purchase_id: int) -> PurchaseRow | None:
     row = await conn.fetchrow(
         """SELECT p.id, p.kind, p.method, p.amount, p.currency, p.status, p.created_at, p.paid_at,
-                  coalesce(p.days, pl.days) AS days, g.state AS gift_state
+                  coalesce(p.days, pl.days) AS days, g.state AS gift_state,
+                  p.recurring, r.source AS refund_source
            FROM purchases p LEFT JOIN plans pl ON pl.id = p.plan_id LEFT JOIN gifts g ON g.purchase_id = p.id
+                LEFT JOIN payment_refunds r ON r.purchase_id = p.id
            WHERE p.id = $1 AND p.user_id = $2""",
         purchase_id, user_id)
     return PurchaseRow(**dict(row)) if row else None

@@ -24,6 +24,10 @@ class SubscriptionView:
     used_checked_at: datetime | None
     balance: Decimal
     extra_traffic_bytes: int = 0  # bought in traffic packages, on top of the plan's traffic_limit_bytes
+    # The user's latest Telegram Stars subscription (payments' star_subscriptions), if any.
+    stars_amount: int | None = None
+    stars_period_end: datetime | None = None
+    stars_canceled: bool = False
 
     @property
     def exists(self) -> bool:
@@ -34,6 +38,10 @@ class SubscriptionView:
         """The limit the panel holds (0 = unlimited): the plan's allowance plus the packages."""
         return panel_limit(self.traffic_limit_bytes, self.extra_traffic_bytes)
 
+    @property
+    def has_stars_subscription(self) -> bool:
+        return self.stars_amount is not None
+
 
 async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
     row = await conn.fetchrow(
@@ -42,11 +50,15 @@ async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
                   coalesce(s.traffic_limit_bytes, 0) AS traffic_limit_bytes, p.code AS plan_code,
                   CASE WHEN a.status = 'active' THEN a.access_key END AS access_key, a.backend,
                   a.used_bytes, a.used_checked_at, u.balance,
-                  coalesce(s.extra_traffic_bytes, 0) AS extra_traffic_bytes
+                  coalesce(s.extra_traffic_bytes, 0) AS extra_traffic_bytes,
+                  ss.amount AS stars_amount, ss.period_end AS stars_period_end,
+                  coalesce(ss.canceled, false) AS stars_canceled
            FROM users u
            LEFT JOIN subscriptions s ON s.user_id = u.id
            LEFT JOIN plans p ON p.id = s.plan_id
            LEFT JOIN vpn_accounts a ON a.user_id = u.id
+           LEFT JOIN LATERAL (SELECT amount, period_end, canceled FROM star_subscriptions
+                              WHERE user_id = u.id ORDER BY created_at DESC, purchase_id DESC LIMIT 1) ss ON true
            WHERE u.id = $1""",
         user_id)
     return SubscriptionView(**dict(row))

@@ -9,7 +9,7 @@ import asyncpg
 
 _COLUMNS = """id, user_id, plan_id, kind, method, amount, currency, status, provider_invoice_id,
               provider_charge_id, invoice_url, days, traffic_limit_bytes, request_id, created_at,
-              expires_at, paid_at, promo_code_id, list_amount, traffic_package"""
+              expires_at, paid_at, promo_code_id, list_amount, traffic_package, recurring, renewal_of"""
 
 _SETTLING = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(",")) + ", pl.code AS plan_code, u.referred_by"
 
@@ -42,6 +42,8 @@ class Purchase:
     promo_code_id: int | None = None      # the promo code it carries (held while pending, spent when paid)
     list_amount: Decimal | None = None    # the plan's price before the code's discount
     traffic_package: str | None = None    # kind 'traffic': the ATCS_TRAFFIC_PACKAGES id (its bytes: traffic_limit_bytes)
+    recurring: bool = False               # a Stars subscription's purchase (the first charge or a renewal)
+    renewal_of: int | None = None         # a renewal: the subscription's first purchase
     # Read along with the row lock when settling, to spare two round trips per payment.
     plan_code: str | None = None
     referred_by: int | None = None
@@ -58,17 +60,45 @@ class Purchase:
 async def insert_pending(conn: asyncpg.Connection, *, user_id: int, plan_id: int | None, kind: str, method: str,
                          amount: Decimal, currency: str, request_id: str, days: int | None,
                          traffic_limit_bytes: int | None, ttl_seconds: int, promo_code_id: int | None = None,
-                         list_amount: Decimal | None = None, traffic_package: str | None = None) -> Purchase | None:
+                         list_amount: Decimal | None = None, traffic_package: str | None = None,
+                         recurring: bool = False) -> Purchase | None:
     """The new pending purchase, or None when this user already made one with this request_id."""
     row = await conn.fetchrow(
         f"""INSERT INTO purchases (user_id, plan_id, kind, method, amount, currency, request_id, days,
-                                   traffic_limit_bytes, expires_at, promo_code_id, list_amount, traffic_package)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11, $12, $13)
+                                   traffic_limit_bytes, expires_at, promo_code_id, list_amount, traffic_package,
+                                   recurring)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11, $12, $13, $14)
             ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
             RETURNING {_COLUMNS}""",
         user_id, plan_id, kind, method, amount, currency, request_id, days, traffic_limit_bytes, float(ttl_seconds),
-        promo_code_id, list_amount, traffic_package)
+        promo_code_id, list_amount, traffic_package, recurring)
     return Purchase.of(row)
+
+
+async def open_renewal(conn: asyncpg.Connection, first: Purchase, charge_id: str) -> int:
+    """The purchase a renewal charge of a Stars subscription pays for: a copy of the first
+    purchase (same user, plan, days, price; no promo code), one per charge id (its request_id),
+    made pending so that settlement moves it to paid like any other."""
+    request_id = f"renewal:{charge_id}"[:128]
+    made = await conn.fetchval(
+        """INSERT INTO purchases (user_id, plan_id, kind, method, amount, currency, request_id, days,
+                                  traffic_limit_bytes, recurring, renewal_of)
+           SELECT user_id, plan_id, 'subscription', 'stars', amount, currency, $2, days, traffic_limit_bytes,
+                  true, $1
+           FROM purchases WHERE id = $1
+           ON CONFLICT (user_id, request_id) WHERE request_id IS NOT NULL DO NOTHING
+           RETURNING id""",
+        first.id, request_id)
+    if made is not None:
+        return made
+    return await conn.fetchval("SELECT id FROM purchases WHERE user_id = $1 AND request_id = $2",
+                               first.user_id, request_id)
+
+
+async def by_charge(conn: asyncpg.Connection, charge_id: str) -> Purchase | None:
+    """The Stars purchase a charge paid for (whichever path settled it)."""
+    return Purchase.of(await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM purchases WHERE method = 'stars' AND provider_charge_id = $1""", charge_id))
 
 
 async def by_request(conn: asyncpg.Connection, user_id: int, request_id: str) -> Purchase | None:

@@ -65,6 +65,9 @@ async def take_back_traffic(conn: asyncpg.Connection, user_id: int, package_byte
 
 
 async def audit(conn: asyncpg.Connection, admin_id: int, action: str, target: str, detail: dict) -> None:
+    """The audit row of an action that may be reported again (an admin's retried refund): once per target."""
     await conn.execute(
-        "INSERT INTO admin_audit (admin_id, action, target, detail) VALUES ($1, $2, $3, $4::jsonb)",
+        """INSERT INTO admin_audit (admin_id, action, target, detail)
+           SELECT $1, $2, $3, $4::jsonb
+           WHERE NOT EXISTS (SELECT 1 FROM admin_audit WHERE action = $2 AND target = $3)""",
         admin_id, action, target, orjson.dumps(detail, default=str).decode())

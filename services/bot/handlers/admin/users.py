@@ -261,8 +261,11 @@ def _purchase_line(t: Translator, row: PurchaseRow) -> str:
         what = t("admin.purchase_plan", days=row.days)
     else:
         what = t("admin.purchase_topup")
+    # A Stars subscription's charges are marked; a refund the user took (a chargeback) is told apart.
+    method = f"{row.method} 🔁" if row.recurring else row.method
+    status = f"{row.status} (chargeback)" if row.refund_source not in (None, "admin") else row.status
     return t("admin.purchase_line", id=row.id, date=date(row.paid_at or row.created_at), what=what,
-             amount=money(row.amount, row.currency), method=row.method, status=row.status)
+             amount=money(row.amount, row.currency), method=method, status=status)
 
 
 async def refund_ask(query: CallbackQuery, callback_data: AdminUserCb, bot: Bot, t: Translator, db: Database,
