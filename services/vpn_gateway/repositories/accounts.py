@@ -16,9 +16,11 @@ class Subscription:
     is_trial: bool
     status: str
     updated_at: datetime
+    device_limit: int = 0             # devices at once, 0 = no limit
+    frozen_at: datetime | None = None  # paused (common/shop/freeze.py): grants nothing until unfrozen
 
     def grants_access(self, now: datetime) -> bool:
-        return self.status == "active" and self.expires_at > now
+        return self.status == "active" and self.frozen_at is None and self.expires_at > now
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def external_id_for(user_id: int) -> str:
 
 async def get_subscription(conn: asyncpg.Connection, user_id: int) -> Subscription | None:
     row = await conn.fetchrow(
-        """SELECT user_id, expires_at, traffic_limit_bytes, is_trial, status, updated_at
+        """SELECT user_id, expires_at, traffic_limit_bytes, is_trial, status, updated_at, device_limit, frozen_at
            FROM subscriptions WHERE user_id = $1""", user_id)
     return Subscription(**dict(row)) if row else None
 
