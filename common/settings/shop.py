@@ -11,4 +11,6 @@ class ShopSettings(EnvSettings):
     trial_traffic_gb: int = Field(10, ge=0, description="traffic limit of the trial, GB (0 = unlimited)")
     referral_bonus_days: int = Field(7, ge=0, le=365, description="days credited to a referrer on the invitee's first payment")
     auto_renew_days_before: int = Field(1, ge=0, le=30, description="auto-renew this many days before expiry")
+    trial_devices: int = Field(1, ge=0, le=100, description="devices the trial allows at once (0 = no limit; plans carry their own)")
+    freeze_days_per_year: int = Field(30, ge=0, le=365, description="days a paid subscription may be paused in any 365 days (0 = no pauses)")
     support_contact: str = Field("@support", description="who users contact for help")

@@ -89,6 +89,9 @@ class SubAction(str, Enum):
     HOWTO = "howto"
     REFRESH = "refresh"
     CHANGE = "change"          # another plan, prorated
+    DEVICES = "devices"        # the devices the panel has seen
+    FREEZE = "freeze"          # asks how long to pause
+    UNFREEZE = "unfreeze"      # resumes a paused subscription now
 
 
 class SubCb(CallbackData, prefix="s"):
@@ -99,6 +102,16 @@ class ChangeCb(CallbackData, prefix="c"):
     nonce: Nonce       # the change screen's own id (FSM data); with the plan, the CHANGE_PLAN request_id
     plan: Id4
     confirm: bool = False
+
+
+class DeviceCb(CallbackData, prefix="d"):
+    nonce: Nonce       # the device screen's own id (FSM data, with the device ids it showed)
+    index: Annotated[int, Field(ge=0, le=99)]
+
+
+class FreezeCb(CallbackData, prefix="f"):
+    nonce: Nonce       # the pause screen's own id (FSM data)
+    days: Annotated[int, Field(ge=1, le=365)]
 
 
 class ReissueCb(CallbackData, prefix="r"):

@@ -21,10 +21,17 @@ class SubscriptionView:
     used_bytes: int | None
     used_checked_at: datetime | None
     balance: Decimal
+    device_limit: int = 0
+    frozen_at: datetime | None = None     # paused since (common/shop/freeze.py)
+    frozen_until: datetime | None = None  # ...until, when it resumes by itself
 
     @property
     def exists(self) -> bool:
         return self.expires_at is not None
+
+    @property
+    def frozen(self) -> bool:
+        return self.frozen_at is not None and self.status == "active"
 
 
 async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
@@ -33,7 +40,8 @@ async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
                   coalesce(s.auto_renew, false) AS auto_renew,
                   coalesce(s.traffic_limit_bytes, 0) AS traffic_limit_bytes, p.code AS plan_code,
                   CASE WHEN a.status = 'active' THEN a.access_key END AS access_key, a.backend,
-                  a.used_bytes, a.used_checked_at, u.balance
+                  a.used_bytes, a.used_checked_at, u.balance, coalesce(s.device_limit, 0) AS device_limit,
+                  s.frozen_at, s.frozen_until
            FROM users u
            LEFT JOIN subscriptions s ON s.user_id = u.id
            LEFT JOIN plans p ON p.id = s.plan_id
