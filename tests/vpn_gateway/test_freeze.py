@@ -47,7 +47,7 @@ async def test_remnawave_freeze_then_unfreeze_returns_exactly_the_time_left(db, 
     during = remnawave_user(remnawave, "atcs-8601")
     assert during["status"] == "DISABLED" and during["expireAt"] == before["expireAt"]
     async with client_session() as http:
-        async with http.get(before["subscriptionUrl"]) as response:
+        async with http.get(before["subscriptionUrl"], headers={"x-hwid": "hwid-phone"}) as response:
             assert response.status == 403                          # the key does not work while paused
 
     remnawave.advance_time(3 * DAY + 1234.5)                       # 3 days and a bit of pause
@@ -63,7 +63,8 @@ async def test_remnawave_freeze_then_unfreeze_returns_exactly_the_time_left(db, 
     assert abs(parse_time(after["expireAt"]) - thawed_at - frozen.left) < timedelta(milliseconds=1)
     assert after["status"] == "ACTIVE" and after["subscriptionUrl"] == before["subscriptionUrl"]
     async with client_session() as http:
-        async with http.get(after["subscriptionUrl"]) as response:
+        # (an app sends its HWID: the plan limits devices)
+        async with http.get(after["subscriptionUrl"], headers={"x-hwid": "hwid-phone"}) as response:
             assert response.status == 200                          # the same key works again
     kinds = [kind for kind, _ in await notices(db, 8601)]
     assert kinds == ["key_ready", "key_ready"]                     # the key again, with its new end
