@@ -8,10 +8,29 @@ from datetime import timedelta
 
 import pytest
 
-from tests.sandbox.test_panels_remnawave import FixtureCheckedClient, api, fixture, iso, panel, session  # noqa: F401
+from sandbox.panels.remnawave import RemnawaveStandIn
+from tests.sandbox.test_panels_remnawave import TOKEN, FixtureCheckedClient, fixture, iso
+from tests.support.http import client_session
 
 DEVICES = fixture("hwid-devices.response")
 DELETE = fixture("delete-hwid-device.request")
+
+
+@pytest.fixture
+async def panel():
+    async with RemnawaveStandIn(token=TOKEN) as standin:
+        yield standin
+
+
+@pytest.fixture
+async def session():
+    async with client_session() as s:
+        yield s
+
+
+@pytest.fixture
+def api(panel, session):
+    return FixtureCheckedClient(session, panel)
 
 
 async def fetch_sub(session, url: str, hwid: str | None, **headers: str) -> int:
