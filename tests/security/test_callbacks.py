@@ -126,7 +126,7 @@ def _every_family() -> set[str]:
     return families | {BROADCAST_CALLBACK_PREFIX}
 
 
-USER_FAMILIES = {"m", "p", "pm", "bo", "t", "s", "c", "r", "h", "l"}
+USER_FAMILIES = {"m", "p", "pm", "bo", "t", "s", "c", "r", "h", "l", "d", "f"}
 
 
 async def test_user_families_refuse_out_of_range_integers(bot, standin, db, peers, caplog) -> None:
@@ -150,6 +150,7 @@ async def test_user_families_refuse_out_of_range_integers(bot, standin, db, peer
     forged += [f"r:{NONCE}:{n}" for n in BAD] + [f"r:{n}:1" for n in BAD]
     forged += [f"c:{NONCE}:{n}:1" for n in BAD] + [f"c:{n}:1:0" for n in OUT_OF_INT8]
     forged += [f"p:{n}:1" for n in BAD]     # the flow field forged too
+    forged += [f"d:{NONCE}:{n}" for n in BAD + ("100",)] + [f"f:{NONCE}:{n}" for n in BAD + ("0", "366")]
     answers = await _tap_each(bot, standin, USER, topups["message_id"], forged)
     _assert_refused(answers)
 
