@@ -16,7 +16,7 @@ class Activation(StrEnum):
     SET_LIMIT = "set_limit"
     REISSUE = "reissue"      # rotate the key
     REVOKE = "revoke"        # refund, ban, admin
-    EXPIRE = "expire"        # expiry cleanup
+    EXPIRE = "expire"        # expiry cleanup, a pause (common/shop/freeze.py): switch the account off
 
 
 class Notice(StrEnum):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from common.contract.base import Body, method
 
 # Panels (vpn_accounts.backend) whose traffic limit is held against a counter they never reset,
@@ -75,3 +77,41 @@ USAGE = method("usage", "vpn_gateway", UsageQuery, Usage, retry_safe=True)
 BULK_REISSUE = method("bulk_reissue", "vpn_gateway", BulkReissue, JobRef, retry_safe=True)
 BULK_REISSUE_STATE = method("bulk_reissue_state", "vpn_gateway", JobRef, JobState, retry_safe=True)
 BULK_REISSUE_CANCEL = method("bulk_reissue_cancel", "vpn_gateway", JobRef, JobState, retry_safe=True)
+
+
+# ---- devices (issue 13.3): read from the user's panel with a short bound, never queued ----------
+class DevicesQuery(Body):
+    user_id: int
+
+
+class DeviceInfo(Body):
+    device_id: str            # the panel's id of the device (Remnawave: its HWID)
+    platform: str | None = None
+    model: str | None = None
+    os_version: str | None = None
+    last_seen: datetime | None = None
+
+
+class Devices(Body):
+    user_id: int
+    limit: int                # devices at once under the user's plan, 0 = no limit
+    # "listed": the panel lists devices and one can be removed (Remnawave); "limit_only": it limits
+    # them but cannot list them (3x-ui counts source IPs); "none": it has no device limit (Outline,
+    # Marzban); "no_account": the user has no account on a panel (yet).
+    support: Literal["listed", "limit_only", "none", "no_account"]
+    devices: list[DeviceInfo] = []
+
+
+class RemoveDevice(Body):
+    user_id: int
+    device_id: str = Field(min_length=1, max_length=512)
+
+
+class DeviceRemoved(Body):
+    removed: bool             # false: the panel did not know it (removed already)
+    devices: Devices
+
+
+DEVICES = method("devices", "vpn_gateway", DevicesQuery, Devices, retry_safe=True)
+# Removing a device that is gone already changes nothing: safe to retry.
+REMOVE_DEVICE = method("remove_device", "vpn_gateway", RemoveDevice, DeviceRemoved, retry_safe=True)

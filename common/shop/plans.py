@@ -16,9 +16,10 @@ class Plan:
     price: Decimal
     stars_price: int
     traffic_gb: int
+    device_limit: int = 0             # devices at once, 0 = no limit
 
 
-_COLUMNS = "id, code, days, price, stars_price, traffic_gb"
+_COLUMNS = "id, code, days, price, stars_price, traffic_gb, device_limit"
 
 
 async def active(conn: asyncpg.Connection) -> list[Plan]:

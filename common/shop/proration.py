@@ -86,6 +86,7 @@ class Refusal(StrEnum):
     NO_PAID_PLAN = "no_paid_plan"        # no subscription, a trial, no plan, or it has ended
     SAME_PLAN = "same_plan"
     PLAN_GONE = "plan_gone"
+    FROZEN = "frozen"                    # paused: its days are not running (common/shop/freeze.py)
 
 
 @dataclass(frozen=True)
@@ -159,16 +160,19 @@ async def segments_of(conn: asyncpg.Connection, user_id: int) -> list[Segment]:
 async def quote_for(conn: asyncpg.Connection, user_id: int, plan_id: int) -> Quote | Refusal:
     """The change of `user_id`'s plan to `plan_id` as of now (exact under a lock of the subscription)."""
     sub = await conn.fetchrow(
-        """SELECT s.expires_at, s.is_trial, s.status, s.plan_id, p.code AS plan_code, u.balance, now() AS now
+        """SELECT s.expires_at, s.is_trial, s.status, s.plan_id, s.frozen_at, p.code AS plan_code, u.balance,
+                  now() AS now
            FROM subscriptions s JOIN users u ON u.id = s.user_id LEFT JOIN plans p ON p.id = s.plan_id
            WHERE s.user_id = $1""", user_id)
+    if sub is not None and sub["status"] == "active" and sub["frozen_at"] is not None:
+        return Refusal.FROZEN
     if sub is None or sub["is_trial"] or sub["plan_id"] is None or sub["status"] != "active" \
             or sub["expires_at"] <= sub["now"]:
         return Refusal.NO_PAID_PLAN
     if sub["plan_id"] == plan_id:
         return Refusal.SAME_PLAN
     row = await conn.fetchrow(
-        "SELECT id, code, days, price, stars_price, traffic_gb FROM plans WHERE id = $1 AND is_active", plan_id)
+        "SELECT id, code, days, price, stars_price, traffic_gb, device_limit FROM plans WHERE id = $1 AND is_active", plan_id)
     if row is None:
         return Refusal.PLAN_GONE
     plan = Plan(**dict(row))

@@ -93,6 +93,9 @@ class SubAction(str, Enum):
     TRAFFIC = "traffic"        # a traffic package on top of the plan's limit
     STARS_CANCEL = "scancel"   # the Stars subscription's renewal off...
     STARS_RESUME = "sresume"   # ...and back on
+    DEVICES = "devices"        # the devices the panel has seen
+    FREEZE = "freeze"          # asks how long to pause
+    UNFREEZE = "unfreeze"      # resumes a paused subscription now
 
 
 class SubCb(CallbackData, prefix="s"):
@@ -120,6 +123,16 @@ class TrafficCb(CallbackData, prefix="x"):
     flow: Nonce        # the packages screen's own id (FSM data); with the package and method, the request_id
     package: PackageId
     method: TrafficMethod | None = None   # None: the package chosen, its payment methods shown
+
+
+class DeviceCb(CallbackData, prefix="d"):
+    nonce: Nonce       # the device screen's own id (FSM data, with the device ids it showed)
+    index: Annotated[int, Field(ge=0, le=99)]
+
+
+class FreezeCb(CallbackData, prefix="f"):
+    nonce: Nonce       # the pause screen's own id (FSM data)
+    days: Annotated[int, Field(ge=1, le=365)]
 
 
 class ReissueCb(CallbackData, prefix="r"):

@@ -3,7 +3,7 @@
 Parts, by package: panels/ (panel clients behind one interface, and the server pool with its
 breakers and health probes: pool.py, breaker.py, health.py), provisioning/ (the activation worker
 on the common worker loop, what one row does on a panel: provisioner.py, bulk reissue jobs:
-bulk.py), rpc/ (the RPC handlers and the usage cache behind USAGE) and repositories/ (the SQL,
+bulk.py), rpc/ (the RPC handlers, the usage cache behind USAGE, the device list: devices.py) and repositories/ (the SQL,
 with migrations/02xx).
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from services.vpn_gateway.repositories import bulk as bulk_repo
 from services.vpn_gateway.provisioning.bulk import BulkReissuer
 from services.vpn_gateway.panels.health import watch_health
 from services.vpn_gateway.panels.pool import ServerPool
+from services.vpn_gateway.rpc.devices import DeviceRpc
 from services.vpn_gateway.rpc.handlers import GatewayRpc
 from services.vpn_gateway.rpc.usage_cache import UsageCache
 from services.vpn_gateway.provisioning.worker import ActivationWorker
@@ -42,6 +43,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     pool.on_recover(worker.panel_recovered)
     usage = UsageCache(ctx.db, pool, ttl=vpn.vpn_usage_cache_ttl, timeout=vpn.vpn_usage_timeout)
     GatewayRpc(ctx.db, worker, usage, bulk).register(ctx.rpc)
+    DeviceRpc(ctx.db, pool, vpn.vpn_devices_timeout).register(ctx.rpc)
 
     ctx.supervise("activations", worker.run)
     ctx.supervise("nudges", bot_nudger.run)

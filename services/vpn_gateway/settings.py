@@ -86,6 +86,7 @@ class VpnSettings(EnvSettings):
     vpn_scan_interval: float = Field(2.0, gt=0, le=300, description="seconds between scans of the activation queue when not nudged")
     vpn_usage_cache_ttl: float = Field(60.0, ge=0, le=86400, description="seconds a usage figure is served without asking the panel")
     vpn_usage_timeout: float = Field(0.4, gt=0, le=30, description="seconds a usage request waits on the panel before answering from the cache")
+    vpn_devices_timeout: float = Field(0.4, gt=0, le=30, description="seconds a user's device list or removal waits on the panel before 'try again'")
     vpn_breaker_threshold: int = Field(5, ge=1, le=1000, description="consecutive failures that open a server's circuit breaker")
     vpn_breaker_cooldown: float = Field(10.0, gt=0, le=3600, description="seconds an open breaker waits before a trial request")
     vpn_health_interval: float = Field(10.0, gt=0, le=3600, description="seconds between health probes of each server")

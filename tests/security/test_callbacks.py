@@ -126,7 +126,7 @@ def _every_family() -> set[str]:
     return families | {BROADCAST_CALLBACK_PREFIX}
 
 
-USER_FAMILIES = {"m", "p", "pm", "bo", "t", "s", "c", "r", "h", "l", "x"}
+USER_FAMILIES = {"m", "p", "pm", "bo", "t", "s", "c", "r", "h", "l", "x", "d", "f"}
 
 
 async def test_user_families_refuse_out_of_range_integers(bot, standin, db, peers, caplog) -> None:
@@ -152,6 +152,7 @@ async def test_user_families_refuse_out_of_range_integers(bot, standin, db, peer
     forged += [f"p:{n}:1" for n in BAD]     # the flow field forged too
     # Traffic packages: a number where the package id or the method belongs, outside their flow.
     forged += [f"x:{NONCE}:{n}:balance" for n in BAD] + [f"x:{NONCE}:10gb:{n}" for n in BAD]
+    forged += [f"d:{NONCE}:{n}" for n in BAD + ("100",)] + [f"f:{NONCE}:{n}" for n in BAD + ("0", "366")]
     answers = await _tap_each(bot, standin, USER, topups["message_id"], forged)
     _assert_refused(answers)
 

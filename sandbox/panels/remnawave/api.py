@@ -12,7 +12,11 @@
     POST   /api/users/{userId}/actions/enable
     POST   /api/users/{userId}/actions/extend      {"days"}
     POST   /api/users/{userId}/actions/reset-traffic
-    GET    /api/sub/{shortUuid}                    the subscription itself (public, no token)
+    GET    /api/hwid/devices/{userId}              a user's HWID devices (sandbox.panels.remnawave.hwid)
+    POST   /api/hwid/devices/delete                {"userId", "hwid"}: forget one
+    POST   /api/hwid/devices/delete-all            {"userId"}: forget them all
+    GET    /api/sub/{shortUuid}                    the subscription itself (public, no token); an
+                                                   ``x-hwid`` header counts the device against the limit
     GET    /api/system/metadata                    {"response": {"version", "build", "git"}}
 
 Every ``/api`` route except the subscription needs ``Authorization: Bearer <token>``.
@@ -29,6 +33,7 @@ from aiohttp import web
 
 from sandbox.panels.remnawave import errors, validation
 from sandbox.panels.remnawave.errors import RemnawaveError
+from sandbox.panels.remnawave.hwid import DeviceLimitReached
 from sandbox.panels.remnawave.users import User, UserConflict, UserNotFound
 from sandbox.panels.remnawave.validation import ValidationFailed
 
@@ -69,6 +74,9 @@ class RemnawaveApi:
         r.add_post("/api/users/{userId}/actions/enable", self.enable)
         r.add_post("/api/users/{userId}/actions/extend", self.extend)
         r.add_post("/api/users/{userId}/actions/reset-traffic", self.reset_traffic)
+        r.add_get("/api/hwid/devices/{userId}", self.hwid_devices)
+        r.add_post("/api/hwid/devices/delete", self.hwid_delete)
+        r.add_post("/api/hwid/devices/delete-all", self.hwid_delete_all)
         r.add_get("/api/sub/{shortUuid}", self.subscription)
         r.add_get("/api/system/metadata", self.metadata)
         r.add_route("*", "/{tail:.*}", self.not_found, name=CATCH_ALL)
@@ -174,7 +182,9 @@ class RemnawaveApi:
             raise RemnawaveError(*errors.USER_NOT_FOUND_BY_PARAMS) from None
 
     async def delete_user(self, request: web.Request) -> web.Response:
-        self.s.users.delete(self._user(request))
+        user = self._user(request)
+        self.s.users.delete(user)
+        self.s.hwid.delete_all(user.id)
         self.s.deletes += 1
         return web.Response(status=204)
 
@@ -209,6 +219,31 @@ class RemnawaveApi:
     async def reset_traffic(self, request: web.Request) -> web.Response:
         return self._ok(self.s.users.reset_traffic(self._user(request)))
 
+    # ---- HWID devices ------------------------------------------------------------
+    def _devices(self, user_id: int) -> web.Response:
+        return web.Response(body=orjson.dumps(self.s.hwid.page(user_id)), content_type="application/json")
+
+    async def hwid_devices(self, request: web.Request) -> web.Response:
+        return self._devices(self._user(request).id)
+
+    def _owner(self, user_id: int) -> User:
+        try:
+            return self.s.users.by_id(user_id)
+        except UserNotFound:
+            raise RemnawaveError(*errors.USER_NOT_FOUND) from None
+
+    async def hwid_delete(self, request: web.Request) -> web.Response:
+        body = validation.hwid_delete_body(await _body(request))
+        user = self._owner(body["userId"])
+        self.s.hwid.delete(user.id, body["hwid"])
+        return self._devices(user.id)
+
+    async def hwid_delete_all(self, request: web.Request) -> web.Response:
+        body = validation.hwid_delete_body(await _body(request), all_devices=True)
+        user = self._owner(body["userId"])
+        self.s.hwid.delete_all(user.id)
+        return self._devices(user.id)
+
     # ---- public subscription ---------------------------------------------------
     async def subscription(self, request: web.Request) -> web.Response:
         """What a VPN client downloads from ``subscriptionUrl``: base64 of one
@@ -219,6 +254,18 @@ class RemnawaveApi:
             return web.Response(status=404, text="Not Found")
         if user.status != "ACTIVE":
             return web.Response(status=403, text=f"User is {user.status}")
+        hwid = request.headers.get("x-hwid")
+        if hwid:
+            try:
+                self.s.hwid.see(user.id, user.hwid_device_limit, hwid, self.s.clock.now(),
+                                platform=request.headers.get("x-device-os"), os_version=request.headers.get("x-ver-os"),
+                                model=request.headers.get("x-device-model"),
+                                user_agent=request.headers.get("User-Agent"), ip=request.remote)
+            except DeviceLimitReached:
+                return web.Response(status=403, text="Device limit reached")
+        elif (user.hwid_device_limit if user.hwid_device_limit is not None else self.s.hwid.fallback_limit):
+            # A limited user's subscription is served only to apps that say which device they are.
+            return web.Response(status=403, text="HWID required")
         link = f"vless://{user.vless_uuid}@127.0.0.1:443?security=reality&type=tcp#{user.username}"
         return web.Response(text=base64.b64encode(link.encode()).decode(), content_type="text/plain")
 

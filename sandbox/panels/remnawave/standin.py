@@ -6,6 +6,8 @@ URL layout (``<base>`` is ``.url``):
     <base>/api/sub/<shortUuid>            subscriptions (the users' ``subscriptionUrl``)
     <base>/_control/...                   stats, reset, clock, faults (sandbox.panels.base) plus
     POST <base>/_control/users/{id}/traffic   {"bytes": N}: the user moved N more bytes
+    POST <base>/_control/users/{id}/devices   {"hwid", "platform"?, "model"?, "os_version"?}: a VPN app
+                                              fetched the subscription from that device (409: the limit)
 
 The gateway config points the panel URL at ``<base>`` with the same token.
 """
@@ -19,6 +21,7 @@ from aiohttp import web
 from sandbox.panels.base import PanelStandIn, template_key
 from sandbox.panels.remnawave import errors
 from sandbox.panels.remnawave.api import CATCH_ALL, RemnawaveApi
+from sandbox.panels.remnawave.hwid import DeviceLimitReached, HwidDevices
 from sandbox.panels.remnawave.users import UserNotFound, UserStore
 
 
@@ -40,6 +43,7 @@ class RemnawaveStandIn(PanelStandIn):
         self.token = token
         self._subscription_base = subscription_base
         self.users = UserStore(self.clock)
+        self.hwid = HwidDevices()
         self._api = RemnawaveApi(self)
 
     @property
@@ -71,6 +75,7 @@ class RemnawaveStandIn(PanelStandIn):
 
     def reset_accounts(self) -> None:
         self.users.reset()
+        self.hwid.reset()
 
     def add_panel_control_routes(self, app: web.Application) -> None:
         async def traffic(request: web.Request) -> web.Response:
@@ -84,7 +89,22 @@ class RemnawaveStandIn(PanelStandIn):
                 return web.json_response({"error": f"bad request: {exc}"}, status=400)
             return web.json_response({"response": user})
 
+        async def device(request: web.Request) -> web.Response:
+            try:
+                user_id = int(request.match_info["user_id"])
+                body = await request.json()
+                seen = self.connect_device(user_id, str(body["hwid"]), platform=body.get("platform"),
+                                           model=body.get("model"), os_version=body.get("os_version"))
+            except UserNotFound:
+                return web.json_response({"error": "no such user"}, status=404)
+            except DeviceLimitReached:
+                return web.json_response({"error": "device limit reached"}, status=409)
+            except (ValueError, TypeError, KeyError) as exc:
+                return web.json_response({"error": f"bad request: {exc}"}, status=400)
+            return web.json_response({"response": seen})
+
         app.router.add_post("/_control/users/{user_id}/traffic", traffic)
+        app.router.add_post("/_control/users/{user_id}/devices", device)
 
     # ---- control, mirrored in Python ----------------------------------------
     def add_traffic(self, user_id: int, bytes_used: int) -> dict:
@@ -92,6 +112,19 @@ class RemnawaveStandIn(PanelStandIn):
             raise ValueError("bytes must not be negative")
         user = self.users.add_traffic(self.users.by_id(user_id), bytes_used)
         return user.to_api(self.subscription_base)
+
+    def connect_device(self, user_id: int, hwid: str, *, platform: Optional[str] = None, model: Optional[str] = None,
+                       os_version: Optional[str] = None) -> dict:
+        """A VPN app on device `hwid` fetched the user's subscription (what GET /api/sub does with
+        an x-hwid header); DeviceLimitReached when the user's limit has no room for it."""
+        user = self.users.by_id(user_id)
+        if user.status != "ACTIVE":
+            raise ValueError(f"user is {user.status}")
+        return self.hwid.see(user.id, user.hwid_device_limit, hwid, self.clock.now(), platform=platform,
+                             os_version=os_version, model=model).to_api(user.id)
+
+    def devices(self, user_id: int) -> list[dict]:
+        return self.hwid.page(user_id)["response"]["devices"]
 
     def user(self, user_id: int) -> dict:
         return self.users.by_id(user_id).to_api(self.subscription_base)

@@ -184,6 +184,14 @@ def extend_body(body: Any) -> dict:
     return c.done()
 
 
+def hwid_delete_body(body: Any, *, all_devices: bool = False) -> dict:
+    c = _Checker(body)
+    c.field("userId", _number(1, integer=True), required=True, convert=int)
+    if not all_devices:
+        c.field("hwid", _string(1), required=True)
+    return c.done()
+
+
 def user_id(raw: str) -> int:
     """The ``{userId}`` path parameter: a positive number."""
     try:

@@ -5,8 +5,8 @@ from aiogram import Router
 
 from services.bot.settings import Settings
 from services.bot.handlers import (
-    admin, balance, buy, chat_member, fallback, gifts, language, plan_change, referrals, start, stars, subscription,
-    traffic, trial,
+    admin, balance, buy, chat_member, devices, fallback, freeze, gifts, language, plan_change, referrals, start, stars,
+    subscription, traffic, trial,
 )
 
 
@@ -24,6 +24,8 @@ def build_routers(settings: Settings) -> list[Router]:
         subscription.router(),
         plan_change.router(),
         traffic.router(),
+        devices.router(),
+        freeze.router(),
         referrals.router(),
         fallback.router(),       # last: whatever nobody else took
     ]

@@ -164,6 +164,8 @@ async def _show_methods(bot: Bot, query: CallbackQuery, t: Translator, settings:
     limit = t("traffic.unlimited") if plan.traffic_gb == 0 else traffic(plan.traffic_gb * GB)
     free = price_of(plan, promo).free
     text = plan_summary(t, plan, promo, currency, limit)
+    if plan.device_limit:
+        text += "\n" + t("sub.devices", limit=plan.device_limit)
     if gift:
         text += "\n\n" + t("buy.as_gift")
     if not free:

@@ -52,6 +52,7 @@ def refusal_text(t: Translator, refusal: Refusal | str) -> str:
         Refusal.NO_PAID_PLAN: t("change.refused_no_paid_plan"),
         Refusal.SAME_PLAN: t("change.refused_same_plan"),
         Refusal.PLAN_GONE: t("buy.plan_gone"),
+        Refusal.FROZEN: t("change.refused_frozen"),
     }.get(refusal, t("change.refused_no_paid_plan"))
 
 

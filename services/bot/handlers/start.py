@@ -66,7 +66,7 @@ async def menu_button(query: CallbackQuery, bot: Bot, t: Translator, state: FSMC
 
 
 def _help_text(t: Translator, settings: Settings) -> str:
-    return t("help.text", support=settings.shop.support_contact)
+    return t("help.text", support=settings.shop.support_contact, pause_days=settings.shop.freeze_days_per_year)
 
 
 async def help_command(message: Message, t: Translator, settings: Settings) -> None:

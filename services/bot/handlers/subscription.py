@@ -1,6 +1,8 @@
-"""My subscription: status, expiry, traffic (live with a short deadline, else the last known
-figure and its time), the key with per-platform instructions, reissue with confirmation, auto-renew,
-and a Telegram Stars subscription: when it renews, and its renewal switched off or back on."""
+"""My subscription: status, expiry (or the pause and the time it keeps), traffic (live with a short
+deadline, else the last known figure and its time), the device limit, the key with per-platform
+instructions, reissue with confirmation, auto-renew, and a Telegram Stars subscription: when it
+renews, and its renewal switched off or back on. Devices, pauses and traffic packages have their
+own screens (handlers/devices.py, handlers/freeze.py, handlers/traffic.py)."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +17,7 @@ from common.contract.payments import StarSubscriptionEdit
 from common.contract.vpn_gateway import UserAction
 from common.db.database import Database
 from common.ipc import RpcError
-from common.texts import money
+from common.texts import duration, money
 from services.bot.callbacks import HowtoCb, MenuCb, ReissueCb, Screen, SubAction, SubCb, new_nonce
 from services.bot.followups import Followups
 from services.bot.formatting import date, days_left, key_block, traffic
@@ -61,13 +63,20 @@ async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
     status = view.status if view.status in ("active", "expired", "revoked") else "active"
     if status == "active" and days_left(view.expires_at) == 0:
         status = "expired"
-    lines.append(_status(t, status))
-    lines.append(t("sub.expires", date=date(view.expires_at), days=days_left(view.expires_at)))
+    if view.frozen:
+        # Paused: the end date is not running; what is shown is what comes back at the resume.
+        left = (view.expires_at - view.frozen_at).total_seconds()
+        lines.append(t("freeze.status", date=date(view.frozen_until), left=duration(left, t.locale)))
+    else:
+        lines.append(_status(t, status))
+        lines.append(t("sub.expires", date=date(view.expires_at), days=days_left(view.expires_at)))
     lines.append(await _traffic_line(user, t, view, peers))
+    if view.device_limit:
+        lines.append(t("sub.devices", limit=view.device_limit))
     if view.access_key:
         lines.append("")
         lines.append(t("sub.key", key=key_block(view.access_key)))
-    else:
+    elif not view.frozen:
         lines.append(t("sub.key_pending"))
     lines.append("")
     if view.has_stars_subscription:

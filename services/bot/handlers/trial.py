@@ -52,7 +52,8 @@ async def take_trial(bot: Bot, chat_id: int, origin, user: UserRow, t: Translato
             granted = None
         else:
             granted = await grant_days(conn, user.id, days, key=f"trial:{user.id}", is_trial=True,
-                                       traffic_limit_bytes=limit_gb * GB, reason="trial")
+                                       traffic_limit_bytes=limit_gb * GB, reason="trial",
+                                       device_limit=settings.shop.trial_devices)
     if granted is None:
         await show(bot, chat_id, origin, t("trial.already_used", date=date(used_at)), back_to_menu(t))
         return

@@ -30,15 +30,23 @@ def overview(t: Translator, view: SubscriptionView, *, traffic: bool) -> InlineK
                   callback_data=SubCb(action=SubAction.STARS_RESUME if view.stars_canceled
                                       else SubAction.STARS_CANCEL))
     kb.button(text=t("menu.buy_renew"), callback_data=MenuCb(to=Screen.BUY))
-    changeable = view.plan_code is not None and not view.is_trial and view.status == "active"
+    changeable = view.plan_code is not None and not view.is_trial and view.status == "active" and not view.frozen
     if changeable:
         kb.button(text=t("change.button"), callback_data=SubCb(action=SubAction.CHANGE))
     if traffic:
         kb.button(text=t("traffic.button"), callback_data=SubCb(action=SubAction.TRAFFIC))
+    # Pause and devices share a row: pause (or resume) for a paid plan, devices for any subscription.
+    pausable = view.plan_code is not None and not view.is_trial and view.status == "active"
+    if view.frozen:
+        kb.button(text=t("freeze.resume_button"), callback_data=SubCb(action=SubAction.UNFREEZE))
+    elif pausable:
+        kb.button(text=t("freeze.button"), callback_data=SubCb(action=SubAction.FREEZE))
+    kb.button(text=t("sub.devices_button"), callback_data=SubCb(action=SubAction.DEVICES))
     kb.button(text=t("sub.refresh_button"), callback_data=SubCb(action=SubAction.REFRESH))
     kb.button(text=t("nav.menu"), callback_data=MenuCb(to=Screen.HOME))
     rows = [2] if view.access_key else []
-    kb.adjust(*rows, 1, *([1] if stars else []), 1, *([1] if changeable else []), *([1] if traffic else []), 2)
+    kb.adjust(*rows, 1, *([1] if stars else []), 1, *([1] if changeable else []), *([1] if traffic else []),
+              2 if (view.frozen or pausable) else 1, 2)
     return kb.as_markup()
 
 

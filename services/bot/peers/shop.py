@@ -17,7 +17,10 @@ from common.contract.payments import (
     PreCheckoutVerdict, Settlement, StarSubscriptionEdit, StarSubscriptionState, StarsPaid, StarsPreCheckout,
     StarsRefunded, TrafficBought, TrafficPurchase,
 )
-from common.contract.vpn_gateway import NUDGE_ACTIVATIONS, REISSUE, USAGE, Enqueued, Usage, UsageQuery, UserAction
+from common.contract.vpn_gateway import (
+    DEVICES, NUDGE_ACTIVATIONS, REISSUE, REMOVE_DEVICE, USAGE, DeviceRemoved, Devices, DevicesQuery, Enqueued,
+    RemoveDevice, Usage, UsageQuery, UserAction,
+)
 from common.ipc import RpcClient, RpcError
 
 T = TypeVar("T")
@@ -81,6 +84,15 @@ class Peers:
     async def reissue(self, request: UserAction, timeout: float | None = None) -> Enqueued:
         return await self._client("vpn_gateway").call(REISSUE, request,
                                                        timeout=timeout or self.settings.bot_rpc_deadline)
+
+
+    async def devices(self, user_id: int) -> Devices:
+        return await self._client("vpn_gateway").call(DEVICES, DevicesQuery(user_id=user_id),
+                                                       timeout=self.settings.bot_rpc_deadline)
+
+    async def remove_device(self, user_id: int, device_id: str) -> DeviceRemoved:
+        return await self._client("vpn_gateway").call(REMOVE_DEVICE, RemoveDevice(user_id=user_id, device_id=device_id),
+                                                       timeout=self.settings.bot_rpc_deadline)
 
 
 async def retry_until(call: Callable[[float], Awaitable[T]], total: float, attempt: float) -> T:

@@ -28,6 +28,9 @@ class SubscriptionView:
     stars_amount: int | None = None
     stars_period_end: datetime | None = None
     stars_canceled: bool = False
+    device_limit: int = 0
+    frozen_at: datetime | None = None     # paused since (common/shop/freeze.py)
+    frozen_until: datetime | None = None  # ...until, when it resumes by itself
 
     @property
     def exists(self) -> bool:
@@ -42,6 +45,10 @@ class SubscriptionView:
     def has_stars_subscription(self) -> bool:
         return self.stars_amount is not None
 
+    @property
+    def frozen(self) -> bool:
+        return self.frozen_at is not None and self.status == "active"
+
 
 async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
     row = await conn.fetchrow(
@@ -52,7 +59,8 @@ async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
                   a.used_bytes, a.used_checked_at, u.balance,
                   coalesce(s.extra_traffic_bytes, 0) AS extra_traffic_bytes,
                   ss.amount AS stars_amount, ss.period_end AS stars_period_end,
-                  coalesce(ss.canceled, false) AS stars_canceled
+                  coalesce(ss.canceled, false) AS stars_canceled,
+                  coalesce(s.device_limit, 0) AS device_limit, s.frozen_at, s.frozen_until
            FROM users u
            LEFT JOIN subscriptions s ON s.user_id = u.id
            LEFT JOIN plans p ON p.id = s.plan_id

@@ -61,9 +61,11 @@ async def lock_subscription(conn: asyncpg.Connection, user_id: int) -> bool:
 
 async def switch(conn: asyncpg.Connection, user_id: int, *, plan_id: int, days: int, free_seconds: int,
                  traffic_limit_bytes: int) -> datetime:
-    """The subscription from now on: the new plan's days plus the free time carried over."""
+    """The subscription from now on: the new plan's days plus the free time carried over, and the
+    new plan's device limit (the activation written with it takes it to the panel)."""
     return await conn.fetchval(
         """UPDATE subscriptions SET expires_at = now() + make_interval(days => $3, secs => $4), plan_id = $2,
-                                   traffic_limit_bytes = $5, is_trial = false, status = 'active', updated_at = now()
+                                   traffic_limit_bytes = $5, is_trial = false, status = 'active', updated_at = now(),
+                                   device_limit = (SELECT device_limit FROM plans WHERE id = $2)
            WHERE user_id = $1 RETURNING expires_at""",
         user_id, plan_id, days, float(free_seconds), traffic_limit_bytes)

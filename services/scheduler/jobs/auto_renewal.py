@@ -35,7 +35,7 @@ async def renew_one(db: Database, user_id: int, expires_at: datetime, currency: 
     async with db.transaction() as conn:
         sub = await repo.lock_for_renewal(conn, user_id)
         if (sub is None or sub["expires_at"] != expires_at or sub["status"] != "active" or not sub["auto_renew"]
-                or sub["is_trial"] or not sub["plan_active"] or sub["is_banned"]):
+                or sub["is_trial"] or not sub["plan_active"] or sub["is_banned"] or sub["frozen_at"] is not None):
             return Outcome()  # changed since it was picked: the next pass sees the new state
         price = sub["price"]
         if sub["balance"] < price:

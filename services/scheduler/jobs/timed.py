@@ -1,6 +1,7 @@
-"""The leader's periodic pass over subscriptions, every ATCS_SCHEDULER_TICK seconds:
-auto-renewal first (a renewed subscription needs no reminder and must not expire), then trial
-notices, reminders, expiry cleanup, the deletion of old export files, and the deletion of the
+"""The leader's periodic pass over subscriptions, every ATCS_SCHEDULER_TICK seconds: the end of
+pauses first (an unfrozen subscription is then renewed, reminded and expired like any other),
+auto-renewal (a renewed subscription needs no reminder and must not expire), then trial notices,
+reminders, expiry cleanup, the deletion of old export files, and the deletion of the
 bot's FSM state of abandoned flows.
 
 A job that fails is logged and the others still run; the next pass retries it. After a pass
@@ -27,6 +28,7 @@ from services.scheduler.jobs.fsm_cleanup import delete_idle_flows
 from services.scheduler.jobs.outcome import Outcome
 from services.scheduler.jobs.reminders import send_reminders
 from services.scheduler.jobs.trial_ending import send_trial_notices
+from services.scheduler.jobs.unfreeze import end_pauses
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -51,6 +53,7 @@ class TimedJobs:
     def jobs(self) -> list[tuple[str, Callable[[datetime], Awaitable[Outcome]]]]:
         s, shop = self.settings.scheduler, self.settings.shop
         return [
+            ("unfreeze", lambda now: end_pauses(self.db, now, batch=s.scheduler_batch)),
             ("auto_renewal", lambda now: renew_from_balance(
                 self.db, now, days_before=shop.auto_renew_days_before,
                 currency=self.settings.cryptopay.shop_currency, batch=s.scheduler_batch)),

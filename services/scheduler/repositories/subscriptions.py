@@ -13,6 +13,9 @@ key already exists — this module is the one place that knows their layout:
     auto_renewed:<user>:<expiry date>          notification AUTO_RENEWED
     auto_renew_failed:<user>:<expiry date>     notification AUTO_RENEW_FAILED
 
+A paused subscription (frozen_at set, common/shop/freeze.py) is no candidate for any of them: its
+days are not running. `thaw_due` finds the pauses that have reached their end.
+
 Every candidate query pages by (expires_at, user_id) after the last row seen, so one pass ends
 even when some rows are skipped.
 """
@@ -39,7 +42,7 @@ async def reminder_candidates(conn: asyncpg.Connection, now: datetime, days: int
     return await conn.fetch(
         f"""SELECT s.user_id, s.expires_at, {key} AS key
             FROM subscriptions s JOIN users u ON u.id = s.user_id
-            WHERE s.status = 'active' AND NOT s.is_trial
+            WHERE s.status = 'active' AND NOT s.is_trial AND s.frozen_at IS NULL
               AND s.expires_at > $1::timestamptz + make_interval(days => $3)
               AND s.expires_at <= $1::timestamptz + make_interval(days => $2)
               AND NOT u.is_banned AND NOT u.blocked_bot
@@ -57,7 +60,7 @@ async def trial_ending_candidates(conn: asyncpg.Connection, now: datetime, hours
     return await conn.fetch(
         f"""SELECT s.user_id, s.expires_at, {key} AS key
             FROM subscriptions s JOIN users u ON u.id = s.user_id
-            WHERE s.status = 'active' AND s.is_trial
+            WHERE s.status = 'active' AND s.is_trial AND s.frozen_at IS NULL
               AND s.expires_at > $1::timestamptz
               AND s.expires_at <= $1::timestamptz + make_interval(hours => $2)
               AND NOT u.is_banned AND NOT u.blocked_bot
@@ -70,7 +73,8 @@ async def trial_ending_candidates(conn: asyncpg.Connection, now: datetime, hours
 async def expired_candidates(conn: asyncpg.Connection, now: datetime, after: Cursor, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT s.user_id, s.expires_at FROM subscriptions s
-           WHERE s.status = 'active' AND s.expires_at <= $1 AND (s.expires_at, s.user_id) > ($2, $3)
+           WHERE s.status = 'active' AND s.frozen_at IS NULL AND s.expires_at <= $1
+             AND (s.expires_at, s.user_id) > ($2, $3)
            ORDER BY s.expires_at, s.user_id LIMIT $4""",
         now, after[0], after[1], limit)
 
@@ -82,7 +86,7 @@ async def expire(conn: asyncpg.Connection, user_ids: list[int], now: datetime) -
         f"""UPDATE subscriptions s SET status = 'expired', updated_at = now()
             FROM users u
             WHERE s.user_id = ANY($1::bigint[]) AND u.id = s.user_id
-              AND s.status = 'active' AND s.expires_at <= $2
+              AND s.status = 'active' AND s.frozen_at IS NULL AND s.expires_at <= $2
             RETURNING s.user_id, s.expires_at, s.is_trial, u.is_banned, u.blocked_bot,
                       'expire:' || s.user_id || ':' || {_STAMP} AS activation_key,
                       'expired:' || {_PERIOD} AS notice_key""",
@@ -96,7 +100,7 @@ async def renewal_candidates(conn: asyncpg.Connection, now: datetime, days_befor
     return await conn.fetch(
         f"""SELECT s.user_id, s.expires_at
             FROM subscriptions s JOIN users u ON u.id = s.user_id JOIN plans p ON p.id = s.plan_id
-            WHERE s.status = 'active' AND s.auto_renew AND NOT s.is_trial AND p.is_active
+            WHERE s.status = 'active' AND s.auto_renew AND NOT s.is_trial AND p.is_active AND s.frozen_at IS NULL
               AND s.expires_at <= $1::timestamptz + make_interval(days => $2)
               AND NOT u.is_banned
               AND (u.balance >= p.price OR NOT EXISTS (
@@ -110,7 +114,7 @@ async def lock_for_renewal(conn: asyncpg.Connection, user_id: int) -> asyncpg.Re
     """The subscription, its plan and the user's balance, locked (subscription and user rows)
     for the rest of the transaction, with this period's keys."""
     return await conn.fetchrow(
-        f"""SELECT s.user_id, s.expires_at, s.status, s.auto_renew, s.is_trial, s.plan_id,
+        f"""SELECT s.user_id, s.expires_at, s.status, s.auto_renew, s.is_trial, s.plan_id, s.frozen_at,
                    p.price, p.days, p.is_active AS plan_active, u.balance, u.is_banned,
                    {_PERIOD} AS ledger_reference,
                    'renewal:' || {_PERIOD} AS activation_key,
@@ -120,3 +124,11 @@ async def lock_for_renewal(conn: asyncpg.Connection, user_id: int) -> asyncpg.Re
             WHERE s.user_id = $1
             FOR UPDATE OF s, u""",
         user_id)
+
+
+async def thaw_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[int]:
+    """Users whose pause has reached its end (frozen_until), the longest overdue first."""
+    rows = await conn.fetch(
+        """SELECT user_id FROM subscriptions WHERE frozen_at IS NOT NULL AND frozen_until <= $1
+           ORDER BY frozen_until, user_id LIMIT $2""", now, limit)
+    return [r["user_id"] for r in rows]

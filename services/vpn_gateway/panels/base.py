@@ -21,6 +21,7 @@ class AccessSpec:
     """What the panel account should grant: read from the user's subscriptions row."""
     expires_at: datetime
     traffic_limit_bytes: int          # 0 = unlimited
+    device_limit: int = 0             # devices at once, 0 = unlimited; where the panel can limit them
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class PanelAccount:
     traffic_limit_bytes: int          # 0 = unlimited
     enabled: bool
     used_bytes: int | None = None
+    device_limit: int | None = None   # as the panel holds it; None where it has no device limit
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,19 @@ class Capabilities:
     # The traffic limit is held against a counter the panel never resets: a traffic package bought
     # stays bought (common/contract/vpn_gateway.py: LASTING_TRAFFIC_LIMIT names the same panels).
     lasting_traffic_limit: bool = False
+    device_limit: bool = False        # the panel limits how many devices use an account at once
+    device_list: bool = False         # it lists those devices, and one can be removed
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device the panel has seen use an account (Remnawave: by the HWID its app sends)."""
+    device_id: str                    # the panel's id of it (the HWID)
+    platform: str | None
+    model: str | None
+    os_version: str | None
+    first_seen: datetime | None
+    last_seen: datetime | None
 
 
 class PanelError(Exception):
@@ -101,8 +116,10 @@ class PanelBackend(ABC):
 
     @abstractmethod
     async def update(self, account: PanelAccount, *, expires_at: datetime | None = None,
-                     traffic_limit_bytes: int | None = None, enabled: bool | None = None) -> PanelAccount:
-        """Change what is given (None = leave as is); returns the account as it is now."""
+                     traffic_limit_bytes: int | None = None, enabled: bool | None = None,
+                     device_limit: int | None = None) -> PanelAccount:
+        """Change what is given (None = leave as is; device_limit only where capabilities.device_limit);
+        returns the account as it is now."""
 
     async def set_expiry(self, account: PanelAccount, expires_at: datetime) -> PanelAccount:
         return await self.update(account, expires_at=expires_at)
@@ -116,6 +133,14 @@ class PanelBackend(ABC):
         do; Marzban prints a new, equally valid subscription URL on every read, so without this
         every read would look like a rotated key."""
         return account
+
+    async def devices(self, account: PanelAccount) -> list[Device]:
+        """The devices the panel has seen use the account (capabilities.device_list)."""
+        raise NotSupported(f"{self.kind} panels do not list devices")
+
+    async def remove_device(self, account: PanelAccount, device_id: str) -> bool:
+        """Forgets one device, freeing its place under the limit; False when the panel did not know it."""
+        raise NotSupported(f"{self.kind} panels do not list devices")
 
     @abstractmethod
     async def revoke(self, account: PanelAccount) -> None:

@@ -106,7 +106,9 @@ class MarzbanBackend(PanelBackend):
         return self._account(reply.body, external_id)
 
     async def update(self, account: PanelAccount, *, expires_at: datetime | None = None,
-                     traffic_limit_bytes: int | None = None, enabled: bool | None = None) -> PanelAccount:
+                     traffic_limit_bytes: int | None = None, enabled: bool | None = None,
+                     device_limit: int | None = None) -> PanelAccount:
+        # device_limit: Marzban 0.8 has none (no device or IP limit in its user API).
         # PUT changes only the fields sent (null or absent = no change); proxies and inbounds
         # are left out, so they stay as they are.
         body: dict[str, Any] = {}

@@ -65,7 +65,9 @@ class OutlineBackend(PanelBackend):
         return self._account(reply.body, external_id)
 
     async def update(self, account: PanelAccount, *, expires_at: datetime | None = None,
-                     traffic_limit_bytes: int | None = None, enabled: bool | None = None) -> PanelAccount:
+                     traffic_limit_bytes: int | None = None, enabled: bool | None = None,
+                     device_limit: int | None = None) -> PanelAccount:
+        # device_limit: Outline keys have none (one key, any number of devices).
         # expires_at: nothing to send, Outline keys do not expire (the gateway deletes them).
         if enabled is False:
             raise NotSupported("outline keys cannot be disabled, only deleted")

@@ -9,6 +9,13 @@ short UUID (so a new URL) and new protocol passwords. 3.x addresses users by num
 Versions: 3.0 moved users from a uuid to a numeric id (2.x panels answer our calls with 400s or
 act on nothing), so a 2.x panel is refused; within 3.x updates are partial (PATCH sends only what
 changes), so later 3.x minors keep working. The version is `GET /api/system/metadata`.
+
+Devices: `hwidDeviceLimit` is how many devices (told apart by the HWID their app sends when it
+fetches the subscription) may use the user at once; 0 = no limit, null = the panel's fallback, so
+we always send a number. The panel keeps the devices it has seen per user
+(`GET /api/hwid/devices/{userId}`); one is forgotten by `POST /api/hwid/devices/delete`, freeing
+its place. We never call `delete-all`, nor anything else that forgets a user's devices: only the
+user removes one. The limit is enforced only where the panel runs with HWID_DEVICE_LIMIT_ENABLED.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from services.vpn_gateway.panels.base import (
-    AccessSpec, AccountExists, Capabilities, PanelAccount, PanelBackend, PanelHealth, PanelRejected,
+    AccessSpec, AccountExists, Capabilities, Device, PanelAccount, PanelBackend, PanelHealth, PanelRejected,
     PanelUnavailable,
 )
 from services.vpn_gateway.panels.http import PanelHttp, checked_health, panel_code, read_page
@@ -31,7 +38,8 @@ SUPPORTED = Supported(lowest="3.2.0", below="4.0.0", tested=PANEL_VERSION)
 
 class RemnawaveBackend(PanelBackend):
     kind = "remnawave"
-    capabilities = Capabilities(enforces_expiry=True, can_disable=True, lasting_traffic_limit=True)
+    capabilities = Capabilities(enforces_expiry=True, can_disable=True, lasting_traffic_limit=True,
+                                device_limit=True, device_list=True)
 
     def __init__(self, http: PanelHttp, squads: list[str] | None = None) -> None:
         self.http = http
@@ -60,6 +68,7 @@ class RemnawaveBackend(PanelBackend):
             "expireAt": format_time(spec.expires_at),
             "trafficLimitBytes": spec.traffic_limit_bytes,
             "trafficLimitStrategy": "NO_RESET",
+            "hwidDeviceLimit": spec.device_limit,
         }
         if self.squads:
             body["activeInternalSquads"] = self.squads
@@ -72,7 +81,8 @@ class RemnawaveBackend(PanelBackend):
         return self._account(reply.body)
 
     async def update(self, account: PanelAccount, *, expires_at: datetime | None = None,
-                     traffic_limit_bytes: int | None = None, enabled: bool | None = None) -> PanelAccount:
+                     traffic_limit_bytes: int | None = None, enabled: bool | None = None,
+                     device_limit: int | None = None) -> PanelAccount:
         # Addressed by the panel's numeric id (v3); the username would do too, the id is what
         # our contract fixture (update-user.request.json) pins.
         body: dict[str, Any] = {"id": int(account.panel_id)}
@@ -82,6 +92,8 @@ class RemnawaveBackend(PanelBackend):
             body["trafficLimitBytes"] = traffic_limit_bytes
         if enabled is not None:
             body["status"] = "ACTIVE" if enabled else "DISABLED"
+        if device_limit is not None:
+            body["hwidDeviceLimit"] = device_limit
         if len(body) == 1:
             return account
         reply = await self.http.request("PATCH", "/api/users", route="/api/users", json=body, expect=(200,))
@@ -96,6 +108,34 @@ class RemnawaveBackend(PanelBackend):
                                         route="/api/users/{userId}/actions/revoke",
                                         json={"revokeOnlyPasswords": False}, expect=(200, 201))
         return self._account(reply.body)
+
+    async def devices(self, account: PanelAccount) -> list[Device]:
+        reply = await self.http.request("GET", f"/api/hwid/devices/{self._id(account)}",
+                                        route="/api/hwid/devices/{userId}", expect=(200,))
+        return self._devices(reply.body)
+
+    async def remove_device(self, account: PanelAccount, device_id: str) -> bool:
+        before = {d.device_id for d in await self.devices(account)}
+        if device_id not in before:
+            return False
+        reply = await self.http.request("POST", "/api/hwid/devices/delete", route="/api/hwid/devices/delete",
+                                        json={"userId": int(account.panel_id), "hwid": device_id}, expect=(200,))
+        return device_id not in {d.device_id for d in self._devices(reply.body)}
+
+    def _devices(self, body: Any) -> list[Device]:
+        page = body.get("response") if isinstance(body, dict) else None
+        items = page.get("devices") if isinstance(page, dict) else None
+        if not isinstance(items, list):
+            raise PanelUnavailable(f"{self.http.server}: HWID device answer without devices")
+        devices = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("hwid"), str):
+                continue
+            devices.append(Device(
+                device_id=item["hwid"], platform=_text(item.get("platform")), model=_text(item.get("deviceModel")),
+                os_version=_text(item.get("osVersion")), first_seen=_time(item.get("createdAt")),
+                last_seen=_time(item.get("updatedAt"))))
+        return devices
 
     async def usage(self, account: PanelAccount) -> int | None:
         reply = await self.http.request("GET", f"/api/users/{self._id(account)}", route="/api/users/{userId}",
@@ -132,6 +172,8 @@ class RemnawaveBackend(PanelBackend):
             traffic_limit_bytes=int(user.get("trafficLimitBytes") or 0),
             enabled=user.get("status") != "DISABLED",
             used_bytes=int(used) if isinstance(used, (int, float)) else None,
+            # None (null): the panel's fallback applies, not a limit we set, so the next alignment writes ours.
+            device_limit=int(limit) if isinstance(limit := user.get("hwidDeviceLimit"), (int, float)) else None,
         )
 
 
@@ -144,3 +186,14 @@ def format_time(moment: datetime) -> str:
 def parse_time(value: str) -> datetime:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _text(value: Any) -> str | None:
+    return value[:64] if isinstance(value, str) and value else None
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -26,6 +26,11 @@ Versions: only the tested minor, 3.6.x (`panelVersion` of `GET /panel/api/server
 panel's update replaces the whole client, resetting any field it is not sent: a field a later
 release adds is one our updates would wipe (3.8 added `limitHwid`, and an update without it
 sets it to 0), so a newer panel is refused until its client record is checked.
+
+Devices: `limitIp` is how many source IPs may use the client at once (0 = no limit), enforced by
+the panel's IP log and fail2ban, where the panel runs them; it stands for the device limit. The
+panel has no list of devices (only IP addresses seen, and a call that clears them all), so the
+bot shows the limit and nothing to remove.
 """
 from __future__ import annotations
 
@@ -64,7 +69,8 @@ def csrf_header(token: str) -> dict[str, str]:
 
 class XuiBackend(PanelBackend):
     kind = "3x-ui"
-    capabilities = Capabilities(enforces_expiry=True, can_disable=True, lasting_traffic_limit=True)
+    capabilities = Capabilities(enforces_expiry=True, can_disable=True, lasting_traffic_limit=True,
+                                device_limit=True)
 
     def __init__(self, http: PanelHttp, *, username: str, password: str, inbound_id: int, flow: str = "") -> None:
         self.http = http
@@ -150,7 +156,7 @@ class XuiBackend(PanelBackend):
         client: dict[str, Any] = {
             "id": str(uuid.uuid4()), "email": email, "enable": True,
             "expiryTime": unix_ms(spec.expires_at), "totalGB": spec.traffic_limit_bytes,   # bytes, despite the name
-            "limitIp": 0, "subId": new_sub_id(), "tgId": 0, "comment": "", "reset": 0, "security": "",
+            "limitIp": spec.device_limit, "subId": new_sub_id(), "tgId": 0, "comment": "", "reset": 0, "security": "",
         }
         if self.flow:
             client["flow"] = self.flow
@@ -163,7 +169,8 @@ class XuiBackend(PanelBackend):
         return account_of(client, external_id, await self._key(email))
 
     async def update(self, account: PanelAccount, *, expires_at: datetime | None = None,
-                     traffic_limit_bytes: int | None = None, enabled: bool | None = None) -> PanelAccount:
+                     traffic_limit_bytes: int | None = None, enabled: bool | None = None,
+                     device_limit: int | None = None) -> PanelAccount:
         changes: dict[str, Any] = {}
         if expires_at is not None:
             changes["expiryTime"] = unix_ms(expires_at)
@@ -171,6 +178,8 @@ class XuiBackend(PanelBackend):
             changes["totalGB"] = traffic_limit_bytes
         if enabled is not None:
             changes["enable"] = enabled
+        if device_limit is not None:
+            changes["limitIp"] = device_limit
         if not changes:
             return account
         # The panel replaces the whole client on update: read it, change our fields, send it all.
@@ -246,6 +255,7 @@ def account_of(record: dict[str, Any], external_id: str, key: str) -> PanelAccou
         expires_at=datetime.fromtimestamp(expiry / 1000, timezone.utc) if isinstance(expiry, int) and expiry > 0 else None,
         traffic_limit_bytes=int(record.get("totalGB") or 0),
         enabled=bool(record.get("enable")),
+        device_limit=int(record.get("limitIp") or 0),
     )
 
 

@@ -71,7 +71,7 @@ class Provisioner:
         if sub is None or not sub.grants_access(_now()):
             return Outcome(note="no active subscription")
         server, account = await self._place(job.user_id, account)
-        spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.panel_limit)
+        spec = _spec(sub)
         panel = await self._ensure(server, account.external_id, spec, account.access_key)
         delivered = panel.access_key != account.access_key or account.status != "active"
         expires = sub.expires_at.isoformat()
@@ -79,6 +79,7 @@ class Provisioner:
             notice, params = Notice.KEY_READY, {"expires_at": expires, "is_trial": sub.is_trial}
         elif action is Activation.EXTEND and job.payload.get("reason") != "refund":
             # (A refund that shortens the subscription is told by payments' REFUNDED notice.)
+            # (An unfreeze is told by the key it delivers: the freeze took the account off.)
             notice, params = Notice.SUBSCRIPTION_EXTENDED, {"expires_at": expires}
         else:
             notice, params = None, {}
@@ -88,7 +89,7 @@ class Provisioner:
         if sub is None or not sub.grants_access(_now()):
             return Outcome(note="no active subscription")
         server, account = await self._place(job.user_id, account)
-        spec = AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.panel_limit)
+        spec = _spec(sub)
         panel = await server.backend.find(account.external_id)
         if panel is not None:
             panel = await server.backend.keep_key(panel, account.access_key)
@@ -184,18 +185,26 @@ class Provisioner:
 
     @staticmethod
     async def _align(backend: PanelBackend, panel: PanelAccount, spec: AccessSpec) -> PanelAccount:
-        """Expiry, traffic limit and on/off of an existing account brought in line with the spec."""
+        """Expiry, traffic limit, device limit and on/off of an existing account brought in line with
+        the spec. The devices the panel has seen are never touched: only the user removes one."""
         changes: dict[str, Any] = {}
         if backend.capabilities.enforces_expiry and (
                 panel.expires_at is None or abs(panel.expires_at - spec.expires_at) > EXPIRY_TOLERANCE):
             changes["expires_at"] = spec.expires_at
         if panel.traffic_limit_bytes != spec.traffic_limit_bytes:
             changes["traffic_limit_bytes"] = spec.traffic_limit_bytes
+        if backend.capabilities.device_limit and panel.device_limit != spec.device_limit:
+            changes["device_limit"] = spec.device_limit
         if not panel.enabled:
             changes["enabled"] = True
         if changes:
             panel = await backend.update(panel, **changes)
         return panel
+
+
+def _spec(sub: Subscription) -> AccessSpec:
+    return AccessSpec(expires_at=sub.expires_at, traffic_limit_bytes=sub.panel_limit,
+                      device_limit=sub.device_limit)
 
 
 def _now() -> datetime:

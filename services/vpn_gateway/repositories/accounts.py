@@ -18,6 +18,8 @@ class Subscription:
     is_trial: bool
     status: str
     updated_at: datetime
+    device_limit: int = 0             # devices at once, 0 = no limit
+    frozen_at: datetime | None = None  # paused (common/shop/freeze.py): grants nothing until unfrozen
     extra_traffic_bytes: int = 0      # bought in packages (common/shop/traffic.py)
 
     @property
@@ -26,7 +28,7 @@ class Subscription:
         return panel_limit(self.traffic_limit_bytes, self.extra_traffic_bytes)
 
     def grants_access(self, now: datetime) -> bool:
-        return self.status == "active" and self.expires_at > now
+        return self.status == "active" and self.frozen_at is None and self.expires_at > now
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ def external_id_for(user_id: int) -> str:
 
 async def get_subscription(conn: asyncpg.Connection, user_id: int) -> Subscription | None:
     row = await conn.fetchrow(
-        """SELECT user_id, expires_at, traffic_limit_bytes, is_trial, status, updated_at, extra_traffic_bytes
+        """SELECT user_id, expires_at, traffic_limit_bytes, is_trial, status, updated_at, extra_traffic_bytes,
+                  device_limit, frozen_at
            FROM subscriptions WHERE user_id = $1""", user_id)
     return Subscription(**dict(row)) if row else None
 
