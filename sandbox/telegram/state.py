@@ -14,6 +14,7 @@ from typing import Any
 from .config import Limits, StandInConfig
 from .errors import bad_request
 from .faults import FaultSet
+from .paid_broadcast import BotStarBalance
 from .models import (
     CallbackRecord,
     CallRecord,
@@ -71,6 +72,7 @@ class World:
         self.pre_checkouts: dict[str, PreCheckoutRecord] = {}
         self.files: dict[str, FileRecord] = {}
         self.transactions: list[StarTransactionRecord] = []
+        self.star_balance = BotStarBalance()
         self.calls: list[CallRecord] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
 
