@@ -25,5 +25,5 @@ class Pace:
 def pace(settings: SchedulerSettings, paid: bool) -> Pace:
     if paid:
         return Pace(settings.broadcast_paid_rate, settings.broadcast_paid_concurrency, claim_ahead=0.1,
-                    flush_every=0.1)
+                    flush_every=0.02)
     return Pace(settings.broadcast_rate, settings.broadcast_concurrency, claim_ahead=0.5, flush_every=0.25)
