@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -216,6 +217,7 @@ class FakePayments(_Fake):
     def __init__(self, database_url: str, run_dir: Path, *, delay: float = 0.0) -> None:
         super().__init__(database_url, run_dir)
         self.delay = delay
+        self.first_reply_at: float | None = None   # when the first invoice, however slow, is answered
         self.invoices: dict[str, Invoice] = {}
         self._making: dict[str, asyncio.Future] = {}
         self._lock = asyncio.Lock()
@@ -259,6 +261,7 @@ class FakePayments(_Fake):
         return await asyncio.shield(making)
 
     async def _make(self, request: CreateInvoice) -> Invoice:
+        self.first_reply_at = self.first_reply_at or time.time() + self.delay
         if self.delay:
             await asyncio.sleep(self.delay)  # a slow provider, simulated
         async with self._lock:

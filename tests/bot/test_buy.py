@@ -120,7 +120,7 @@ def result_payload(transcript: list[dict]) -> str:
 
 
 async def test_slow_payments_answers_working_on_it_then_edits(start_bot, standin, database_url, run_dir):
-    slow = FakePayments(database_url, run_dir, delay=2.0)
+    slow = FakePayments(database_url, run_dir, delay=3.0)
     await slow.start()
     try:
         await start_bot()
@@ -130,12 +130,15 @@ async def test_slow_payments_answers_working_on_it_then_edits(start_bot, standin
         tapped_at = time.time()
         tap = await person.tap("💎 Crypto Bot (USDT, TON, BTC…)", message_id=screen["message_id"])
         await person.wait_screen(screen["message_id"], "Preparing your invoice", timeout=5.0)
-        # Timed where the user sees it: when the edit reached Telegram (the stand-in's own clock), not
-        # when this test's polling noticed it.
+        # What the user notices is the order: the tap answered and "working on it" shown while the
+        # provider is still busy, not after it. Timed where the user sees it (the stand-in's clock
+        # when the edit reached Telegram), not when this test's polling noticed it. The 1 s promise
+        # itself is a figure of bench/bench_capacity.py, not a bound a busy machine could break.
         edit, = [call for call in await standin.calls("editMessageText")
                  if "Preparing your invoice" in call["params"].get("text", "")]
-        assert edit["time"] - tapped_at < 1.0
-        assert (await person.answer_of(tap))["answer_latency"] < 1.0
+        assert slow.first_reply_at is not None
+        assert edit["time"] < slow.first_reply_at, "the bot waited for the slow provider before answering"
+        assert tapped_at + (await person.answer_of(tap))["answer_latency"] < slow.first_reply_at
         await person.wait_screen(screen["message_id"], "Your invoice: 3.00 USD", timeout=10)
     finally:
         await slow.stop()
