@@ -60,6 +60,26 @@ class StartBroadcast(Body):
     language: str | None = Field(None, min_length=2, max_length=16)   # only users with this language
     progress: MessageRef | None = None
     locale: Locale = "en"
+    # Telegram's paid broadcasts (allow_paid_broadcast): up to 1000 messages/s instead of about 30,
+    # each message beyond the free limit costing the bot 0.1 Star. QUOTE_BROADCAST says how much first.
+    paid: bool = False
+
+
+class QuoteBroadcast(Body):
+    """What a broadcast to this audience would take, shown before the admin confirms it."""
+    admin_id: int
+    audience: Audience = "all"
+    language: str | None = Field(None, min_length=2, max_length=16)
+
+
+class BroadcastQuote(Body):
+    recipients: int            # who would get it now (the audience is frozen when it starts)
+    free_rate: float           # messages/s the scheduler sends at without paying
+    paid_rate: float           # messages/s of a paid broadcast
+    stars_estimate: Decimal    # paid: 0.1 Star per message expected beyond Telegram's free 30/s
+    stars_max: Decimal         # paid: if every message were billed
+    balance: Decimal | None    # the bot's Stars (getMyStarBalance); None when Telegram did not say
+    balance_error: str | None  # why not
 
 
 class BroadcastControl(Body):
@@ -91,6 +111,7 @@ class BroadcastState(Body):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    paid: bool = False    # a paid broadcast (allow_paid_broadcast)
 
 
 class ListBroadcasts(Body):
@@ -198,6 +219,7 @@ class Chart(Body):
 
 
 START_BROADCAST = method("start_broadcast", "scheduler", StartBroadcast, BroadcastState, retry_safe=True)
+QUOTE_BROADCAST = method("quote_broadcast", "scheduler", QuoteBroadcast, BroadcastQuote, retry_safe=True)
 BROADCAST_STATE = method("broadcast_state", "scheduler", BroadcastQuery, BroadcastState, retry_safe=True)
 LIST_BROADCASTS = method("list_broadcasts", "scheduler", ListBroadcasts, BroadcastList, retry_safe=True)
 PAUSE_BROADCAST = method("pause_broadcast", "scheduler", BroadcastControl, BroadcastState, retry_safe=True)

@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 # Importing the method modules fills the registry.
-from . import methods_chat, methods_stars  # noqa: F401
+from . import methods_chat, methods_paid_broadcast, methods_stars  # noqa: F401
 from .errors import NOT_FOUND, UNAUTHORIZED, ApiError
 from .keys import WORLD
 from .params import Params

@@ -23,6 +23,10 @@ class Limits:
     # Per chat: "no more than one message per second" in a private chat, with a short burst tolerated.
     chat_rate: float = 1.0
     chat_burst: float = 3.0
+    # Paid broadcasts (sendMessage with allow_paid_broadcast): up to 1000 messages per second; a
+    # message sent beyond the free bot-wide limit above costs the bot's balance 0.1 Star.
+    paid_rate: float = 1000.0
+    paid_burst: float = 100.0
     # How long after a callback query the bot may still answer it.
     callback_answer_window: float = 15.0
     # How long the bot has to answer a pre_checkout_query (Telegram: 10 s); pay_invoice waits this long.

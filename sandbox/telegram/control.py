@@ -229,3 +229,9 @@ class TelegramControl:
 
     async def reset(self) -> None:
         await self._request("POST", "reset")
+
+    async def set_star_balance(self, amount: int, nanostar_amount: int = 0) -> dict[str, Any]:
+        return await self._request("POST", "star_balance", {"amount": amount, "nanostar_amount": nanostar_amount})
+
+    async def star_balance(self) -> dict[str, Any]:
+        return await self._request("GET", "star_balance")

@@ -112,7 +112,7 @@ async def send_message(world: World, params: Params) -> Any:
     user = world.chat_for_bot(chat_id_param(params))
     fields = _text_fields(params)
     markup = validate_markup(params.obj("reply_markup", what="reply keyboard markup JSON object"))
-    ensure_can_send(world, "sendMessage", user)
+    ensure_can_send(world, "sendMessage", user, paid=params.flag("allow_paid_broadcast"))
     message = world.add_message(user.id, from_bot=True, reply_markup=markup, **fields)
     return world.message_api(message)
 

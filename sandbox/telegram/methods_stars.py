@@ -162,11 +162,6 @@ async def refund_star_payment(world: World, params: Params) -> Any:
     return True
 
 
-@method("getMyStarBalance")
-async def get_my_star_balance(world: World, params: Params) -> Any:
-    return {"amount": world.bot_star_balance()}
-
-
 @method("getStarTransactions")
 async def get_star_transactions(world: World, params: Params) -> Any:
     offset = max(params.integer("offset", default=0), 0)

@@ -18,6 +18,7 @@ from .actions import MessagePredicate, UserActions
 from .botapi import add_bot_api_routes
 from .config import Limits, StandInConfig
 from .control_api import add_control_routes
+from .control_paid_broadcast import add_paid_broadcast_routes, balance_view, set_balance
 from .errors import ControlError
 from .faults import Fault
 from .keys import ACTIONS, WORLD
@@ -34,6 +35,7 @@ def create_app(world: World, actions: UserActions, web_chat: WebChatConfig | Non
     app[ACTIONS] = actions
     add_bot_api_routes(app)
     add_control_routes(app)
+    add_paid_broadcast_routes(app)
     if web_chat is not None:
         add_web_chat_routes(app, web_chat)
     return app
@@ -242,3 +244,11 @@ class TelegramStandIn:
 
     async def reset(self) -> None:
         self.world.reset()
+
+    async def set_star_balance(self, amount: int, nanostar_amount: int = 0) -> dict[str, Any]:
+        """The bot's Stars balance from now on (paid broadcasts draw on it)."""
+        return set_balance(self.world, {"amount": amount, "nanostar_amount": nanostar_amount})
+
+    async def star_balance(self) -> dict[str, Any]:
+        """The balance as StarAmount, plus billed_messages and billed (what paid broadcasts cost)."""
+        return balance_view(self.world)

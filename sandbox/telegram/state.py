@@ -14,6 +14,7 @@ from typing import Any
 from .config import Limits, StandInConfig
 from .errors import bad_request
 from .faults import FaultSet
+from .paid_broadcast import BotStarBalance
 from .models import (
     CallbackRecord,
     CallRecord,
@@ -77,6 +78,7 @@ class World:
         self.subscriptions: dict[str, StarSubscriptionRecord] = {}
         # Telegram's clock, ahead of the wall clock by what a test advanced it (renewals fall due on it).
         self.clock_offset = 0
+        self.star_balance = BotStarBalance()
         self.calls: list[CallRecord] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
 
@@ -239,9 +241,6 @@ class World:
 
     def is_refunded(self, charge_id: str) -> bool:
         return any(t.id == charge_id and t.refund for t in self.transactions)
-
-    def bot_star_balance(self) -> int:
-        return sum(-t.amount if t.refund else t.amount for t in self.transactions)
 
     def subscription_of_charge(self, charge_id: str) -> StarSubscriptionRecord | None:
         return next((s for s in self.subscriptions.values() if charge_id in s.charge_ids), None)

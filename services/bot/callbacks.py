@@ -212,6 +212,12 @@ class AdminBroadcastCb(CallbackData, prefix="ab"):
     audience: str = ""
 
 
+class AdminBroadcastModeCb(CallbackData, prefix="abm"):
+    """Free or paid (Telegram's allow_paid_broadcast) pace for the draft of this nonce."""
+    nonce: Nonce
+    paid: bool
+
+
 class AdminExportCb(CallbackData, prefix="ax"):
     kind: str                  # an ExportKind, checked by the handler
     nonce: Nonce

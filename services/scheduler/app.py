@@ -21,6 +21,7 @@ from services.scheduler.leader_work import LeaderWork
 from services.scheduler.repositories import broadcasts as broadcasts_sql
 from services.scheduler.repositories import exports as exports_sql
 from services.scheduler.rpc.backups import BackupHandlers
+from services.scheduler.rpc.broadcast_quote import BroadcastQuoteHandler
 from services.scheduler.rpc.broadcasts import BroadcastHandlers
 from services.scheduler.rpc.charts import ChartHandlers
 from services.scheduler.rpc.exports import ExportHandlers
@@ -49,10 +50,13 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.add_detail("backup", backup.describe)
 
     token = settings.telegram.bot_token
+    api: BotApi | None = None
     if token is not None and token.get_secret_value():
         api = BotApi(settings.telegram.telegram_api_url, token.get_secret_value(),
-                     timeout=settings.telegram.request_timeout, connections=config.broadcast_concurrency)
-        limiter = RateLimiter(config.broadcast_rate, config.broadcast_chat_interval)
+                     timeout=settings.telegram.request_timeout,
+                     connections=max(config.broadcast_concurrency, config.broadcast_paid_concurrency))
+        limiter = RateLimiter(config.broadcast_rate, config.broadcast_chat_interval,
+                              paid_rate=config.broadcast_paid_rate)
         broadcasts = BroadcastWorker(ctx.db, api, limiter, config, wakeups)
         exports = ExportWorker(ctx.db, api, limiter, config, wakeups)
         work.add("broadcasts", broadcasts.run, drain=broadcasts.drain)
@@ -72,6 +76,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.add_detail("leader", lambda: {**lock.describe(), "tasks": work.names()})
 
     BroadcastHandlers(ctx.db, settings).register(ctx)
+    BroadcastQuoteHandler(ctx.db, settings, api).register(ctx)
     ExportHandlers(ctx.db, settings).register(ctx)
     BackupHandlers(ctx.db, settings).register(ctx)
     charts = ChartRenderer(ctx.db)

@@ -28,6 +28,8 @@ class SchedulerSettings(EnvSettings):
     broadcast_rate: float = Field(25.0, gt=0, le=1000, description="broadcast messages per second, overall (Telegram allows about 30 per bot)")
     broadcast_chat_interval: float = Field(1.0, ge=0, le=60, description="seconds between two messages to one chat")
     broadcast_concurrency: int = Field(8, ge=1, le=256, description="broadcast requests in flight at once")
+    broadcast_paid_rate: float = Field(1000.0, gt=0, le=1000, description="messages per second of a paid broadcast (Telegram's allow_paid_broadcast allows up to 1000; 0.1 Star per message beyond the free 30/s)")
+    broadcast_paid_concurrency: int = Field(64, ge=1, le=512, description="paid broadcast requests in flight at once (the pace needs rate x round trip of them)")
     broadcast_progress_interval: float = Field(3.0, gt=0, le=600, description="seconds between edits of the admin's progress message")
     broadcast_max_attempts: int = Field(3, ge=1, le=20, description="attempts per recipient on transient errors (5xx, network) before it counts as failed")
     export_dir: Path = Field(REPO_ROOT / "var" / "exports", description="folder of CSV exports (mode 0700)")

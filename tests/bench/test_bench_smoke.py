@@ -30,3 +30,8 @@ def test_capacity_bench_compares_the_bot_with_the_minimal_bot() -> None:
 def test_rpc_bench_prints_the_ratio_to_raw_zeromq() -> None:
     out = _bench("bench/bench_rpc.py", "--requests", "200", "--rounds", "2", timeout=120)
     assert "ratio atcs/raw" in out, out
+
+
+def test_paid_broadcast_bench_prints_the_ratio_to_the_free_pace() -> None:
+    out = _bench("bench/bench_paid_broadcast.py", "--recipients", "200", "--free-recipients", "50", timeout=240)
+    assert "ratio free/paid time" in out and "billed:" in out, out

@@ -30,6 +30,7 @@ from common.contract.scheduler import (
     BroadcastControl, BroadcastList, BroadcastState, Chart, ChartQuery, ExportState, ListBroadcasts, StartBroadcast,
     StartExport,
 )
+from common.contract.scheduler import QUOTE_BROADCAST, BroadcastQuote, QuoteBroadcast
 from common.contract.vpn_gateway import (
     BULK_REISSUE, BULK_REISSUE_CANCEL, BULK_REISSUE_STATE, NUDGE_ACTIVATIONS, REISSUE, USAGE, BulkReissue, Enqueued,
     JobRef, JobState, Nudged, Usage, UsageQuery, UserAction,
@@ -352,6 +353,7 @@ class FakeScheduler(_Fake):
 
     def register(self, server: RpcServer) -> None:
         server.handle(START_BROADCAST, self._start_broadcast)
+        server.handle(QUOTE_BROADCAST, self._quote)
         server.handle(LIST_BROADCASTS, self._list)
         server.handle(PAUSE_BROADCAST, lambda r: self._control(r, "pause"))
         server.handle(RESUME_BROADCAST, lambda r: self._control(r, "resume"))
@@ -375,6 +377,12 @@ class FakeScheduler(_Fake):
                               language=None, total=b["total"], sent=b["sent"], failed=0, blocked=0,
                               remaining=b["total"] - b["sent"], in_doubt=0, throttled=0, rate=0.0, eta_seconds=None,
                               error=None, created_at=b["created_at"], started_at=None, finished_at=None)
+
+    async def _quote(self, request: QuoteBroadcast) -> BroadcastQuote:
+        self.calls.append("quote_broadcast")
+        self.requests.append(("quote_broadcast", request))
+        return BroadcastQuote(recipients=0, free_rate=25, paid_rate=1000, stars_estimate=Decimal(0),
+                              stars_max=Decimal(0), balance=None, balance_error="fake scheduler")
 
     async def _start_broadcast(self, request: StartBroadcast) -> BroadcastState:
         self.calls.append("start_broadcast")

@@ -8,7 +8,7 @@ import pytest
 
 from common.contract.scheduler import broadcast_callback
 from services.bot.callbacks import (
-    AdminBroadcastAction, AdminBroadcastCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminPromoAction,
+    AdminBroadcastAction, AdminBroadcastCb, AdminBroadcastModeCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminPromoAction,
     AdminPromoCb, AdminScreen, AdminUserAction, AdminUserCb,
 )
 from tests.bot.admin_support import seed_purchase, seed_subscription, seed_user, snapshot
@@ -27,6 +27,7 @@ def every_admin_callback(purchase_id: int, promo_id: int = 1) -> list[str]:
         arg = purchase_id if action in (AdminUserAction.REFUND, AdminUserAction.REFUND_OK) else 7
         data.append(AdminUserCb(action=action, user=TARGET, nonce=nonce, arg=arg).pack())
     data += [AdminBroadcastCb(action=action, nonce=nonce, audience="all").pack() for action in AdminBroadcastAction]
+    data += [AdminBroadcastModeCb(nonce=nonce, paid=paid).pack() for paid in (False, True)]
     data += [AdminExportCb(kind=kind, nonce=nonce).pack() for kind in ("users", "subscriptions", "payments")]
     data += [AdminBulkCb(action=action, nonce=nonce, job=1).pack() for action in AdminBulkAction]
     data += [broadcast_callback(action, 1) for action in ("pause", "resume", "cancel")]

@@ -39,3 +39,14 @@ def test_429_pauses_everyone_then_spaces_them_out() -> None:
     assert limiter.paused_for == pytest.approx(3)
     assert limiter.reserve(1) == pytest.approx(3) and limiter.reserve(2) == pytest.approx(3.1)
     assert limiter.reserve(3, counted=False) == pytest.approx(3)
+
+
+def test_paid_sends_have_their_own_faster_slots_but_share_the_429_pause_and_chat_gaps() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(25, 1.0, paid_rate=1000, clock=clock)
+    paid = [limiter.reserve(chat, paid=True) for chat in range(1, 101)]
+    assert paid[1] == pytest.approx(0.001) and paid[-1] == pytest.approx(99 * 0.001)   # 1000/s, evenly
+    assert limiter.reserve(500) == 0, "the free chain is not pushed back by paid slots"
+    assert limiter.reserve(1, paid=True) == pytest.approx(1.0), "one chat still waits its own gap"
+    limiter.pause(2)
+    assert limiter.reserve(600, paid=True) == pytest.approx(2.0)

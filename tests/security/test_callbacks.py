@@ -182,6 +182,7 @@ async def test_admin_families_refuse_out_of_range_integers(bot, standin, db, pee
     forged += [f"ab:{action.value}:{n}:all" for action in AdminBroadcastAction for n in OUT_OF_INT8]
     forged += [f"ab:{AdminBroadcastAction.AUDIENCE.value}:{NONCE}:{n}" for n in BAD]
     forged += [f"ax:{n}:{NONCE}" for n in BAD]
+    forged += [f"abm:{n}:1" for n in OUT_OF_INT8] + [f"abm:{NONCE}:{n}" for n in BAD]   # paid: no such flag
     for action in AdminBulkAction:
         forged += [f"ar:{action.value}::{n}" for n in OUT_OF_INT8 + NEGATIVE]
         forged += [f"ar:{action.value}:{n}:1" for n in OUT_OF_INT8]

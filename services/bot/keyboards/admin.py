@@ -7,7 +7,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from common.contract.scheduler import BroadcastStatus, broadcast_callback
 from common.shop.plans import Plan
 from services.bot.callbacks import (
-    AdminBroadcastAction, AdminBroadcastCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminPromoAction,
+    AdminBroadcastAction, AdminBroadcastCb, AdminBroadcastModeCb, AdminBulkAction, AdminBulkCb, AdminCb, AdminExportCb, AdminPromoAction,
     AdminPromoCb, AdminScreen, AdminUserAction, AdminUserCb,
 )
 from services.bot.i18n import Translator
@@ -125,19 +125,26 @@ def audience_label(t: Translator, audience: str) -> str:
     return labels[audience]
 
 
-def broadcast_draft(t: Translator, nonce: str, audience: str) -> InlineKeyboardMarkup:
+def broadcast_draft(t: Translator, nonce: str, audience: str, *, paid: bool = False,
+                    can_send: bool = True) -> InlineKeyboardMarkup:
+    """Audience, pace (free / paid), then Send — absent while a paid draft's cost is not shown or
+    the bot's Stars do not cover it."""
     kb = InlineKeyboardBuilder()
     for option in AUDIENCES:
         mark = "✅ " if option == audience else ""
         kb.button(text=mark + audience_label(t, option),
                   callback_data=AdminBroadcastCb(action=AdminBroadcastAction.AUDIENCE, nonce=nonce, audience=option))
-    kb.button(text=t("admin.broadcast_send"), callback_data=AdminBroadcastCb(action=AdminBroadcastAction.SEND,
-                                                                              nonce=nonce))
+    for option, label in ((False, "admin.broadcast_mode_free"), (True, "admin.broadcast_mode_paid")):
+        kb.button(text=("✅ " if option == paid else "") + t(label),
+                  callback_data=AdminBroadcastModeCb(nonce=nonce, paid=option))
+    if can_send:
+        kb.button(text=t("admin.broadcast_send"), callback_data=AdminBroadcastCb(action=AdminBroadcastAction.SEND,
+                                                                                  nonce=nonce))
     kb.button(text=t("admin.broadcast_edit"), callback_data=AdminBroadcastCb(action=AdminBroadcastAction.EDIT,
                                                                               nonce=nonce))
     kb.button(text=t("admin.broadcast_drop"), callback_data=AdminBroadcastCb(action=AdminBroadcastAction.DROP,
                                                                               nonce=nonce))
-    kb.adjust(2, 2, 1, 1, 2)
+    kb.adjust(2, 2, 1, 2, *((1,) if can_send else ()), 2)
     return kb.as_markup()
 
 

@@ -19,6 +19,7 @@ from common.contract.scheduler import (
     START_EXPORT, BroadcastAction, BroadcastControl, BroadcastList, BroadcastState, Chart, ChartQuery, ExportState,
     ListBroadcasts, StartBroadcast, StartExport,
 )
+from common.contract.scheduler import QUOTE_BROADCAST, BroadcastQuote, QuoteBroadcast
 from common.contract.vpn_gateway import (
     BULK_REISSUE, BULK_REISSUE_CANCEL, BULK_REISSUE_STATE, REISSUE, BulkReissue, Enqueued, JobRef, JobState,
     UserAction,
@@ -36,6 +37,9 @@ class AdminPeers:
     # scheduler: broadcasts, exports, the chart
     async def start_broadcast(self, request: StartBroadcast) -> BroadcastState:
         return await self._client("scheduler").call(START_BROADCAST, request, timeout=self.deadline)
+
+    async def quote_broadcast(self, request: QuoteBroadcast) -> BroadcastQuote:
+        return await self._client("scheduler").call(QUOTE_BROADCAST, request, timeout=self.deadline)
 
     async def control_broadcast(self, action: BroadcastAction, request: BroadcastControl) -> BroadcastState:
         return await self._client("scheduler").call(_CONTROLS[action], request, timeout=self.deadline)

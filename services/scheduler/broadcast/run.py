@@ -2,15 +2,19 @@
 outcomes, show progress — until it is done, paused, cancelled or failed, or the worker stops.
 
 Crash safety comes from the row states. Rows are claimed ('sending') a fraction of a second
-ahead of their send, and outcomes are written every FLUSH_EVERY seconds, so a SIGKILL leaves in
-doubt only the few rows claimed or in flight at that moment; they are counted and sent again on
-resume (repositories.broadcasts.recover_in_flight). A graceful stop hands unsent rows back.
+ahead of their send, and outcomes are written every few tenths of a second (pace.py: shorter for
+a paid broadcast), so a SIGKILL leaves in doubt only the few rows claimed or in flight at that
+moment; they are counted and sent again on resume (repositories.broadcasts.recover_in_flight).
+A graceful stop hands unsent rows back.
+
+A paid broadcast sends with allow_paid_broadcast at its own pace. If Telegram refuses a message
+because the bot's Stars balance is short, the broadcast is paused (STARS_SHORT): topping the
+balance up and resuming carries on where it stopped.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections import deque
 from typing import Any
 
@@ -21,20 +25,21 @@ from common.db.database import Database, DatabaseUnavailable
 from common.lifecycle.outcome import log_failure
 from common.telegram.bot_api import BotApi, BotApiError
 from services.scheduler.broadcast.meter import RateMeter
+from services.scheduler.broadcast.pace import pace
 from services.scheduler.broadcast.state import to_state
-from services.scheduler.broadcast.view import render
+from services.scheduler.broadcast.view import STARS_SHORT, render
 from services.scheduler.repositories import broadcasts as repo
 from services.scheduler.repositories.broadcasts import Result
 from services.scheduler.telegram.progress import ProgressMessage
 from services.scheduler.telegram.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-FLUSH_EVERY = 0.25          # seconds between writes of outcomes (the crash window)
-CLAIM_AHEAD = 0.5           # seconds of sending claimed at once
 IN_FLIGHT_GRACE = 5.0       # seconds a graceful stop waits for requests already sent
 # Telegram refuses the message itself: every recipient would fail the same way.
 _BAD_MESSAGE = ("can't parse entities", "message is too long", "MESSAGE_TOO_LONG", "text must be non-empty",
                 "message text is empty")
+# STARS_SHORT: the error a paid broadcast is paused with when the bot's Stars run out.
+_STARS_SHORT_MARKERS = ("BALANCE_TOO_LOW", "not enough stars")
 
 
 class BroadcastRun:
@@ -48,16 +53,20 @@ class BroadcastRun:
         self.row = row
         self.locale: str = row["locale"]
         self.meter = RateMeter()
-        self.claim_size = max(1, min(500, math.ceil(settings.broadcast_rate * CLAIM_AHEAD)))
+        self.paid: bool = row["paid"]
+        self.pace = pace(settings, self.paid)
+        self.claim_size = self.pace.claim_size
         self._payload: dict[str, Any] = {"text": row["text"],
                                          "link_preview_options": {"is_disabled": not row["link_preview"]}}
         if row["parse_mode"]:
             self._payload["parse_mode"] = row["parse_mode"]
+        if self.paid:
+            self._payload["allow_paid_broadcast"] = True
         self._queue: deque[tuple[int, int]] = deque()   # claimed (user_id, attempts) not yet sent
         self._results: list[Result] = []
         self._throttled = 0
         self._inflight: set[asyncio.Task] = set()
-        self._slots = asyncio.Semaphore(settings.broadcast_concurrency)
+        self._slots = asyncio.Semaphore(self.pace.concurrency)
         self._stop = asyncio.Event()
         self._fatal: tuple[str, str] | None = None      # (state to move to, why)
         self._flush_lock = asyncio.Lock()
@@ -120,7 +129,7 @@ class BroadcastRun:
                 continue
             user_id, attempts = self._queue.popleft()
             try:
-                await self.limiter.acquire(user_id)
+                await self.limiter.acquire(user_id, paid=self.paid)
             except BaseException:
                 self._queue.appendleft((user_id, attempts))
                 self._slots.release()
@@ -149,6 +158,11 @@ class BroadcastRun:
             # Flood control is bot-wide: everyone waits, and this row goes first afterwards.
             self._throttled += 1
             self.limiter.pause(exc.retry_after or 1.0)
+            self._queue.appendleft((user_id, attempts))
+            return
+        if exc.status == 400 and self.paid and any(m.lower() in exc.description.lower() for m in _STARS_SHORT_MARKERS):
+            # Nothing more goes out until the balance is topped up; this row was not sent (nor billed).
+            self._fatal = ("paused", STARS_SHORT)
             self._queue.appendleft((user_id, attempts))
             return
         if exc.status == 403:
@@ -200,7 +214,7 @@ class BroadcastRun:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(FLUSH_EVERY)
+            await asyncio.sleep(self.pace.flush_every)
             try:
                 await self._flush()
             except (DatabaseUnavailable, asyncpg.PostgresError) as exc:
@@ -254,7 +268,7 @@ class BroadcastRun:
     async def _show_progress(self, final: bool = False) -> None:
         if self._progress is None:
             return
-        state = to_state(self.row, self.settings.broadcast_rate)
+        state = to_state(self.row, self.settings)
         if state.state == "running" and not final:
             state = state.model_copy(update={"rate": round(self.meter.rate(), 2)})
         text, keyboard = render(state, self.locale)

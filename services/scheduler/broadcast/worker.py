@@ -89,7 +89,7 @@ class BroadcastWorker:
             stale = await repo.stale_progress(conn)
         for row in stale:
             message = ProgressMessage(self.api, self.limiter, row["progress_chat_id"], row["progress_message_id"])
-            text, keyboard = render(to_state(row, self.settings.broadcast_rate), row["locale"])
+            text, keyboard = render(to_state(row, self.settings), row["locale"])
             moved_to = await message.show(text, keyboard)
             async with self.db.transaction() as conn:
                 if moved_to is not None:

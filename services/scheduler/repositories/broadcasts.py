@@ -40,12 +40,12 @@ async def create(conn: asyncpg.Connection, request: StartBroadcast) -> tuple[asy
     progress = request.progress
     row = await conn.fetchrow(
         """INSERT INTO broadcasts (admin_id, request_id, text, parse_mode, link_preview, audience, language,
-                                   progress_chat_id, progress_message_id, locale)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                   progress_chat_id, progress_message_id, locale, paid)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (admin_id, request_id) DO NOTHING RETURNING *""",
         request.admin_id, request.request_id, request.text, request.parse_mode, request.link_preview,
         request.audience, request.language, progress.chat_id if progress else None,
-        progress.message_id if progress else None, request.locale)
+        progress.message_id if progress else None, request.locale, request.paid)
     if row is not None:
         return row, True
     row = await conn.fetchrow("SELECT * FROM broadcasts WHERE admin_id = $1 AND request_id = $2",
@@ -99,6 +99,16 @@ async def materialize(conn: asyncpg.Connection, broadcast_id: int, audience: Aud
            WHERE id = $1""",
         broadcast_id, total)
     return total
+
+
+async def audience_size(conn: asyncpg.Connection, audience: Audience, language: str | None) -> int:
+    """How many users a broadcast to this audience would reach now (the cost estimate before it starts)."""
+    condition = _AUDIENCES[audience]  # a fixed fragment chosen by a validated name, never user text
+    return int(await conn.fetchval(
+        f"""SELECT count(*) FROM users u
+            WHERE NOT u.blocked_bot AND NOT u.is_banned AND ($1::text IS NULL OR u.language = $1)
+              AND {condition}""",
+        language))
 
 
 async def recover_in_flight(conn: asyncpg.Connection, broadcast_id: int | None = None) -> list[asyncpg.Record]:

@@ -28,7 +28,7 @@ class BroadcastHandlers:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.cap = settings.scheduler.broadcast_rate
+        self.config = settings.scheduler
 
     def register(self, ctx: ServiceContext) -> None:
         ctx.rpc.handle(START_BROADCAST, self.start)
@@ -44,27 +44,28 @@ class BroadcastHandlers:
         async with self.db.transaction() as conn:
             row, created = await repo.create(conn, request)
             if not created:
-                if (row["text"], row["parse_mode"], row["audience"], row["language"], row["link_preview"]) != (
-                        request.text, request.parse_mode, request.audience, request.language, request.link_preview):
+                if (row["text"], row["parse_mode"], row["audience"], row["language"], row["link_preview"],
+                        row["paid"]) != (request.text, request.parse_mode, request.audience, request.language,
+                                         request.link_preview, request.paid):
                     raise RpcError(RpcErrorCode.CONFLICT, "this request_id was used for another broadcast")
-                return to_state(row, self.cap)
+                return to_state(row, self.config)
             await audit.record(conn, request.admin_id, "broadcast_start", f"broadcast:{row['id']}",
                                {"audience": request.audience, "language": request.language,
-                                "length": len(request.text)})
+                                "length": len(request.text), "paid": request.paid})
             await notify(conn, "broadcast")
-        return to_state(row, self.cap)
+        return to_state(row, self.config)
 
     async def state(self, request: BroadcastQuery) -> BroadcastState:
         async with self.db.acquire() as conn:
             row = await repo.get(conn, request.broadcast_id)
         if row is None:
             raise RpcError(RpcErrorCode.NOT_FOUND, f"no broadcast {request.broadcast_id}")
-        return to_state(row, self.cap)
+        return to_state(row, self.config)
 
     async def list(self, request: ListBroadcasts) -> BroadcastList:
         async with self.db.acquire() as conn:
             rows = await repo.recent(conn, request.limit)
-        return BroadcastList(broadcasts=[to_state(row, self.cap) for row in rows])
+        return BroadcastList(broadcasts=[to_state(row, self.config) for row in rows])
 
     async def control(self, request: BroadcastControl, action: str) -> BroadcastState:
         require_admin(self.settings, request.admin_id)
@@ -74,7 +75,7 @@ class BroadcastHandlers:
             if row is None:
                 raise RpcError(RpcErrorCode.NOT_FOUND, f"no broadcast {request.broadcast_id}")
             if row["state"] == target:
-                return to_state(row, self.cap)   # asked twice: same answer
+                return to_state(row, self.config)   # asked twice: same answer
             if row["state"] not in applies_to:
                 raise RpcError(RpcErrorCode.CONFLICT, f"broadcast {row['id']} is {row['state']}: cannot {action}")
             if action == "resume" and row["started_at"] is None:
@@ -84,4 +85,4 @@ class BroadcastHandlers:
                 raise RpcError(RpcErrorCode.CONFLICT, f"broadcast {row['id']} changed meanwhile; ask again")
             await audit.record(conn, request.admin_id, f"broadcast_{action}", f"broadcast:{row['id']}")
             await notify(conn, "broadcast")
-        return to_state(moved, self.cap)
+        return to_state(moved, self.config)

@@ -1,5 +1,9 @@
 """Broadcast: compose → preview → confirm → the scheduler sends it (START_BROADCAST).
 
+The preview offers a paid broadcast (Telegram's allow_paid_broadcast: up to 1000 messages/s, Stars
+from the bot's balance): choosing it asks the scheduler for the cost and the balance
+(broadcast_cost.py) and shows them before Send appears.
+
 The draft lives in the admin's FSM data under its nonce, which is also the request_id, so a
 double tap on "Send" (or a retry after a timeout) starts one broadcast. The confirmation
 message becomes the progress message: the scheduler edits it with counts, ETA and the
@@ -22,9 +26,10 @@ from common.contract.scheduler import (
 )
 from common.ipc import RpcError
 from services.bot.peers.admin import AdminPeers
-from services.bot.callbacks import AdminBroadcastAction, AdminBroadcastCb, AdminCb, AdminScreen
+from services.bot.callbacks import AdminBroadcastAction, AdminBroadcastCb, AdminBroadcastModeCb, AdminCb, AdminScreen
 from services.bot.formatting import date
 from services.bot.callbacks import new_nonce
+from services.bot.handlers.admin.broadcast_cost import paid_quote
 from services.bot.handlers.admin.shared import rpc_problem, scheduler_locale
 from services.bot.i18n import Translator
 from services.bot.keyboards import admin as kb
@@ -52,6 +57,7 @@ def router() -> Router:
     r.message.register(draft_not_text, StateFilter(Admin.broadcast_text), ~F.text)
     r.callback_query.register(choose_audience, AdminBroadcastCb.filter(F.action == AdminBroadcastAction.AUDIENCE),
                               StateFilter(Admin.broadcast_confirm))
+    r.callback_query.register(choose_mode, AdminBroadcastModeCb.filter(), StateFilter(Admin.broadcast_confirm))
     r.callback_query.register(edit_draft, AdminBroadcastCb.filter(F.action == AdminBroadcastAction.EDIT))
     r.callback_query.register(drop_draft, AdminBroadcastCb.filter(F.action == AdminBroadcastAction.DROP))
     r.callback_query.register(send, AdminBroadcastCb.filter(F.action == AdminBroadcastAction.SEND),
@@ -93,7 +99,7 @@ async def draft_not_text(message: Message, t: Translator) -> None:
     await message.answer(t("admin.broadcast_text_only"))
 
 
-async def draft_text(message: Message, bot: Bot, t: Translator, state: FSMContext) -> None:
+async def draft_text(message: Message, bot: Bot, t: Translator, state: FSMContext, admin_peers: AdminPeers) -> None:
     text = message.html_text
     if len(text) > MAX_TEXT:
         await message.answer(t("admin.broadcast_too_long", max=MAX_TEXT))
@@ -108,13 +114,32 @@ async def draft_text(message: Message, bot: Bot, t: Translator, state: FSMContex
         return
     audience = draft.get("audience") or "all"
     await state.set_state(Admin.broadcast_confirm)
-    await state.set_data({"bc": {"nonce": nonce, "text": text, "audience": audience}})
-    await message.answer(_confirm_text(t, audience), reply_markup=kb.broadcast_draft(t, nonce, audience))
+    draft = {"nonce": nonce, "text": text, "audience": audience, "paid": bool(draft.get("paid"))}
+    await _show_draft(bot, message.chat.id, None, t, state, draft, admin_peers)
 
 
 def _confirm_text(t: Translator, audience: str, note: str | None = None) -> str:
     text = t("admin.broadcast_confirm", audience=kb.audience_label(t, audience))
     return text + "\n\n" + note if note else text
+
+
+async def _show_draft(bot: Bot, chat_id: int, origin: Message | None, t: Translator, state: FSMContext,
+                      draft: dict[str, Any], admin_peers: AdminPeers) -> None:
+    """The confirmation screen. A paid draft first shows "working on it" while the scheduler counts
+    the recipients and asks Telegram for the balance, then its cost; Send only if it may go."""
+    nonce, audience, paid = draft["nonce"], draft["audience"], bool(draft.get("paid"))
+    draft["quoted"] = False
+    await state.set_data({"bc": draft})
+    if not paid:
+        await show(bot, chat_id, origin, _confirm_text(t, audience), kb.broadcast_draft(t, nonce, audience))
+        return
+    shown = await show(bot, chat_id, origin, _confirm_text(t, audience, t("admin.broadcast_quoting")), None)
+    note, can_send = await paid_quote(t, chat_id, audience, admin_peers)
+    if can_send:
+        draft["quoted"] = True
+        await state.set_data({"bc": draft})
+    await safe_edit(bot, chat_id, shown, _confirm_text(t, audience, note),
+                    kb.broadcast_draft(t, nonce, audience, paid=True, can_send=can_send))
 
 
 async def _draft(state: FSMContext, nonce: str) -> dict[str, Any] | None:
@@ -125,15 +150,25 @@ async def _draft(state: FSMContext, nonce: str) -> dict[str, Any] | None:
 
 
 async def choose_audience(query: CallbackQuery, callback_data: AdminBroadcastCb, bot: Bot, t: Translator,
-                          state: FSMContext, answer: Answer) -> None:
+                          state: FSMContext, admin_peers: AdminPeers, answer: Answer) -> None:
     draft = await _draft(state, callback_data.nonce)
     if draft is None or callback_data.audience not in kb.AUDIENCES:
         answer.set(t("stale"))
         return
+    await answer.now()   # a paid draft is quoted again for the new audience
     draft["audience"] = callback_data.audience
-    await state.set_data({"bc": draft})
-    await show(bot, query.from_user.id, query.message, _confirm_text(t, callback_data.audience),
-               kb.broadcast_draft(t, callback_data.nonce, callback_data.audience))
+    await _show_draft(bot, query.from_user.id, query.message, t, state, draft, admin_peers)
+
+
+async def choose_mode(query: CallbackQuery, callback_data: AdminBroadcastModeCb, bot: Bot, t: Translator,
+                      state: FSMContext, admin_peers: AdminPeers, answer: Answer) -> None:
+    draft = await _draft(state, callback_data.nonce)
+    if draft is None:
+        answer.set(t("stale"))
+        return
+    await answer.now()   # the paid pace's cost comes from the scheduler and Telegram
+    draft["paid"] = callback_data.paid
+    await _show_draft(bot, query.from_user.id, query.message, t, state, draft, admin_peers)
 
 
 async def edit_draft(query: CallbackQuery, callback_data: AdminBroadcastCb, bot: Bot, t: Translator,
@@ -143,7 +178,7 @@ async def edit_draft(query: CallbackQuery, callback_data: AdminBroadcastCb, bot:
         answer.set(t("stale"))
         return
     await state.set_state(Admin.broadcast_text)
-    await state.set_data({"bc": {"nonce": new_nonce(), "audience": draft["audience"]}})
+    await state.set_data({"bc": {"nonce": new_nonce(), "audience": draft["audience"], "paid": draft.get("paid")}})
     await show(bot, query.from_user.id, query.message, t("admin.broadcast_prompt"), kb.back_home(t))
 
 
@@ -158,6 +193,11 @@ async def send(query: CallbackQuery, callback_data: AdminBroadcastCb, bot: Bot, 
     if draft is None:
         answer.set(t("stale"))
         return
+    paid = bool(draft.get("paid"))
+    if paid and not draft.get("quoted"):
+        # Its cost was not shown (or the Stars do not cover it): no paid broadcast starts unseen.
+        answer.set(t("admin.broadcast_stars_short"), alert=True)
+        return
     await answer.now()
     chat_id = query.from_user.id
     audience = draft["audience"]
@@ -165,14 +205,14 @@ async def send(query: CallbackQuery, callback_data: AdminBroadcastCb, bot: Bot, 
                        t("admin.broadcast_starting", audience=kb.audience_label(t, audience)), None)
     request = StartBroadcast(admin_id=query.from_user.id, request_id=f"bc:{callback_data.nonce}", text=draft["text"],
                              audience=audience, progress=MessageRef(chat_id=chat_id, message_id=shown),
-                             locale=scheduler_locale(t))
+                             locale=scheduler_locale(t), paid=paid)
     try:
         started = await admin_peers.start_broadcast(request)
     except RpcError as exc:
         log.warning("broadcast not started", extra={"code": str(exc.code)})
         note = t("admin.broadcast_retry") if transient(exc) else rpc_problem(t, "scheduler", exc)
         await safe_edit(bot, chat_id, shown, _confirm_text(t, audience, note),
-                        kb.broadcast_draft(t, callback_data.nonce, audience))
+                        kb.broadcast_draft(t, callback_data.nonce, audience, paid=paid))
         return
     await state.clear()
     # The scheduler owns this message's text from now on; the buttons are shown at once.
