@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import random
+import secrets
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -49,7 +50,7 @@ class ActivationWorker:
         self.provisioner = Provisioner(db, pool)
         # Who holds a lease: gateways on several hosts share the queue (docs/scaling.md).
         self.host = socket.gethostname()
-        self.holder = f"{self.host}:{os.getpid()}"
+        self.holder = self._new_holder()
         self.loop: WorkerLoop[Claimed] = WorkerLoop(
             "activations", db, claim=self._claim, work=self._work, rescan=settings.vpn_scan_interval,
             concurrency=settings.vpn_worker_concurrency, prepare=self._release_leases)
@@ -71,9 +72,17 @@ class ActivationWorker:
         self.loop.nudge()
 
     async def drain(self, grace: float) -> None:
-        """Stop claiming; give attempts in flight `grace` seconds to finish (the rest are
-        abandoned, which is safe: their leases are released at the next start)."""
+        """Stop claiming; give attempts in flight `grace` seconds to finish, cancel the rest, and
+        free their leases, so that a restarted gateway (or the other host's) takes them at once.
+        Without the database the leases simply run out (or the next start here frees them)."""
         await self.loop.drain(grace)
+        try:
+            async with self.db.transaction(timeout=1.0) as conn:
+                released = await activations_repo.release_leases(conn, [self.holder], only_holders=True)
+        except DatabaseUnavailable:
+            return
+        if released:
+            log.info("released the leases of attempts cut off by the drain", extra={"rows": released})
 
     @property
     def in_flight(self) -> int:
@@ -84,10 +93,19 @@ class ActivationWorker:
         """Until drained (see common/lifecycle/worker.py)."""
         await self.loop.run()
 
+    def _new_holder(self) -> str:
+        # host:pid:run — a process runs one activation worker, so a holder with this process's pid
+        # and another run is an earlier run of it (restarted by its task supervisor, or a gateway a
+        # test restarted in-process): its leases are dead like those of a dead process.
+        return f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
+
     async def _release_leases(self) -> None:
+        self.holder = self._new_holder()
+        mine = f"{self.host}:{os.getpid()}"
         async with self.db.transaction() as conn:
             holders = await activations_repo.lease_holders(conn, self.host)
-            dead = [holder for holder in holders if not _alive(holder)]
+            dead = [holder for holder in holders
+                    if holder != self.holder and (holder.startswith(mine + ":") or holder == mine or not _alive(holder))]
             released = await activations_repo.release_leases(conn, dead)
         if released:
             log.info("released leases of a previous run", extra={"rows": released})
@@ -204,8 +222,9 @@ class ActivationWorker:
 
 
 def _alive(holder: str) -> bool:
-    """Whether the gateway process `holder` ("host:pid", of this host) still runs."""
-    pid = holder.rsplit(":", 1)[-1]
+    """Whether the gateway process of `holder` ("host:pid[:run]", of this host) still runs."""
+    parts = holder.split(":")
+    pid = parts[1] if len(parts) > 1 else ""
     if not pid.isdigit():
         return False
     try:

@@ -71,14 +71,15 @@ async def lease_holders(conn: asyncpg.Connection, host: str) -> list[str]:
     return [row["leased_by"] for row in rows]
 
 
-async def release_leases(conn: asyncpg.Connection, holders: list[str]) -> int:
+async def release_leases(conn: asyncpg.Connection, holders: list[str], *, only_holders: bool = False) -> int:
     """At start: frees the leases of `holders` (this host's dead gateways) and leases without a
     holder (taken before holders were recorded), so their rows need not wait for the lease to end.
-    Another host's gateway may be working on its leased rows right now: those are left alone."""
+    Another host's gateway may be working on its leased rows right now: those are left alone.
+    `only_holders`: at a drain, just the draining gateway's own."""
     status = await conn.execute(
         """UPDATE activations SET leased_until = NULL, next_attempt_at = now()
            WHERE state = 'pending' AND leased_until IS NOT NULL
-             AND (leased_by IS NULL OR leased_by = ANY($1::text[]))""", holders)
+             AND (leased_by = ANY($1::text[]) OR (leased_by IS NULL AND NOT $2))""", holders, only_holders)
     return int(status.split()[-1])
 
 
