@@ -63,7 +63,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    def __init__(self, url: str, size: int, *, acquire_timeout: float = 2.0,
+    def __init__(self, url: str, size: int, *, acquire_timeout: float = 5.0,
                  connect_timeout: float = 3.0, probe_interval: float = 1.0, service: str = "") -> None:
         self.url = url
         self.size = size

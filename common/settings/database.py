@@ -29,7 +29,10 @@ class DatabaseSettings(EnvSettings):
     pool_payments: int = Field(3, ge=1, le=100, description="payments' pool size")
     pool_scheduler: int = Field(3, ge=1, le=100, description="scheduler's pool size")
     pool_vpn_gateway: int = Field(3, ge=1, le=100, description="vpn_gateway's pool size")
-    pool_acquire_timeout: float = Field(2.0, gt=0, le=60, description="seconds to wait for a pool connection")
+    pool_acquire_timeout: float = Field(
+        5.0, gt=0, le=60,
+        # A busy pool is load, not an outage: under a burst a late answer beats "briefly unavailable".
+        description="seconds to wait for a free pool connection before refusing as busy")
     db_connect_timeout: float = Field(3.0, gt=0, le=60, description="seconds to wait for a new connection")
 
     def url(self) -> str:

@@ -10,8 +10,15 @@ length `new_nonce` draws. Out of bounds is unparseable, so it gets the fallback'
 """
 from __future__ import annotations
 
+import base64
+import contextvars
+import hashlib
+import hmac
+import itertools
 import secrets
+from contextlib import contextmanager
 from enum import Enum
+from typing import Iterator
 from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
@@ -27,10 +34,35 @@ IdOrZero = Annotated[int, Field(ge=0, le=INT8_MAX)]    # an optional id (0: none
 Id4OrZero = Annotated[int, Field(ge=0, le=INT4_MAX)]   # an optional serial id (0: none): plans, promo codes
 
 
+# While an update is handled, its nonces are drawn from the update instead of at random: a poller
+# that takes over an update its predecessor had answered but not yet marked finished (killed in
+# between) handles it again, and the repeat must leave the flow the user sees valid — the same
+# nonce in the FSM as on the screen already shown, not a fresh one that makes it "out of date".
+_update_nonces: contextvars.ContextVar[tuple[bytes, Iterator[int]] | None] = contextvars.ContextVar(
+    "update_nonces", default=None)
+
+
+@contextmanager
+def nonces_of_update(secret: str, update_id: int) -> Iterator[None]:
+    """Nonces drawn inside are a keyed digest of (update, draw number): the same on every handling
+    of the update, unguessable without `secret` (the bot token), different for every update."""
+    key = hmac.new(secret.encode(), b"atcs-nonce:%d" % update_id, hashlib.sha256).digest()
+    token = _update_nonces.set((key, itertools.count()))
+    try:
+        yield
+    finally:
+        _update_nonces.reset(token)
+
+
 def new_nonce() -> str:
-    """A short random id for one flow or screen, carried in its buttons' data (8 characters) and kept
-    in the FSM: a button from an older screen or a forged one carries another and is refused."""
-    return secrets.token_urlsafe(NONCE_LENGTH * 3 // 4)
+    """A short id for one flow or screen, carried in its buttons' data (8 characters) and kept in
+    the FSM: a button from an older screen or a forged one carries another and is refused."""
+    drawn = _update_nonces.get()
+    if drawn is None:
+        return secrets.token_urlsafe(NONCE_LENGTH * 3 // 4)
+    key, draws = drawn
+    digest = hmac.new(key, b"%d" % next(draws), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:NONCE_LENGTH * 3 // 4]).decode()
 
 
 

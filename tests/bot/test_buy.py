@@ -177,10 +177,6 @@ async def test_stars_pre_checkout_refused_when_payments_down(start_bot, standin,
     assert "temporarily unavailable" in result["error_message"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "regression from the update inbox (issue 15, 2983f5f): the killed poller had answered /buy but not "
-    "yet marked it finished, the new poller handles /buy again, and its fresh plan screen makes the "
-    "screen the user taps out of date; fix: a repeated command must not replace a live screen"))
 async def test_bot_restarted_mid_purchase_continues_flow(launch_bot, payments, vpn, standin):
     bot = await launch_bot()
     person = Person(standin, 3050)

@@ -152,3 +152,44 @@ async def test_rpc_errors_never_reach_the_user_raw(make_inprocess, standin):
     await bot.tap(4008, "⭐ Telegram Stars", message_id=screen["message_id"])
     text = (await standin.transcript(4008))[-1]["text"]
     assert text.startswith("We could not create an invoice") and "unknown_method" not in text
+
+
+async def test_an_update_handled_again_keeps_the_screen_already_shown_live(make_inprocess, standin):
+    """A poller killed after answering /buy but before marking it finished: its successor handles
+    /buy again. The plan screen the user already has must keep working (the repeat draws the same
+    flow nonce), not turn "out of date" under the user's finger."""
+    from aiogram.types import Update
+
+    from services.bot.telegram.handling import feed, workflow_of
+
+    bot = await make_inprocess()
+    await standin.user_message(4050, "/buy")
+    [raw] = await standin.pending_updates()
+    standin.world.confirm(raw["update_id"] + 1)
+    for _ in range(2):   # the first handling, then the successor's
+        update = Update.model_validate(raw, context={"bot": bot.bot})
+        await feed(bot.dp, bot.bot, update, workflow_of(bot.dp, bot.bot))
+    first, repeat = (await standin.transcript(4050))[-2:]
+    assert first["text"] == repeat["text"] and "Choose a plan" in first["text"]
+    assert buttons(first) == buttons(repeat)   # the same flow in both screens' buttons
+    tap = await bot.tap(4050, data=buttons(first)[0]["callback_data"], message_id=first["message_id"])
+    answers = {q["id"]: q for q in await standin.callback_queries()}
+    assert answers[tap["callback_query_id"]]["answers"][0]["text"] is None   # continued, not "out of date"
+    shown = {m["message_id"]: m["text"] for m in await standin.transcript(4050)}
+    assert "How would you like to pay" in shown[first["message_id"]]
+
+
+async def test_two_updates_draw_different_nonces_and_none_outside_an_update():
+    from services.bot.callbacks import new_nonce, nonces_of_update
+
+    with nonces_of_update("123:secret", 7):
+        seven = [new_nonce(), new_nonce()]
+    with nonces_of_update("123:secret", 7):
+        again = [new_nonce(), new_nonce()]
+    with nonces_of_update("123:secret", 8):
+        eight = new_nonce()
+    with nonces_of_update("456:other", 7):
+        other_bot = new_nonce()
+    assert seven == again and seven[0] != seven[1]
+    assert eight not in seven and other_bot not in seven
+    assert new_nonce() != new_nonce()   # random outside an update

@@ -12,6 +12,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
 from common.db.database import Database
+from services.bot.callbacks import nonces_of_update
 from services.bot.repositories import updates as journal
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def as_json(update: Update) -> str:
 async def feed(dp: Dispatcher, bot: Bot, update: Update, workflow: dict[str, Any]) -> None:
     """The dispatcher's work on one update; what the exception boundary missed is logged, not raised."""
     try:
-        response = await dp.feed_update(bot, update, **workflow)
+        with nonces_of_update(bot.token, update.update_id):
+            response = await dp.feed_update(bot, update, **workflow)
         if isinstance(response, TelegramMethod):
             await dp.silent_call_request(bot=bot, result=response)
     except Exception:  # noqa: BLE001 - the exception boundary answers the user; this is what it missed
