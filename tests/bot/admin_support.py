@@ -6,7 +6,7 @@ from typing import Any
 import asyncpg
 
 from sandbox.telegram.server import TelegramStandIn
-from tests.bot.chat import Person
+from tests.bot.chat import WAIT, Person
 from tests.bot.conftest import ADMIN_ID
 
 
@@ -17,7 +17,7 @@ class AdminPerson(Person):
     async def console(self) -> dict[str, Any]:
         return await self.say("/admin", expect="Admin console")
 
-    async def press(self, label: str, message_id: int, expect: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def press(self, label: str, message_id: int, expect: str, timeout: float = WAIT) -> dict[str, Any]:
         """Taps a button on `message_id` and waits for that message to show `expect`."""
         await self.tap(label, message_id=message_id)
         return await self.wait_screen(message_id, expect, timeout)

@@ -5,6 +5,10 @@ from typing import Any
 
 from sandbox.telegram.server import TelegramStandIn
 
+# How long a person waits for the bot: a bound against a hang, not a speed claim (speed is shown
+# by bench/), wide enough for a busy 2-core machine where the bot and the stand-in share the CPUs.
+WAIT = 15.0
+
 
 class Person:
     def __init__(self, standin: TelegramStandIn, user_id: int, language: str = "en", first_name: str = "Ann") -> None:
@@ -17,13 +21,13 @@ class Person:
         transcript = await self.standin.transcript(self.id)
         return transcript[-1]["message_id"] if transcript else 0
 
-    async def say(self, text: str, timeout: float = 5.0, *, expect: str | None = None) -> dict[str, Any]:
+    async def say(self, text: str, timeout: float = WAIT, *, expect: str | None = None) -> dict[str, Any]:
         """Sends a message and returns the bot's first reply after it (containing `expect`)."""
         after = await self.last_id()
         await self.standin.user_message(self.id, text, first_name=self.first_name, language_code=self.language)
         return await self.reply(after, expect, timeout)
 
-    async def reply(self, after: int, expect: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
+    async def reply(self, after: int, expect: str | None = None, timeout: float = WAIT) -> dict[str, Any]:
         return await self.standin.wait_for_message(
             self.id, (lambda m: expect in (m["text"] or "")) if expect else None, timeout, after=after)
 
@@ -41,7 +45,7 @@ class Person:
                 return call["time"] - since
         raise AssertionError(f"the bot never showed {expect!r} to {self.id} after {since}")
 
-    async def answer_of(self, tap: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    async def answer_of(self, tap: dict[str, Any], timeout: float = WAIT) -> dict[str, Any]:
         """The answerCallbackQuery a tap got (waits for it)."""
         query_id = tap["callback_query_id"]
 
@@ -60,7 +64,7 @@ class Person:
                 return entry
         raise AssertionError(f"no message {message_id}")
 
-    async def wait_screen(self, message_id: int, expect: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def wait_screen(self, message_id: int, expect: str, timeout: float = WAIT) -> dict[str, Any]:
         from tests.support.wait import wait_for
 
         async def shows() -> dict[str, Any] | None:
@@ -73,7 +77,7 @@ class Person:
             raise AssertionError(f"{exc}; it shows {shown!r}") from None
 
     async def wait_buttons(self, message_id: int, expect: list[str], *, by: str = "text",
-                           timeout: float = 5.0) -> dict[str, Any]:
+                           timeout: float = WAIT) -> dict[str, Any]:
         """Waits for `message_id` to carry exactly these buttons (labels, or `by="callback_data"`).
 
         Text and keyboard may arrive in separate edits, so seeing the text is no sign the buttons are there."""

@@ -124,6 +124,11 @@ def bot_env(database_url: str, standin: TelegramStandIn, run_dir: Path) -> dict[
         ATCS_SHUTDOWN_TIMEOUT="5",
         # Tests act faster than people; throttling has its own test (test_guards.py).
         ATCS_BOT_THROTTLE_BURST="50",
+        # A handler's wait on payments/vpn_gateway (0.6 s in production, "working on it" after it):
+        # here the services share two busy cores with the tests, so a healthy one may answer late.
+        # Tests of a slow peer make it slower than this (3 s). Likewise an admin screen's wait (2 s).
+        ATCS_BOT_RPC_DEADLINE="1.5",
+        ATCS_BOT_ADMIN_DEADLINE="5",
     )
 
 

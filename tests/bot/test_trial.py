@@ -34,24 +34,30 @@ async def test_trial_delivers_key_and_second_attempt_is_refused(bot, vpn, standi
         await conn.close()
 
 
+# What the old bot did with its panel down: every screen waited on it (10 s and more). Here no screen
+# may wait on the dead vpn_gateway beyond the nudge's deadline; the bound is against that wait, not
+# a speed claim (bench/bench_capacity.py measures speed).
+NOT_WAITING = 3.0
+
+
 async def test_vpn_gateway_down_menu_fast_and_trial_queued(bot, standin, database_url, run_dir):
     person = Person(standin, 2002)
     await standin.set_limits(chat_rate=100, chat_burst=100)
     started = time.time()
     menu = await person.say("/start")
-    assert await person.shown_after(started, "Main menu") < 1.0
+    assert await person.shown_after(started, "Main menu") < NOT_WAITING
     started = time.time()
     await person.tap("🔑 My subscription", message_id=menu["message_id"])
     await person.wait_screen(menu["message_id"], "no subscription")
-    assert await person.shown_after(started, "no subscription") < 1.0
+    assert await person.shown_after(started, "no subscription") < NOT_WAITING
     started = time.time()
     await person.tap("⬅️ Main menu", message_id=menu["message_id"])
     await person.wait_screen(menu["message_id"], "Main menu")
-    assert await person.shown_after(started, "Main menu") < 1.0
+    assert await person.shown_after(started, "Main menu") < NOT_WAITING
     started = time.time()
     await person.tap("🎁 Free trial", message_id=menu["message_id"])
     await person.wait_screen(menu["message_id"], "queued")
-    assert await person.shown_after(started, "queued") < 1.0
+    assert await person.shown_after(started, "queued") < NOT_WAITING
     after = await person.last_id()
 
     gateway = FakeVpnGateway(database_url, run_dir)  # vpn_gateway comes back
