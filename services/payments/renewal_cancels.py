@@ -6,8 +6,9 @@ with is_canceled = true is the bot's to call. The refund's transaction (`refunds
 the subscription cancelled and queues the call (`repositories/renewal_cancels.py`); this worker
 makes it. It is idempotent on Telegram's side (it sets a state), so a lease that runs out and a
 second call do no harm. Telegram unreachable or flooded: tried again with a doubling pause. A
-refusal is final: quietly done when the paid period is over anyway (nothing left to renew), else
-the admins are alerted, since Telegram may still charge the user.
+refusal is final: done when the subscription has ended anyway (Telegram says it expired, or its
+paid period is over: nothing left to renew), else the admins are alerted, since Telegram may
+still charge the user.
 """
 from __future__ import annotations
 
@@ -68,8 +69,8 @@ class RenewalCancels:
         except BotApiError as exc:
             if exc.transient:
                 await self._retry(due, f"{exc.status} {exc.description}")
-            elif sub.period_end is not None and sub.period_end <= now:
-                await self._done(due, f"refused after the paid period ended: {exc.description}")
+            elif "EXPIRED" in exc.description.upper() or (sub.period_end is not None and sub.period_end <= now):
+                await self._done(due, f"the subscription has ended, nothing renews: {exc.description}")
             else:
                 await self._refused(due, sub.user_id, exc.description)
             return
