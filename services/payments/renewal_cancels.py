@@ -12,6 +12,7 @@ still charge the user.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 
@@ -87,6 +88,8 @@ class RenewalCancels:
         pause = min(self.retry_base * 2 ** min(due.attempts - 1, 30), self.retry_max)
         async with self.db.acquire() as conn:
             await repo.retry(conn, due.id, error, pause)
+        # Woken when it is due rather than at the next rescan; after a restart the rescan finds it.
+        asyncio.get_running_loop().call_later(pause, self.loop.nudge)
         log.warning("stars renewal cancel postponed", extra={"subscription": due.subscription_id,
                                                              "attempts": due.attempts, "pause": pause, "error": error})
 
