@@ -12,6 +12,7 @@ from .methods_chat import TOO_OLD, chat_id_param
 from .models import InvoiceLinkRecord, InvoiceRecord
 from .params import Params
 from .registry import ensure_can_send, method
+from . import star_payments
 from .state import World
 
 MAX_PAYLOAD_BYTES = 128
@@ -149,16 +150,8 @@ async def refund_star_payment(world: World, params: Params) -> Any:
         raise bad_request("USER_ID_INVALID")
     if world.is_refunded(payment.id):
         raise bad_request("CHARGE_ALREADY_REFUNDED")
-    world.record_star_transaction(payment.user_id, payment.amount, payment.payload, payment.id, refund=True)
-    refunded = {
-        "currency": "XTR",
-        "total_amount": payment.amount,
-        "invoice_payload": payment.payload,
-        "telegram_payment_charge_id": payment.id,
-    }
     # The refund shows in the chat as a service message, which reaches the bot as an update.
-    message = world.add_message(user_id, from_bot=False, refunded_payment=refunded)
-    world.enqueue("message", world.message_api(message))
+    star_payments.refund(world, payment)
     return True
 
 
