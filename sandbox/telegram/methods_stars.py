@@ -42,9 +42,8 @@ def _payload(params: Params) -> str:
     return payload
 
 
-@method("sendInvoice")
-async def send_invoice(world: World, params: Params) -> Any:
-    user = world.chat_for_bot(chat_id_param(params))
+def _stars_invoice(params: Params) -> tuple[str, str, str, str, int]:
+    """What an invoice and an invoice link both carry: title, description, payload, currency, price."""
     title = params.string("title", required=True) or ""
     description = params.string("description", required=True) or ""
     payload = _payload(params)
@@ -52,7 +51,13 @@ async def send_invoice(world: World, params: Params) -> Any:
     # Only Stars exist here: any real currency needs a payment provider, and Stars must have none.
     if currency != "XTR" or params.string("provider_token"):
         raise bad_request("PAYMENT_PROVIDER_INVALID")
-    amount = _stars_price(params)
+    return title, description, payload, currency, _stars_price(params)
+
+
+@method("sendInvoice")
+async def send_invoice(world: World, params: Params) -> Any:
+    user = world.chat_for_bot(chat_id_param(params))
+    title, description, payload, currency, amount = _stars_invoice(params)
     markup = validate_markup(params.obj("reply_markup", what="reply keyboard markup JSON object"), inline_only=True)
     if markup is None:
         markup = {"inline_keyboard": [[{"text": f"Pay ⭐️{amount}", "pay": True}]]}
@@ -94,13 +99,7 @@ async def answer_pre_checkout_query(world: World, params: Params) -> Any:
 
 @method("createInvoiceLink")
 async def create_invoice_link(world: World, params: Params) -> Any:
-    title = params.string("title", required=True) or ""
-    description = params.string("description", required=True) or ""
-    payload = _payload(params)
-    currency = params.string("currency", required=True) or ""
-    if currency != "XTR" or params.string("provider_token"):
-        raise bad_request("PAYMENT_PROVIDER_INVALID")
-    amount = _stars_price(params)
+    title, description, payload, currency, amount = _stars_invoice(params)
     period = params.integer("subscription_period")
     if period is not None:
         if period != SUBSCRIPTION_PERIOD:
