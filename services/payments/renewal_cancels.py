@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0     # one Bot API call, bounded by its own timeout well inside this
 RESCAN_SECONDS = 30.0    # a lost nudge, or a retry that came due
 BATCH = 20
+DUE_MARGIN = 0.05        # seconds: the database's clock and the loop's may differ by a little
 
 
 class RenewalCancels:
@@ -88,8 +89,9 @@ class RenewalCancels:
         pause = min(self.retry_base * 2 ** min(due.attempts - 1, 30), self.retry_max)
         async with self.db.acquire() as conn:
             await repo.retry(conn, due.id, error, pause)
-        # Woken when it is due rather than at the next rescan; after a restart the rescan finds it.
-        asyncio.get_running_loop().call_later(pause, self.loop.nudge)
+        # Woken just after it is due (by the database's clock) rather than at the next rescan;
+        # after a restart the rescan finds it.
+        asyncio.get_running_loop().call_later(pause + DUE_MARGIN, self.loop.nudge)
         log.warning("stars renewal cancel postponed", extra={"subscription": due.subscription_id,
                                                              "attempts": due.attempts, "pause": pause, "error": error})
 
