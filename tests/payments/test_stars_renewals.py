@@ -90,7 +90,7 @@ async def test_a_paused_stars_subscription_is_told_nothing(payments: Harness):
     renews_at = await period_end(payments, user)
     now = await move_to(payments, renews_at - timedelta(days=10))
     async with payments.db.transaction() as conn:
-        paused = await freeze(conn, user, 9, now=now, days_per_year=30)
+        paused = await freeze(conn, user, 15, now=now, days_per_year=30)
     assert isinstance(paused, Freeze)
     for before in (timedelta(days=2), timedelta(hours=12)):
         assert await remind(payments, await move_to(payments, renews_at - before)) == 0
