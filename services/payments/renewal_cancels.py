@@ -2,7 +2,7 @@
 
 Telegram's refundStarPayment (and a user's chargeback) gives the Stars back and leaves the
 subscription renewing: the Bot API documents no cancel on refund, and editUserStarSubscription
-with is_canceled = true is the bot's to call. The refund's transaction (`refunds.take_back`) marks
+with is_canceled = true is the bot's to call. The refund's transaction (`Refunds.take_back`) marks
 the subscription cancelled and queues the call (`repositories/renewal_cancels.py`); this worker
 makes it. It is idempotent on Telegram's side (it sets a state), so a lease that runs out and a
 second call do no harm. Telegram unreachable or flooded: tried again with a doubling pause. A

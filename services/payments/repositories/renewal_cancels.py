@@ -1,6 +1,6 @@
 """star_renewal_cancels: the editUserStarSubscription calls a refund owes Telegram (migration 0170).
 
-Written by `refunds.take_back` in the refund's transaction, worked by `services/payments/
+Written by `Refunds.take_back` in the refund's transaction, worked by `services/payments/
 renewal_cancels.py` through the common claim-with-lease (`common/shop/outbox.py: claim_due`)."""
 from __future__ import annotations
 
