@@ -120,8 +120,8 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
                                body_timeout=settings.payments.webhook_body_timeout)
     server = WebhookServer(webhook_app(webhook), settings.payments.payments_host, settings.payments.payments_port,
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
-    renewal_cancels = RenewalCancels(db, bot_api, retry_base=settings.payments.telegram_retry_base)
-    refunds = Refunds(db, bot_api, nudger, cp.shop_currency, renewal_cancels.nudge)
+    cancels = RenewalCancels(db, bot_api, retry_base=settings.payments.telegram_retry_base)
+    refunds = Refunds(db, bot_api, nudger, cp.shop_currency, cancels.nudge)
     stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace, refunds.chargeback)
     reconciler = CryptoReconciler(db, cryptopay, settlement.settle, cp, settings.payments) if cryptopay else None
     invoicing = Invoicing(db, cryptopay, cp, settings.payments, settings.traffic)
@@ -133,7 +133,7 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
         free_plans=FreePlans(db, nudger, cp, settings.payments, terms),
         plan_changes=PlanChanges(db, invoicing, nudger, cp, settings.payments),
         traffic_packages=TrafficPackages(db, nudger, settings.traffic, cp.shop_currency, terms),
-        star_subscriptions=StarSubscriptions(db, bot_api, renewal_cancels.nudge), renewal_cancels=renewal_cancels,
+        star_subscriptions=StarSubscriptions(db, bot_api, cancels.nudge), renewal_cancels=cancels,
         cryptopay=cryptopay, bot_api=bot_api,
     )
 
