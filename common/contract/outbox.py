@@ -36,7 +36,7 @@ class Notice(StrEnum):
     SUBSCRIPTION_EXPIRED = "subscription_expired"  # {}
     AUTO_RENEWED = "auto_renewed"                # {expires_at, amount, currency}
     AUTO_RENEW_FAILED = "auto_renew_failed"      # {needed, balance, currency}
-    REFUNDED = "refunded"                        # {amount, currency}
+    REFUNDED = "refunded"                        # {amount, currency, days, expires_at, revoked, renewal_canceled}
     ADMIN_GRANT = "admin_grant"                  # {days, expires_at}: days given by an admin
     # A paid gift, to its giver: {token, days, valid_until, amount, currency}. The token is the link
     # (t.me/<bot>?start=gift_<token>), which only the bot can spell: it knows its own username.
@@ -45,6 +45,9 @@ class Notice(StrEnum):
     PLAN_CHANGED = "plan_changed"                # {plan_code, expires_at}
     PLAN_CHANGE_FAILED = "plan_change_failed"    # {amount, currency}: its payment went to the balance
     TRAFFIC_ADDED = "traffic_added"              # {gb, limit_bytes, amount, currency}: a paid traffic package
+    # Before Telegram renews an active Stars subscription by itself (instead of an expiry reminder):
+    # {renews_at, amount} (Stars).
+    STARS_RENEWS = "stars_renews"
 
 
 # Optional in any params: {"edit": {"chat_id": int, "message_id": int}} — the "working on it"

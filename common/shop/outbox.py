@@ -39,8 +39,9 @@ async def enqueue_admin_alert(conn: asyncpg.Connection, kind: str, subject: str,
 
 # The outboxes worked with a lease, and whether a table also keeps the lease in its own column
 # (activations: "this user has a row in work" is asked of it; notifications lease by
-# next_attempt_at alone). Table names are never taken from a caller's string.
-LEASED_OUTBOXES = {"activations": True, "notifications": False}
+# next_attempt_at alone; star_renewal_cancels: payments' editUserStarSubscription calls after a
+# refund). Table names are never taken from a caller's string.
+LEASED_OUTBOXES = {"activations": True, "notifications": False, "star_renewal_cancels": False}
 
 
 async def claim_due(conn: asyncpg.Connection, outbox: str, limit: int, lease_seconds: float, *,

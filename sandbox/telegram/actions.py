@@ -13,7 +13,7 @@ from .errors import ControlError
 from .formatting import bot_command_entities
 from .markup import inline_buttons
 from .models import CallbackRecord, MessageRecord, PreCheckoutRecord
-from . import subscriptions
+from . import star_payments, subscriptions
 from .state import World
 
 MessagePredicate = Callable[[dict[str, Any]], bool]
@@ -188,13 +188,7 @@ class UserActions:
         invoice.paid_charge_id = charge_id
         world.touch(user_id)
         world.record_star_transaction(user_id, invoice.total_amount, invoice.payload, charge_id)
-        payment = {
-            "currency": invoice.currency,
-            "total_amount": invoice.total_amount,
-            "invoice_payload": invoice.payload,
-            "telegram_payment_charge_id": charge_id,
-            "provider_payment_charge_id": f"stars_{charge_id}",
-        }
+        payment = star_payments.successful_payment(invoice.currency, invoice.total_amount, invoice.payload, charge_id)
         service = world.add_message(user_id, from_bot=False, successful_payment=payment)
         if drop_update:
             service.update_dropped = True
@@ -237,13 +231,7 @@ class UserActions:
             result["subscription_id"] = sub.id
             result["expires_at"] = sub.expires_at
         else:
-            payment = {
-                "currency": link.currency,
-                "total_amount": link.total_amount,
-                "invoice_payload": link.payload,
-                "telegram_payment_charge_id": charge_id,
-                "provider_payment_charge_id": f"stars_{charge_id}",
-            }
+            payment = star_payments.successful_payment(link.currency, link.total_amount, link.payload, charge_id)
         message_id = subscriptions.deliver(world, user_id, payment, copies)
         result.update(status="paid", charge_id=charge_id, message_id=message_id)
         return result
@@ -257,18 +245,7 @@ class UserActions:
             raise ControlError(404, f"user {user_id} made no payment {charge_id}")
         if world.is_refunded(charge_id):
             raise ControlError(409, f"payment {charge_id} is already refunded")
-        world.record_star_transaction(user_id, payment.amount, payment.payload, charge_id, refund=True)
-        refunded = {
-            "currency": "XTR",
-            "total_amount": payment.amount,
-            "invoice_payload": payment.payload,
-            "telegram_payment_charge_id": charge_id,
-        }
-        message = world.add_message(user_id, from_bot=False, refunded_payment=refunded)
-        if silent:
-            message.update_dropped = True
-        else:
-            world.enqueue("message", world.message_api(message))
+        message = star_payments.refund(world, payment, tell_bot=not silent)
         return {"status": "refunded", "charge_id": charge_id, "message_id": message.message_id}
 
     def set_stars(self, user_id: int, stars: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from .methods_chat import TOO_OLD, chat_id_param
 from .models import InvoiceLinkRecord, InvoiceRecord
 from .params import Params
 from .registry import ensure_can_send, method
+from . import star_payments
 from .state import World
 
 MAX_PAYLOAD_BYTES = 128
@@ -41,9 +42,8 @@ def _payload(params: Params) -> str:
     return payload
 
 
-@method("sendInvoice")
-async def send_invoice(world: World, params: Params) -> Any:
-    user = world.chat_for_bot(chat_id_param(params))
+def _stars_invoice(params: Params) -> tuple[str, str, str, str, int]:
+    """What an invoice and an invoice link both carry: title, description, payload, currency, price."""
     title = params.string("title", required=True) or ""
     description = params.string("description", required=True) or ""
     payload = _payload(params)
@@ -51,7 +51,13 @@ async def send_invoice(world: World, params: Params) -> Any:
     # Only Stars exist here: any real currency needs a payment provider, and Stars must have none.
     if currency != "XTR" or params.string("provider_token"):
         raise bad_request("PAYMENT_PROVIDER_INVALID")
-    amount = _stars_price(params)
+    return title, description, payload, currency, _stars_price(params)
+
+
+@method("sendInvoice")
+async def send_invoice(world: World, params: Params) -> Any:
+    user = world.chat_for_bot(chat_id_param(params))
+    title, description, payload, currency, amount = _stars_invoice(params)
     markup = validate_markup(params.obj("reply_markup", what="reply keyboard markup JSON object"), inline_only=True)
     if markup is None:
         markup = {"inline_keyboard": [[{"text": f"Pay ⭐️{amount}", "pay": True}]]}
@@ -93,13 +99,7 @@ async def answer_pre_checkout_query(world: World, params: Params) -> Any:
 
 @method("createInvoiceLink")
 async def create_invoice_link(world: World, params: Params) -> Any:
-    title = params.string("title", required=True) or ""
-    description = params.string("description", required=True) or ""
-    payload = _payload(params)
-    currency = params.string("currency", required=True) or ""
-    if currency != "XTR" or params.string("provider_token"):
-        raise bad_request("PAYMENT_PROVIDER_INVALID")
-    amount = _stars_price(params)
+    title, description, payload, currency, amount = _stars_invoice(params)
     period = params.integer("subscription_period")
     if period is not None:
         if period != SUBSCRIPTION_PERIOD:
@@ -149,16 +149,8 @@ async def refund_star_payment(world: World, params: Params) -> Any:
         raise bad_request("USER_ID_INVALID")
     if world.is_refunded(payment.id):
         raise bad_request("CHARGE_ALREADY_REFUNDED")
-    world.record_star_transaction(payment.user_id, payment.amount, payment.payload, payment.id, refund=True)
-    refunded = {
-        "currency": "XTR",
-        "total_amount": payment.amount,
-        "invoice_payload": payment.payload,
-        "telegram_payment_charge_id": payment.id,
-    }
     # The refund shows in the chat as a service message, which reaches the bot as an update.
-    message = world.add_message(user_id, from_bot=False, refunded_payment=refunded)
-    world.enqueue("message", world.message_api(message))
+    star_payments.refund(world, payment)
     return True
 
 

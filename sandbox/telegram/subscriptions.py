@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import ControlError
 from .models import InvoiceLinkRecord, StarSubscriptionRecord
+from .star_payments import successful_payment
 from .state import World
 
 MAX_ADVANCE = 10 * 365 * 86400
@@ -39,18 +40,10 @@ def active_for(world: World, user_id: int, payload: str) -> StarSubscriptionReco
 
 def payment_message(world: World, sub: StarSubscriptionRecord, charge_id: str, *, first: bool) -> dict[str, Any]:
     """The successful_payment of one charge of a subscription (Bot API SuccessfulPayment)."""
-    payment: dict[str, Any] = {
-        "currency": "XTR",
-        "total_amount": sub.amount,
-        "invoice_payload": sub.payload,
-        "telegram_payment_charge_id": charge_id,
-        "provider_payment_charge_id": f"stars_{charge_id}",
-        "subscription_expiration_date": sub.expires_at,
-        "is_recurring": True,
-    }
+    recurring: dict[str, Any] = {"subscription_expiration_date": sub.expires_at, "is_recurring": True}
     if first:
-        payment["is_first_recurring"] = True
-    return payment
+        recurring["is_first_recurring"] = True
+    return successful_payment("XTR", sub.amount, sub.payload, charge_id, **recurring)
 
 
 def deliver(world: World, user_id: int, payment: dict[str, Any], copies: int) -> int:

@@ -28,7 +28,8 @@ from services.payments.invoices import Invoicing
 from services.payments.plan_changes import PlanChanges
 from services.payments.reconciliation import CryptoReconciler
 from services.payments.refunds import Refunds
-from services.payments.repositories import claims, purchases
+from services.payments.renewal_cancels import RenewalCancels
+from services.payments.repositories import claims, purchases, renewal_cancels
 from services.payments.settlement import CreditTerms, Overloaded, Settlement
 from services.payments.signature import SignatureVerifier
 from services.payments.star_subscriptions import StarSubscriptions
@@ -59,6 +60,7 @@ class Payments:
     plan_changes: PlanChanges
     traffic_packages: TrafficPackages
     star_subscriptions: StarSubscriptions
+    renewal_cancels: RenewalCancels
     cryptopay: CryptoPayClient | None
     bot_api: StarsApi | None
 
@@ -84,6 +86,7 @@ class Payments:
     async def drain(self) -> None:
         await self.server.drain()
         await self.invoicing.drain(timeout=self.settings.health.shutdown_timeout / 3)
+        await self.renewal_cancels.drain(self.settings.health.shutdown_timeout / 3)
 
     async def close(self) -> None:
         for client in (self.cryptopay, self.bot_api):
@@ -117,7 +120,8 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
                                body_timeout=settings.payments.webhook_body_timeout)
     server = WebhookServer(webhook_app(webhook), settings.payments.payments_host, settings.payments.payments_port,
                            shutdown_timeout=settings.health.shutdown_timeout / 3)
-    refunds = Refunds(db, bot_api, nudger, cp.shop_currency)
+    cancels = RenewalCancels(db, bot_api, retry_base=settings.payments.telegram_retry_base)
+    refunds = Refunds(db, bot_api, nudger, cp.shop_currency, cancels.nudge)
     stars = Stars(db, settlement.settle, bot_api, settings.payments.reconcile_grace, refunds.chargeback)
     reconciler = CryptoReconciler(db, cryptopay, settlement.settle, cp, settings.payments) if cryptopay else None
     invoicing = Invoicing(db, cryptopay, cp, settings.payments, settings.traffic)
@@ -129,7 +133,7 @@ def build(settings: Settings, db: Database, client_for: Callable[[str], RpcClien
         free_plans=FreePlans(db, nudger, cp, settings.payments, terms),
         plan_changes=PlanChanges(db, invoicing, nudger, cp, settings.payments),
         traffic_packages=TrafficPackages(db, nudger, settings.traffic, cp.shop_currency, terms),
-        star_subscriptions=StarSubscriptions(db, bot_api),
+        star_subscriptions=StarSubscriptions(db, bot_api, cancels.nudge), renewal_cancels=cancels,
         cryptopay=cryptopay, bot_api=bot_api,
     )
 
@@ -148,11 +152,13 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.rpc.handle(BUY_TRAFFIC, payments.traffic_packages.buy_with_balance)
     ctx.supervise("nudger", payments.nudger.run)
     ctx.supervise("reconcile", payments.reconcile_forever)
+    ctx.supervise("star_renewal_cancels", payments.renewal_cancels.run)
     if payments.confirmer is not None:
         ctx.supervise("confirm_claims", payments.confirmer.run)
 
     ctx.add_db_queue("pending_purchases", purchases.pending_count)
     ctx.add_db_queue("webhook_claims", claims.pending_count)
+    ctx.add_db_queue("star_renewal_cancels", renewal_cancels.pending_count)
     ctx.add_detail("payments", payments.details)
     ctx.add_readiness("webhook", lambda: (payments.server.listening, "webhook listener is not running"))
     ctx.on_drain(payments.drain)

@@ -50,6 +50,7 @@ class PaymentsSettings(EnvSettings):
     topup_min: Decimal = Field(Decimal("1"), gt=0, description="smallest balance top-up, in ATCS_CRYPTOPAY_FIAT")
     topup_max: Decimal = Field(Decimal("1000"), gt=0, description="largest balance top-up, in ATCS_CRYPTOPAY_FIAT")
     nudge_timeout: float = Field(1.0, gt=0, le=10, description="seconds for a best-effort nudge of a peer service")
+    telegram_retry_base: float = Field(5.0, gt=0, le=600, description="first pause before payments asks Telegram again to stop renewing a refunded Stars subscription it could not reach (doubles each time, up to 10 minutes)")
 
     @model_validator(mode="after")
     def _topup_range(self) -> "PaymentsSettings":

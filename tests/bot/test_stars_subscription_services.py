@@ -2,7 +2,8 @@
 Outline stand-ins): a person subscribes to the monthly plan with Telegram Stars from /buy, Telegram
 renews it three times on the stand-in's clock with every successful_payment delivered twice and
 the bot restarted between the two deliveries, each charge settles once; the person cancels the
-renewal from My subscription; a chargeback the bot hears of takes back exactly that month."""
+renewal from My subscription; a chargeback the bot hears of takes back exactly that month, and the
+person is told the subscription will not renew, as My subscription then shows."""
 from __future__ import annotations
 
 import asyncpg
@@ -84,11 +85,14 @@ async def test_a_stars_subscription_renews_settles_once_each_and_can_be_cancelle
                                      "ORDER BY id OFFSET 1 LIMIT 1", USER)
         after = await person.last_id()
         await standin.chargeback(USER, second)
-        await person.reply(after, "has been refunded", timeout=20)
+        told = await person.reply(after, "has been refunded", timeout=20)
+        assert "will not charge you again" in told["text"]     # the renewal is cancelled for good
         now = await conn.fetchval("SELECT expires_at FROM subscriptions WHERE user_id = $1", USER)
         assert (before - now).days == 30
         assert await conn.fetchval("SELECT source FROM payment_refunds") == "refunded_payment"
         assert await conn.fetchval("SELECT status FROM subscriptions WHERE user_id = $1", USER) == "active"
+        mine = await person.say("/subscription", expect="cancelled after a refund")
+        assert not [b for b in buttons(mine) if b.get("callback_data", "").endswith((":scancel", ":sresume"))]
     finally:
         await conn.close()
 

@@ -46,7 +46,8 @@ def payments_settings(database_url: str, cryptopay_url: str, telegram_url: str, 
     settings.cryptopay = CryptoPaySettings(cryptopay_token=CRYPTOPAY_TOKEN, cryptopay_api_url=cryptopay_url,
                                            **cryptopay)
     settings.telegram = TelegramSettings(bot_token=bot_token, telegram_api_url=telegram_url, request_timeout=5.0)
-    payments = {"confirm_retry_base": 0.05, "confirm_retry_max": 0.5, **overrides.pop("payments", {})}
+    payments = {"confirm_retry_base": 0.05, "confirm_retry_max": 0.5, "telegram_retry_base": 0.05,
+                **overrides.pop("payments", {})}
     settings.payments = PaymentsSettings(payments_port=port, reconcile_interval=0.2, reconcile_grace=0, **payments)
     settings.shop = ShopSettings(referral_bonus_days=7)
     return settings
@@ -152,14 +153,15 @@ async def database(database_url: str):
 
 async def start_harness(database_url: str, db: Database, provider: CryptoPayStandIn, telegram: TelegramStandIn,
                         **overrides: Any) -> tuple[Harness, list[asyncio.Task]]:
-    """The app as setup() wires it: the webhook listening, the nudger and the claim confirmer running
-    (reconciliation runs when a test asks for a pass)."""
+    """The app as setup() wires it: the webhook listening, the nudger, the claim confirmer and the
+    worker of refunded subscriptions' renewal cancels running (reconciliation runs when a test asks
+    for a pass)."""
     settings = payments_settings(database_url, provider.url, telegram.url, telegram.token, port=free_port(),
                                  **overrides)
     peers = Peers()
     app = build(settings, db, peers)
     await app.server.start()
-    workers = [asyncio.create_task(app.nudger.run())]
+    workers = [asyncio.create_task(app.nudger.run()), asyncio.create_task(app.renewal_cancels.run())]
     if app.confirmer is not None:
         workers.append(asyncio.create_task(app.confirmer.run()))
     harness = Harness(app=app, db=db, url=database_url, cryptopay=provider, telegram=telegram, peers=peers)

@@ -4,6 +4,7 @@ successful_payment and refunded_payment."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -40,10 +41,11 @@ def _take(telegram: TelegramStandIn, kind: str) -> dict | None:
     return None
 
 
-async def pay(telegram: TelegramStandIn, app: Payments, user_id: int, *, drop_update: bool = False,
-              forward_paid: bool = True) -> dict[str, Any]:
-    """The user pays the last invoice in their chat; the bot forwards both updates to payments."""
-    paying = asyncio.create_task(telegram.pay_invoice(user_id, drop_update=drop_update))
+async def _paid_after_pre_checkout(telegram: TelegramStandIn, app: Payments,
+                                   paying: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """The user pays (`paying`: the stand-in's pay action); the bot forwards the pre_checkout_query
+    to payments and answers it with payments' verdict, which the result carries."""
+    task = asyncio.create_task(paying)
     query = await wait_for(lambda: _take(telegram, "pre_checkout_query"), timeout=5, message="pre_checkout_query")
     verdict = await app.stars.pre_checkout(StarsPreCheckout(
         user_id=query["from"]["id"], payload=query["invoice_payload"], currency=query["currency"],
@@ -52,8 +54,15 @@ async def pay(telegram: TelegramStandIn, app: Payments, user_id: int, *, drop_up
     if not verdict.ok:
         answer["error_message"] = verdict.error_message
     await bot_call(telegram, "answerPreCheckoutQuery", answer)
-    result = await asyncio.wait_for(paying, 5)
+    result = await asyncio.wait_for(task, 5)
     result["verdict"] = verdict
+    return result
+
+
+async def pay(telegram: TelegramStandIn, app: Payments, user_id: int, *, drop_update: bool = False,
+              forward_paid: bool = True) -> dict[str, Any]:
+    """The user pays the last invoice in their chat; the bot forwards both updates to payments."""
+    result = await _paid_after_pre_checkout(telegram, app, telegram.pay_invoice(user_id, drop_update=drop_update))
     if result["status"] == "paid" and not drop_update and forward_paid:
         message = await wait_for(lambda: _take(telegram, "message"), timeout=5, message="successful_payment")
         result["settlement"] = await app.stars.paid(stars_paid(message))
@@ -83,17 +92,7 @@ async def subscribe(telegram: TelegramStandIn, app: Payments, user_id: int, url:
                     copies: int = 1) -> dict[str, Any]:
     """The user pays the subscription link; the bot answers the pre-checkout through payments and
     forwards every successful_payment update it receives (`copies` of them)."""
-    paying = asyncio.create_task(telegram.pay_link(user_id, url, copies=copies))
-    query = await wait_for(lambda: _take(telegram, "pre_checkout_query"), timeout=5, message="pre_checkout_query")
-    verdict = await app.stars.pre_checkout(StarsPreCheckout(
-        user_id=query["from"]["id"], payload=query["invoice_payload"], currency=query["currency"],
-        total_amount=query["total_amount"]))
-    answer = {"pre_checkout_query_id": query["id"], "ok": verdict.ok}
-    if not verdict.ok:
-        answer["error_message"] = verdict.error_message
-    await bot_call(telegram, "answerPreCheckoutQuery", answer)
-    result = await asyncio.wait_for(paying, 5)
-    result["verdict"] = verdict
+    result = await _paid_after_pre_checkout(telegram, app, telegram.pay_link(user_id, url, copies=copies))
     result["settlements"] = await forward_updates(telegram, app)
     return result
 

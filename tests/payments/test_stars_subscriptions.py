@@ -108,14 +108,16 @@ async def test_an_empty_stars_balance_means_no_renewal_and_the_access_ends_at_ex
     assert (events[0]["status"], events[0]["reason"], outcomes) == ("ended", "missing_balance", [])
     await payments.app.reconcile_once()
     assert (await payments.counts())["paid"] == 1
-    await _ends_at_expiry(payments, user)
+    # Before the charge nobody knew it would fail: the user was told it renews by itself (and to
+    # keep the Stars for it), never to renew.
+    await _ends_at_expiry(payments, user, told="stars_renews")
     # An ended subscription cannot be switched any more.
     with pytest.raises(RpcError) as refused:
         await payments.app.star_subscriptions.edit(StarSubscriptionEdit(user_id=user, cancel=True))
     assert refused.value.code == RpcErrorCode.CONFLICT
 
 
-async def _ends_at_expiry(payments: Harness, user: int) -> None:
+async def _ends_at_expiry(payments: Harness, user: int, told: str = "expiry_reminder") -> None:
     expires_at = await expiry(payments, user)
     reminded = await send_reminders(payments.db, expires_at - timedelta(days=2), days=[3, 1], auto_renew_days=1,
                                     batch=100)
@@ -127,7 +129,7 @@ async def _ends_at_expiry(payments: Harness, user: int) -> None:
     assert await payments.fetchval("SELECT status FROM subscriptions WHERE user_id = $1", user) == "expired"
     assert await payments.fetchval("SELECT action FROM activations ORDER BY id DESC LIMIT 1") == "expire"
     kinds = [r["kind"] for r in await payments.fetch("SELECT kind FROM notifications ORDER BY id")]
-    assert kinds[-2:] == ["expiry_reminder", "subscription_expired"]
+    assert kinds[-2:] == [told, "subscription_expired"]
 
 
 async def _three_payments(payments: Harness) -> tuple[int, list[int], list[str]]:

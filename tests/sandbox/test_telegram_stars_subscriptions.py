@@ -129,3 +129,19 @@ async def test_invoice_links_are_checked_as_telegram_checks_them(bot, standin):
     payment = (await next_update(bot, "message")).message.successful_payment
     assert payment.telegram_payment_charge_id == paid["charge_id"] and not payment.is_recurring
     assert await standin.star_subscriptions(USER) == []
+
+
+async def test_a_refund_gives_the_stars_back_and_the_subscription_renews_until_the_bot_cancels_it(bot, standin):
+    # Telegram's refundStarPayment documents no cancel: the bot must call editUserStarSubscription.
+    first = await subscribe(bot, standin, await link(bot))
+    await bot.refund_star_payment(USER, first["charge_id"])
+    renewed = await standin.renew_now(USER)
+    assert [e["status"] for e in renewed["events"]] == ["renewed"]
+    await standin.chargeback(USER, renewed["events"][0]["charge_id"])
+    assert (await standin.star_subscriptions(USER))[0]["state"] == "active"
+
+    await bot.edit_user_star_subscription(USER, first["charge_id"], is_canceled=True)
+    ended = await standin.renew_now(USER)
+    assert [(e["status"], e["reason"]) for e in ended["events"]] == [("ended", "canceled")]
+    charges = [t.id for t in (await bot.get_star_transactions()).transactions if t.receiver is None]
+    assert charges == [first["charge_id"], renewed["events"][0]["charge_id"]]

@@ -88,6 +88,8 @@ async def render(user: UserRow, t: Translator, db: Database, peers: Peers,
 
 def _stars_line(t: Translator, view: SubscriptionView) -> str:
     amount = money(view.stars_amount, "XTR")
+    if view.stars_refund_canceled:
+        return t("sub.stars_refund_canceled")
     if not kb.stars_running(view):
         return t("sub.stars_ended", date=date(view.stars_period_end))
     if view.stars_canceled:

@@ -51,9 +51,10 @@ def overview(t: Translator, view: SubscriptionView, *, traffic: bool) -> InlineK
 
 
 def stars_running(view: SubscriptionView) -> bool:
-    """A Stars subscription whose paid period has not ended: its renewal can be switched."""
+    """A Stars subscription whose paid period has not ended: its renewal can be switched (not
+    after a refund cancelled it: the user subscribes again instead)."""
     return view.has_stars_subscription and view.stars_period_end is not None and \
-        view.stars_period_end > datetime.now(timezone.utc)
+        view.stars_period_end > datetime.now(timezone.utc) and not view.stars_refund_canceled
 
 
 def change_plans(t: Translator, nonce: str, items: list[tuple[int, str]]) -> InlineKeyboardMarkup:

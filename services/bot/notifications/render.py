@@ -73,10 +73,14 @@ def _refunded(t: Translator, p: dict[str, Any]) -> str:
     """What a refund took back: nothing (a top-up, a gift), some days, or the access itself."""
     days = p.get("days")
     if p.get("revoked"):
-        return t("notice.refunded_revoked", amount=_money(p))
-    if isinstance(days, int) and days > 0:
-        return t("notice.refunded_days", amount=_money(p), days=days, date=date(p.get("expires_at")))
-    return t("notice.refunded", amount=_money(p))
+        text = t("notice.refunded_revoked", amount=_money(p))
+    elif isinstance(days, int) and days > 0:
+        text = t("notice.refunded_days", amount=_money(p), days=days, date=date(p.get("expires_at")))
+    else:
+        text = t("notice.refunded", amount=_money(p))
+    if p.get("renewal_canceled"):
+        text += "\n\n" + t("notice.refund_renewal_canceled")
+    return text
 
 
 BOT_USERNAME = "_bot_username"
@@ -115,6 +119,9 @@ RENDERERS: dict[str, Callable[[Translator, dict[str, Any], KeyView | None], Rend
         t("notice.traffic_added", gb=p.get("gb", "—"), limit=traffic(p.get("limit_bytes"))), key_message(t)),
     Notice.GIFT_REDEEMED: lambda t, p, k: Rendered(
         t("notice.gift_redeemed", name=str(p.get("name") or "—"), days=p.get("days", "—"))),
+    Notice.STARS_RENEWS: lambda t, p, k: Rendered(
+        t("notice.stars_renews", date=date(p.get("renews_at")),
+          amount=money(p["amount"], "XTR") if p.get("amount") is not None else "—"), main_menu(t)),
 }
 
 # Kinds whose message shows the key: the sender loads vpn_accounts for these only.

@@ -28,6 +28,7 @@ class SubscriptionView:
     stars_amount: int | None = None
     stars_period_end: datetime | None = None
     stars_canceled: bool = False
+    stars_refund_canceled: bool = False   # a refund of one of its charges cancelled it (for good)
     device_limit: int = 0
     frozen_at: datetime | None = None     # paused since (common/shop/freeze.py)
     frozen_until: datetime | None = None  # ...until, when it resumes by itself
@@ -60,12 +61,13 @@ async def overview(conn: asyncpg.Connection, user_id: int) -> SubscriptionView:
                   coalesce(s.extra_traffic_bytes, 0) AS extra_traffic_bytes,
                   ss.amount AS stars_amount, ss.period_end AS stars_period_end,
                   coalesce(ss.canceled, false) AS stars_canceled,
+                  ss.canceled_by_refund IS NOT NULL AS stars_refund_canceled,
                   coalesce(s.device_limit, 0) AS device_limit, s.frozen_at, s.frozen_until
            FROM users u
            LEFT JOIN subscriptions s ON s.user_id = u.id
            LEFT JOIN plans p ON p.id = s.plan_id
            LEFT JOIN vpn_accounts a ON a.user_id = u.id
-           LEFT JOIN LATERAL (SELECT amount, period_end, canceled FROM star_subscriptions
+           LEFT JOIN LATERAL (SELECT amount, period_end, canceled, canceled_by_refund FROM star_subscriptions
                               WHERE user_id = u.id ORDER BY created_at DESC, purchase_id DESC LIMIT 1) ss ON true
            WHERE u.id = $1""",
         user_id)
