@@ -2,7 +2,7 @@
 bare aiohttp handler, measured in the same run on the same machine; then how long the settlements
 behind those answers take to be confirmed with Crypto Pay and committed.
 
-    python bench/bench_webhook.py [--rate 200] [--seconds 15] [--warmup 2] [--saturate 3]
+    python bench/bench_webhook.py [--rate 200] [--seconds 15] [--warmup 2] [--saturate 3] [--profile DIR]
 
 Everything runs on loopback: a throw-away PostgreSQL with durable commits (fsync on,
 synchronous_commit on), `python -m services.payments` as its own process, the Crypto Pay stand-in
@@ -49,6 +49,7 @@ from aiohttp import web  # noqa: E402
 
 import zmq.asyncio  # noqa: E402
 
+from bench.profiling import start_profilers, stop_profilers  # noqa: E402
 from common.settings.database import DatabaseSettings  # noqa: E402
 from common.contract.bot import NUDGE_NOTIFICATIONS  # noqa: E402
 from common.contract.core import STATUS  # noqa: E402
@@ -434,10 +435,14 @@ async def run(args: argparse.Namespace) -> None:
 
         pay_url = f"http://127.0.0.1:{port}{PATH}"
         calls_before = await provider_calls(cryptopay_url)
-        pay_result = await measure("payments", pay_url, bodies, args)
-        first_closed = int(args.rate * args.warmup) + int(args.rate * args.seconds) + 1  # update ids count from 1
-        pending, lag, rate, closed_claims, closed_settled = await judged(db_url, pay_result[2], first_closed,
-                                                                         timeout=30)
+        profilers = start_profilers(args.profile, [("payments", payments.pid)])
+        try:
+            pay_result = await measure("payments", pay_url, bodies, args)
+            first_closed = int(args.rate * args.warmup) + int(args.rate * args.seconds) + 1  # update ids count from 1
+            pending, lag, rate, closed_claims, closed_settled = await judged(db_url, pay_result[2], first_closed,
+                                                                             timeout=30)
+        finally:
+            stop_profilers(profilers)
         calls = await provider_calls(cryptopay_url) - calls_before
         procs.stop(payments)
         for task in peer_tasks:
@@ -499,6 +504,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per server")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server")
     parser.add_argument("--saturate", type=float, default=3.0, help="closed-loop seconds per server")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy's samples of payments while measured")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cryptopay-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seed-file", type=Path, help=argparse.SUPPRESS)
