@@ -25,7 +25,7 @@ import asyncpg
 from common.contract.outbox import Notice
 from common.db.database import Database
 from common.ipc.nudges import PeerNudges
-from common.shop.access import DaysWanted, grant_days, grant_days_many
+from common.shop.access import DaysWanted, grant_days_many
 from common.shop.outbox import enqueue_admin_alert, enqueue_notification, enqueue_notifications
 from common.shop import ledger, promos, traffic
 from services.payments.plan_changes import complete_paid
@@ -255,9 +255,7 @@ async def credit(conn: asyncpg.Connection, purchase: Purchase, terms: CreditTerm
     if purchase.kind == "subscription":
         if not purchase.days:
             raise RuntimeError(f"subscription purchase {purchase.id} has no days")
-        wanted = _days_bought(purchase)
-        grant = await grant_days(conn, purchase.user_id, purchase.days, key=wanted.key, plan_id=purchase.plan_id,
-                                 traffic_limit_bytes=purchase.traffic_limit_bytes, reason=wanted.reason)
+        [grant] = await grant_days_many(conn, [_days_bought(purchase)])
         if purchase.amount > 0:   # a plan a code gave free is told on the screen that claimed it
             await enqueue_notification(conn, *_days_told(purchase, grant.expires_at))
     elif purchase.kind == "gift":
