@@ -143,7 +143,7 @@ async def lock_for_invoices(conn: asyncpg.Connection, wanted: list[tuple[str, in
     if not wanted:
         return []
     rows = await conn.fetch(
-        f"""SELECT x.n, s.* FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS x(ref, hint, n)
+        f"""SELECT x.n AS wanted_n, s.* FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS x(ref, hint, n)
             CROSS JOIN LATERAL (
                 SELECT {_SETTLING} FROM purchases p JOIN users u ON u.id = p.user_id
                 LEFT JOIN plans pl ON pl.id = p.plan_id
@@ -155,7 +155,8 @@ async def lock_for_invoices(conn: asyncpg.Connection, wanted: list[tuple[str, in
     found: list[Purchase | None] = [None] * len(wanted)
     for row in rows:
         values = dict(row)
-        found[values.pop("n") - 1] = Purchase(**values)
+        position = values.pop("wanted_n") - 1
+        found[position] = Purchase(**values)
     return found
 
 
