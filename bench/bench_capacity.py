@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg  # noqa: E402
 
+from bench.profiling import start_profilers, stop_profilers  # noqa: E402
 from sandbox.kit.process import StandInProcess  # noqa: E402
 from sandbox.telegram import TelegramControl  # noqa: E402
 from sandbox.telegram.control import ControlRequestError  # noqa: E402
@@ -146,25 +145,6 @@ class Target:
         return {u: max(shown[u], spun[u]) for u in shown if u in spun}
 
 
-def start_profilers(folder: Path | None, targets: list[Target]) -> list[subprocess.Popen]:
-    """py-spy (a sampling profiler, if installed) on each bot for the measured steps: collapsed
-    stacks in `folder`/<bot>.txt, for flamegraph.pl or a grep."""
-    if folder is None:
-        return []
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return [subprocess.Popen([spy, "record", "--pid", str(t.pid), "--rate", "200", "--format", "raw", "--nonblocking",
-                              "-o", str(folder / f"{t.name.replace(' ', '_')}.txt")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for t in targets]
-
-
-def stop_profilers(profilers: list[subprocess.Popen]) -> None:
-    for profiler in profilers:
-        profiler.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
-    for profiler in profilers:
-        profiler.wait(30)
-
-
 async def run(args: argparse.Namespace) -> int:
     server = PostgresServer()
     server.start()
@@ -198,7 +178,7 @@ async def run(args: argparse.Namespace) -> int:
               f"kind and bot; p99 goal {GOAL_MS:.0f} ms")
         print(f"{'rate/s':>7} {'kind':6} {'bot':12} {'answered':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/upd':>11}"
               f" {'xact/upd':>9}")
-        profilers = start_profilers(args.profile, targets)
+        profilers = start_profilers(args.profile, [(t.name, t.pid) for t in targets])
         held = {(t.name, k): 0.0 for t in targets for k in KINDS}
         per_update: dict[tuple[str, str], list[tuple[float, float]]] = {key: [] for key in held}
         for i, rate in enumerate(args.rates):

@@ -30,6 +30,19 @@ async def enqueue_notification(conn: asyncpg.Connection, user_id: int, kind: Not
         user_id, str(kind), orjson.dumps(params or {}, default=str).decode(), key)
 
 
+async def enqueue_notifications(conn: asyncpg.Connection,
+                                notices: Sequence[tuple[int, Notice, dict[str, Any], str]]) -> None:
+    """`enqueue_notification` for many (user, kind, params, key) in one statement."""
+    if not notices:
+        return
+    await conn.execute(
+        """INSERT INTO notifications (user_id, kind, params, idempotency_key)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::text[])
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        [n[0] for n in notices], [str(n[1]) for n in notices],
+        [orjson.dumps(n[2], default=str).decode() for n in notices], [n[3] for n in notices])
+
+
 async def enqueue_admin_alert(conn: asyncpg.Connection, kind: str, subject: str,
                               detail: dict[str, Any] | None = None) -> int:
     return await conn.fetchval(

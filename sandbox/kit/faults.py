@@ -4,7 +4,9 @@ The real Crypto Pay API and VPN panels are slow, fail, rate-limit and vanish;
 the services have to survive all of it. A fault targets one route (or ``*`` for
 every API route), may be limited to the next ``times`` matching requests, and
 is applied by an aiohttp middleware before the request reaches the API logic,
-the way a broken upstream or proxy would behave.
+the way a broken upstream or proxy would behave. ``after`` lets that many
+matching requests through first: a service that goes away in the middle of a
+client's run of calls.
 
 Route names: each stand-in turns a request into a key such as
 ``createInvoice`` (Crypto Pay) or ``POST /access-keys/{id}`` (panels). A fault
@@ -13,7 +15,7 @@ method), or is ``*``.
 
 Control API (mounted by each stand-in under ``/_control/faults``):
     GET    /_control/faults          list active faults
-    POST   /_control/faults          add one: {"route", "kind", "latency", "status", "retry_after", "times"}
+    POST   /_control/faults          add one: {"route", "kind", "latency", "status", "retry_after", "times", "after"}
     DELETE /_control/faults          remove all
     DELETE /_control/faults/{id}     remove one
 """
@@ -41,8 +43,10 @@ class Fault:
     status: int = 500  # for kind == "error"
     retry_after: int = 1  # seconds, for kind == "rate_limit"
     times: Optional[int] = None  # None: until removed
+    after: int = 0  # matching requests let through before the fault starts
     id: int = 0
     applied: int = field(default=0)
+    passed: int = field(default=0)
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -53,6 +57,8 @@ class Fault:
             raise ValueError("latency and retry_after must not be negative")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be a positive integer or null")
+        if not isinstance(self.after, int) or self.after < 0:
+            raise ValueError("after must be a non-negative integer")
 
     def matches(self, key: str) -> bool:
         if self.times is not None and self.applied >= self.times:
@@ -70,7 +76,7 @@ class FaultRegistry:
         self._ids = itertools.count(1)
 
     def add(self, **spec) -> Fault:
-        allowed = {"route", "kind", "latency", "status", "retry_after", "times"}
+        allowed = {"route", "kind", "latency", "status", "retry_after", "times", "after"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
@@ -102,6 +108,9 @@ class FaultRegistry:
         terminal: Optional[Fault] = None
         for fault in self._faults:
             if not fault.matches(key):
+                continue
+            if fault.passed < fault.after:
+                fault.passed += 1
                 continue
             if fault.kind == "latency":
                 fault.applied += 1

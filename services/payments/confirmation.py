@@ -3,9 +3,10 @@ getInvoices says that invoice is paid, with the amount and asset/fiat the claim 
 
 The webhook stores each claim and wakes this worker right after the commit; a periodic scan picks up
 claims left from before a restart. Every due claim goes to Crypto Pay in one getInvoices call (up to
-1000 ids), so a burst of webhooks costs a few calls, not one each; the confirmed ones are settled
-up to 50 to a transaction (one commit, each in its own savepoint) that also marks them confirmed,
-so a crash between the two cannot happen. No usable answer (unreachable,
+ATCS_CONFIRM_BATCH ids, at most the 1000 the API takes), so a burst of webhooks costs a few calls,
+not one each; the confirmed ones are settled up to SETTLE_TOGETHER to a transaction, set-based
+(settlement.settle_batch_in: a few statements for the chunk, not five per payment), that also marks
+them confirmed, so a crash between the two cannot happen. No usable answer (unreachable,
 timeout, 429, 5xx): the claims stay and are asked about again after a doubling pause, for as long as
 it takes. A contradiction (active, expired, unknown, another amount or asset): nothing is credited,
 the claim is marked and the admins are told once. Reconciliation stays the net for webhooks that
@@ -26,7 +27,7 @@ from common.db.database import Database, DatabaseUnavailable
 from common.ipc.nudges import PeerNudges
 from common.shop.outbox import enqueue_admin_alert
 from services.payments.cryptobot_payment import cryptobot_payment
-from services.payments.cryptopay_client import MAX_IDS_PER_CALL, CryptoPayClient, CryptoPayError, CryptoPayUnavailable
+from services.payments.cryptopay_client import CryptoPayClient, CryptoPayError, CryptoPayUnavailable
 from services.payments.matching import claim_contradiction
 from services.payments.provider_models import CryptoInvoice
 from services.payments.repositories import claims
@@ -36,8 +37,9 @@ from services.payments.settlement import Outcome, Overloaded, Payment, Settlemen
 log = logging.getLogger(__name__)
 # The admin alert's kind; the bot renders it (services/bot/notifications/render.py).
 CLAIM_CONTRADICTED = "payment_claim_contradicted"
-# Confirmed claims settled in one transaction: one commit, one flush to disk, for all of them.
-SETTLE_TOGETHER = 50
+# Confirmed claims settled in one transaction: one commit, one flush to disk, a few statements, for
+# all of them. Bounded so that the rare chunk settled again one payment to a savepoint stays short.
+SETTLE_TOGETHER = 250
 _SHOWN = ("status", "currency_type", "asset", "fiat", "amount", "paid_asset", "paid_amount")
 
 
@@ -74,10 +76,10 @@ class ClaimConfirmer:
         """Works off every claim that is due; returns the seconds until the next one is."""
         while True:
             async with self.db.acquire() as conn:
-                batch = await claims.due(conn, MAX_IDS_PER_CALL)
+                batch = await claims.due(conn, self.settings.confirm_batch)
             if batch:
                 await self._confirm(batch)
-            if len(batch) < MAX_IDS_PER_CALL:
+            if len(batch) < self.settings.confirm_batch:
                 break
         async with self.db.acquire() as conn:
             wait = await claims.seconds_to_next(conn)

@@ -43,6 +43,7 @@ class PaymentsSettings(EnvSettings):
     webhook_body_timeout: float = Field(5.0, gt=0, le=60, description="seconds a webhook request may take to send its body; a slower client is dropped")
     confirm_retry_base: float = Field(1.0, gt=0, le=600, description="first pause before asking Crypto Pay again about a webhook claim it did not answer for (doubles each time)")
     confirm_retry_max: float = Field(60.0, gt=0, le=3600, description="longest pause between confirmations of a webhook claim; also how often stored claims are scanned")
+    confirm_batch: int = Field(1000, ge=1, le=1000, description="webhook claims confirmed with one getInvoices call (Crypto Pay takes at most 1000 ids)")
     reconcile_interval: float = Field(30.0, gt=0, description="seconds between reconciliation passes")
     reconcile_batch: int = Field(100, ge=1, le=1000, description="invoice ids per getInvoices call")
     reconcile_grace: float = Field(300.0, ge=0, description="seconds past an invoice's expiry before it is expired here")

@@ -35,3 +35,10 @@ def test_rpc_bench_prints_the_ratio_to_raw_zeromq() -> None:
 def test_paid_broadcast_bench_prints_the_ratio_to_the_free_pace() -> None:
     out = _bench("bench/bench_paid_broadcast.py", "--recipients", "200", "--free-recipients", "50", timeout=240)
     assert "ratio free/paid time" in out and "billed:" in out, out
+
+
+def test_webhook_bench_counts_settlements_confirmed_by_crypto_pay() -> None:
+    out = _bench("bench/bench_webhook.py", "--rate", "50", "--seconds", "1", "--warmup", "1", "--saturate", "1",
+                 timeout=240)
+    assert "claims confirmed and settled per second" in out and "ratio payments / bare" in out, out
+    assert "0 still pending" in out and "WARNING" not in out, out

@@ -203,3 +203,79 @@ async def test_claims_left_from_before_a_restart_are_confirmed_in_one_batched_ca
             second.cancel()
             await asyncio.gather(second, return_exceptions=True)
         await stop_harness(payments, workers)
+
+
+async def test_a_chunk_with_one_contradicted_claim_settles_the_others_and_alerts_about_that_one(
+        database_url, database, cryptopay, telegram):
+    payments, workers = await start_harness(database_url, database, cryptopay, telegram)
+    try:
+        confirmer = workers.pop()  # the claims pile up unconfirmed, to be judged in one chunk
+        confirmer.cancel()
+        await asyncio.gather(confirmer, return_exceptions=True)
+        genuine = [await bought(payments) for _ in range(4)]
+        forged_user, forged_purchase, forged_invoice = await bought(payments)
+        for _, _, invoice_id in genuine[:2]:
+            await cryptopay.pay(invoice_id)
+        await cryptopay.forge_paid(forged_invoice)
+        for _, _, invoice_id in genuine[2:]:
+            await cryptopay.pay(invoice_id)
+        assert await cryptopay.wait_for_deliveries(5, timeout=10)
+        assert await claims(payments, "pending") == 5
+
+        calls_before = cryptopay.counters.count("getInvoices")
+        await payments.app.confirmer.confirm_due()
+        assert cryptopay.counters.count("getInvoices") - calls_before == 1
+        assert [await payments.status(purchase_id) for _, purchase_id, _ in genuine] == ["paid"] * 4
+        assert await payments.status(forged_purchase) == "pending"
+        assert (await claims(payments, "confirmed"), await claims(payments, "contradicted")) == (4, 1)
+        [alert] = await payments.fetch("SELECT kind, detail FROM admin_alerts")
+        assert (alert["kind"], orjson.loads(alert["detail"])["invoice_id"]) == (CONTRADICTED, forged_invoice)
+        counts = await payments.counts()
+        assert (counts["paid"], counts["settled"], counts["activations"], counts["notifications"]) == (4, 4, 4, 4)
+        assert await payments.fetchval("SELECT count(*) FROM subscriptions WHERE user_id = $1", forged_user) == 0
+    finally:
+        await stop_harness(payments, workers)
+
+
+async def test_crypto_pay_going_away_mid_run_settles_what_it_confirmed_and_the_rest_when_it_is_back(
+        database_url, database, cryptopay, telegram):
+    """Seven claims, three to a getInvoices call: Crypto Pay answers the first call and then goes
+    away. The three it confirmed are settled; the other four are credited nothing, wait with a
+    growing pause and no alert, and are settled once it is back, each exactly once."""
+    payments, workers = await start_harness(database_url, database, cryptopay, telegram,
+                                            payments={"confirm_batch": 3, "confirm_retry_base": 1.0},
+                                            cryptopay={"cryptopay_read_attempts": 1})
+    try:
+        confirmer = workers.pop()
+        confirmer.cancel()
+        await asyncio.gather(confirmer, return_exceptions=True)
+        bought_ = [await bought(payments) for _ in range(7)]
+        for _, _, invoice_id in bought_:
+            await cryptopay.pay(invoice_id)
+        assert await cryptopay.wait_for_deliveries(7, timeout=10)
+        assert await claims(payments, "pending") == 7
+
+        calls_before = cryptopay.counters.count("getInvoices")
+        cryptopay.add_fault(route="getInvoices", kind="error", status=503, after=1)
+        await payments.app.confirmer.confirm_due()
+        # One call answered, then two that got a 503 (the second and third three claims).
+        assert cryptopay.counters.count("getInvoices") - calls_before == 3
+        assert (await claims(payments, "confirmed"), await claims(payments, "pending")) == (3, 4)
+        assert (await payments.counts())["paid"] == 3
+        waiting = await payments.fetch(
+            "SELECT attempts, last_error, next_attempt_at > now() AS later FROM payment_claims WHERE state = 'pending'")
+        assert all(r["attempts"] == 1 and "503" in r["last_error"] and r["later"] for r in waiting)
+        assert await payments.fetchval("SELECT count(*) FROM admin_alerts") == 0
+
+        cryptopay.clear_faults()
+        workers.append(asyncio.create_task(payments.app.confirmer.run()))
+
+        async def all_confirmed() -> bool:
+            return await claims(payments, "confirmed") == 7
+        await wait_for(all_confirmed, timeout=20, message="every claim confirmed once Crypto Pay is back")
+        assert [await payments.status(purchase_id) for _, purchase_id, _ in bought_] == ["paid"] * 7
+        counts = await payments.counts()
+        assert (counts["settled"], counts["activations"], counts["notifications"], counts["alerts"]) == (7, 7, 7, 0)
+        assert await payments.fetchval("SELECT count(*) FROM payment_claims WHERE outcome = 'settled'") == 7
+    finally:
+        await stop_harness(payments, workers)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import aiohttp
 import pytest
 
 from sandbox.cryptopay import CryptoPayStandIn
+from sandbox.cryptopay.invoices import NewInvoice
 
 TOKEN = "4321:AAtestTokenForCryptoPay"
 
@@ -179,6 +181,21 @@ async def test_get_invoices_filters_and_pages(cryptopay, http):
                          ({"invoice_ids": "1,x"}, "INVOICE_IDS_INVALID")):
         status, body = await call(http, cryptopay, "getInvoices", verb="GET", params=params)
         assert (status, body["error"]["name"]) == (400, name)
+
+
+async def test_get_invoices_by_ids_keeps_the_count_limit(cryptopay, http):
+    """A client confirming many invoices in one call gets at most `count` of them (100 unless it says
+    otherwise), and `count` is at most 1000, as with the real API."""
+    ids = [cryptopay.store.create(NewInvoice(currency_type="crypto", amount=Decimal(1), asset="USDT")).invoice_id
+           for _ in range(150)]
+    listed = ",".join(map(str, ids))
+    _, body = await call(http, cryptopay, "getInvoices", json={"invoice_ids": listed})
+    assert len(body["result"]["items"]) == 100
+    _, body = await call(http, cryptopay, "getInvoices", json={"invoice_ids": listed, "count": 150})
+    assert sorted(i["invoice_id"] for i in body["result"]["items"]) == ids
+    for count in (1001, 0):
+        status, body = await call(http, cryptopay, "getInvoices", json={"invoice_ids": listed, "count": count})
+        assert (status, body["error"]["name"]) == (400, "COUNT_INVALID")
 
 
 async def test_delete_invoice(cryptopay, http):

@@ -47,6 +47,15 @@ async def test_5xx_fault_uses_the_api_envelope_and_can_be_limited(cryptopay, htt
     assert (stats["invoices"], stats["create_attempts"]) == (1, 3)
 
 
+async def test_a_fault_can_start_after_some_requests_went_through(cryptopay, http):
+    """The API answers the first two calls of a run and then goes away: `after` lets them through."""
+    await add_fault(http, cryptopay, route="createInvoice", kind="error", status=503, after=2)
+    statuses = [(await create_invoice(http, cryptopay))[0] for _ in range(4)]
+    assert statuses == [200, 200, 503, 503]
+    async with http.post(f"{cryptopay.url}/_control/faults", json={"kind": "error", "after": -1}) as response:
+        assert response.status == 400
+
+
 async def test_gateway_errors_come_as_proxy_html(cryptopay, http):
     await add_fault(http, cryptopay, route="*", kind="error", status=502)
     status, headers, body = await create_invoice(http, cryptopay)

@@ -137,6 +137,29 @@ async def lock_for_invoice(conn: asyncpg.Connection, invoice_id: str, hint: int 
         invoice_id, hint))
 
 
+async def lock_for_invoices(conn: asyncpg.Connection, wanted: list[tuple[str, int | None]]) -> list[Purchase | None]:
+    """`lock_for_invoice` for several (invoice id, purchase hint) in one statement, locked in the order
+    given (callers sort, so that two batches lock in one order); the purchases in that order."""
+    if not wanted:
+        return []
+    rows = await conn.fetch(
+        f"""SELECT x.n AS wanted_n, s.* FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS x(ref, hint, n)
+            CROSS JOIN LATERAL (
+                SELECT {_SETTLING} FROM purchases p JOIN users u ON u.id = p.user_id
+                LEFT JOIN plans pl ON pl.id = p.plan_id
+                WHERE p.method = 'cryptobot' AND (p.provider_invoice_id = x.ref OR p.id = x.hint)
+                ORDER BY (p.provider_invoice_id IS NOT DISTINCT FROM x.ref) DESC
+                LIMIT 1 FOR UPDATE OF p) s
+            ORDER BY x.n""",
+        [ref for ref, _ in wanted], [hint for _, hint in wanted])
+    found: list[Purchase | None] = [None] * len(wanted)
+    for row in rows:
+        values = dict(row)
+        position = values.pop("wanted_n") - 1
+        found[position] = Purchase(**values)
+    return found
+
+
 async def lock_stars(conn: asyncpg.Connection, purchase_id: int | None) -> Purchase | None:
     if purchase_id is None:
         return None
