@@ -19,8 +19,6 @@ import aiohttp
 import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.filters import Command, CommandStart
 from aiogram.types import (
@@ -36,6 +34,7 @@ from aiogram.types import (
 from sandbox.cryptopay.standin import CryptoPayStandIn
 from sandbox.telegram import TelegramStandIn
 from sandbox.webchat import Persona, WebChatConfig
+from tests.support.telegram_bot import loopback_bot
 
 pytestmark = pytest.mark.browser
 
@@ -145,13 +144,6 @@ def bot_router(crypto: CryptoPayStandIn) -> Router:
     return router
 
 
-class LoopbackSession(AiohttpSession):
-    async def close(self) -> None:
-        # aiogram waits 250 ms here for TLS connections to close; loopback HTTP needs no such wait.
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-
-
 @dataclass
 class World:
     telegram: TelegramStandIn
@@ -173,8 +165,7 @@ async def world() -> AsyncIterator[World]:
     telegram = TelegramStandIn(web_chat=web_chat, limits={"chat_rate": 50, "chat_burst": 50})
     crypto = CryptoPayStandIn(token=CRYPTO_TOKEN)
     async with telegram, crypto:
-        bot = Bot(telegram.token, session=LoopbackSession(api=TelegramAPIServer.from_base(telegram.url)),
-                  default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+        bot = loopback_bot(telegram, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
         dispatcher = Dispatcher()
         dispatcher.include_router(bot_router(crypto))
         polling = asyncio.create_task(
