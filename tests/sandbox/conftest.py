@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiogram import Bot
 
 from sandbox.telegram import TelegramStandIn
+from tests.support.http import client_session
 from tests.support.telegram_bot import loopback_bot
 
 
@@ -23,3 +25,10 @@ async def bot(standin: TelegramStandIn) -> AsyncIterator[Bot]:
     client = loopback_bot(standin)
     yield client
     await client.session.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client for the stand-ins' APIs, every request bounded."""
+    async with client_session() as client:
+        yield client

@@ -14,7 +14,6 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from sandbox.kit.openapi import CONTRACTS_DIR
 from sandbox.panels.marzban import MarzbanStandIn
-from tests.support.http import client_session
 
 ADMIN, PASSWORD = "admin", "mz-sandbox-pass"
 FIXTURES = CONTRACTS_DIR / "marzban" / "v0.8.4"
@@ -70,12 +69,6 @@ async def login(session: aiohttp.ClientSession, panel: MarzbanStandIn, password:
 async def panel():
     async with MarzbanStandIn(admin_username=ADMIN, admin_password=PASSWORD) as standin:
         yield standin
-
-
-@pytest.fixture
-async def session():
-    async with client_session() as s:
-        yield s
 
 
 @pytest.fixture
