@@ -11,19 +11,13 @@ from typing import Any, Optional
 
 import aiohttp
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 
-from sandbox.kit.openapi import CONTRACTS_DIR
 from sandbox.panels.remnawave import RemnawaveStandIn
+from tests.support.contracts import contract_fixtures
 
 TOKEN = "rw-test-token"
-FIXTURES = CONTRACTS_DIR / "remnawave" / "v3.2.3"
-
-
-def fixture(name: str) -> Draft202012Validator:
-    schema = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=FormatChecker())
-
+fixture = contract_fixtures("remnawave/v3.2.3")
 
 USER = fixture("user.response")
 BAD_REQUEST = fixture("bad-request.response")
