@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -34,26 +32,15 @@ from aiogram.types import (
 from sandbox.cryptopay.standin import CryptoPayStandIn
 from sandbox.telegram import TelegramStandIn
 from sandbox.webchat import Persona, WebChatConfig
+from tests.support.browser import browser_page
 from tests.support.telegram_bot import loopback_bot
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 15_000
 ANN = 5001
 ADMIN = 777_000
 CRYPTO_TOKEN = "4321:webchatCryptoToken"
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.geteuid() == 0:
-        pytest.fail(f"{CHROMIUM} is missing; scripts/test.sh installs Debian's chromium when run as root")
-    pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (as root: apt-get install chromium; "
-                "scripts/test.sh does it in CI)")
 
 
 def png(width: int, height: int) -> bytes:
@@ -183,22 +170,8 @@ async def world() -> AsyncIterator[World]:
 
 @pytest.fixture
 async def chat(world: World) -> AsyncIterator[Chat]:
-    _require_chromium()
-    from playwright.async_api import async_playwright, expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context()
-            context.set_default_timeout(TIMEOUT_MS)
-            page = await context.new_page()
-            result = Chat(page)
-            page.on("pageerror", lambda error: result.errors.append(f"pageerror: {error}"))
-            page.on("console", lambda msg: result.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-            yield result
-        finally:
-            await browser.close()
+    async with browser_page(TIMEOUT_MS, console_errors=True) as (page, errors):
+        yield Chat(page, errors)
 
 
 async def open_chat(chat: Chat, world: World, query: str = "") -> None:
