@@ -103,6 +103,7 @@ async def buy(db: Database, user_id: int, days: int = 30, *, key: str | None = N
     async with db.transaction() as conn:
         await add_user(conn, user_id)
         plan_id = None if plan is None else await conn.fetchval("SELECT id FROM plans WHERE code = $1", plan)
+        assert plan is None or plan_id is not None, f"no plan {plan!r} in the database"
         return await grant_days(conn, user_id, days, key=key or f"purchase:{user_id}:{os.urandom(4).hex()}",
                                 traffic_limit_bytes=None if traffic_gb is None else traffic_gb * GB,
                                 is_trial=is_trial, plan_id=plan_id)
