@@ -91,8 +91,7 @@ class RpcClient:
         now = time.monotonic()
         return [e.address for e in self._endpoints if e.quiet_until > now]
 
-    def _new_socket(self, address: str | None = None) -> WatchedSocket:
-        address = address or self.endpoint
+    def _new_socket(self, address: str) -> WatchedSocket:
         socket = self._context.socket(zmq.DEALER, socket_class=WatchedSocket)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.RECONNECT_IVL, 50)
@@ -114,7 +113,7 @@ class RpcClient:
             if socket.loop is loop:
                 return socket
             socket.close(linger=0)  # watched by a loop that is gone (a client kept across loops)
-        return self._new_socket(endpoint.address) if self._several else self._new_socket()
+        return self._new_socket(endpoint.address)
 
     def _give_back(self, endpoint: _Endpoint, socket: WatchedSocket) -> None:
         if self._closed or len(endpoint.idle) >= self._max_idle:

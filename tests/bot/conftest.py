@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from sandbox.telegram.server import TelegramStandIn
+from sandbox.webchat import WebChatConfig
 from tests.bot.fakes import FakePayments, FakeScheduler, FakeVpnGateway
 from tests.bot.inprocess import ADMIN_ID, TOKEN, InProcessBots
 from tests.bot.processes import ServiceProcess, service_env
@@ -40,8 +41,11 @@ def record_callback_queries(queries: list[dict[str, Any]]) -> None:
 
 
 @pytest.fixture
-async def standin() -> AsyncIterator[TelegramStandIn]:
-    stand_in = TelegramStandIn(token=TOKEN)
+async def standin(request: pytest.FixtureRequest) -> AsyncIterator[TelegramStandIn]:
+    """The Telegram stand-in; it also serves the web chat, offering these users, when the test's
+    module names them in WEB_CHAT_PERSONAS (the browser tests)."""
+    personas = getattr(request.module, "WEB_CHAT_PERSONAS", None)
+    stand_in = TelegramStandIn(token=TOKEN, web_chat=WebChatConfig(personas=personas) if personas else False)
     await stand_in.start()
     yield stand_in
     # Bot fixtures depend on this one, so the bot has stopped: no answer can arrive later.

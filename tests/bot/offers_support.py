@@ -95,3 +95,15 @@ async def pick_plan(person: Person, screen: dict, starts: str = "30", expect: st
     plan = next(b for b in buttons(screen) if b["text"].startswith(starts))
     await person.tap(data=plan["callback_data"], message_id=screen["message_id"])
     return await person.wait_screen(screen["message_id"], expect)
+
+
+async def buy_plan_with_crypto(person: Person, shop: Shop, plan_label: str = "30") -> None:
+    """The person buys the plan whose button starts with `plan_label` and pays the Crypto Bot
+    invoice; returns once the bot says the VPN is ready."""
+    plans = await person.say("/buy", expect="Choose a plan")
+    await pick_plan(person, plans, plan_label)
+    after = await person.last_id()
+    await person.tap(CRYPTO, message_id=plans["message_id"])
+    await person.wait_screen(plans["message_id"], "Your invoice", timeout=10)
+    await shop.pay_last_crypto_invoice(person.id)
+    await person.reply(after, "Your VPN is ready", timeout=20)

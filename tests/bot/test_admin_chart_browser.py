@@ -5,29 +5,18 @@ chat is kept with the test's files (chat-with-chart.png) for a person to look at
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import pytest
 from PIL import Image
 
-from sandbox.telegram import TelegramStandIn
-from sandbox.webchat import Persona, WebChatConfig
+from sandbox.webchat import Persona
 from tests.bot.admin_support import seed_purchase, seed_user
-from tests.bot.browser import browser_page
-from tests.bot.conftest import ADMIN_ID, TOKEN, ServiceInProcess, record_callback_queries
+from tests.bot.browser import WebChat, page_fixture  # noqa: F401 - the page fixture
+from tests.bot.conftest import ADMIN_ID, ServiceInProcess
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[TelegramStandIn]:
-    """The bot tests' stand-in, serving the web chat with the admin as a persona."""
-    web_chat = WebChatConfig(personas=(Persona(id=ADMIN_ID, first_name="Ada", language_code="en", label="Admin"),))
-    stand_in = TelegramStandIn(token=TOKEN, web_chat=web_chat)
-    await stand_in.start()
-    yield stand_in
-    record_callback_queries(await stand_in.callback_queries())
-    await stand_in.stop()
+ADMIN = Persona(id=ADMIN_ID, first_name="Ada", language_code="en", label="Admin")
+WEB_CHAT_PERSONAS = (ADMIN,)   # conftest.standin serves the web chat with the admin as a persona
 
 
 @pytest.fixture
@@ -43,12 +32,6 @@ async def services(start_bot, tmp_path, matplotlib_config):
     await scheduler.stop()
 
 
-@pytest.fixture
-async def page():
-    async with browser_page() as opened:
-        yield opened
-
-
 async def test_the_admin_sees_the_chart_in_the_web_chat(services, standin, database_url, page, tmp_path):
     import asyncpg
     from playwright.async_api import expect
@@ -61,13 +44,11 @@ async def test_the_admin_sees_the_chart_in_the_web_chat(services, standin, datab
     finally:
         await conn.close()
 
-    await page.goto(f"{standin.web_chat_url}?user={ADMIN_ID}&name=Ada&lang=en")
-    await page.locator("#text").fill("/admin")
-    await page.locator("#text").press("Enter")
-    console = page.locator(".msg.from-bot").filter(has_text="Admin console")
-    await console.get_by_role("button", name="📊 Statistics").click()
-    stats = page.locator(".msg.from-bot").filter(has_text="Statistics")
-    await stats.get_by_role("button", name="📈 Chart of the last 30 days").click()
+    chat = WebChat(page, standin.web_chat_url)
+    await chat.open_as(ADMIN)
+    await chat.say("/admin")
+    await chat.tap("Admin console", "📊 Statistics")
+    await chat.tap("Statistics", "📈 Chart of the last 30 days")
 
     photo = page.locator("img.photo")
     await expect(photo).to_be_visible()

@@ -7,18 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tests.bot.chat import Person, buttons, forged_tap, labels
-from tests.bot.offers_support import CRYPTO, Shop, pick_plan, shop_fixture  # noqa: F401 - the fixture
+from tests.bot.offers_support import Shop, buy_plan_with_crypto, shop_fixture  # noqa: F401 - the fixture
 
 
 async def on_plan(person: Person, shop: Shop, plan_label: str, *, days_left: int, balance: str = "0") -> None:
     """The person bought a plan with Crypto Bot and has used it until `days_left` days are left."""
-    plans = await person.say("/buy", expect="Choose a plan")
-    await pick_plan(person, plans, plan_label)
-    after = await person.last_id()
-    await person.tap(CRYPTO, message_id=plans["message_id"])
-    await person.wait_screen(plans["message_id"], "Your invoice", timeout=10)
-    await shop.pay_last_crypto_invoice(person.id)
-    await person.reply(after, "Your VPN is ready", timeout=20)
+    await buy_plan_with_crypto(person, shop, plan_label)
     await shop.db.execute("UPDATE subscriptions SET expires_at = now() + make_interval(secs => $2) WHERE user_id = $1",
                           person.id, days_left * 86400 + 60)
     if Decimal(balance):

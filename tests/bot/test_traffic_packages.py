@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from services.bot.callbacks import SubAction, SubCb, TrafficCb, TrafficMethod
 from tests.bot.chat import Person, buttons, forged_tap, labels
-from tests.bot.offers_support import CRYPTO, Shop, pick_plan, shop_fixture  # noqa: F401 - the fixture
+from tests.bot.offers_support import Shop, buy_plan_with_crypto, shop_fixture  # noqa: F401 - the fixture
 from tests.support.wait import wait_for
 
 SHOP_PANEL = "remnawave"
@@ -18,13 +18,7 @@ EXTRA = "➕ Extra traffic"
 
 async def on_plan(person: Person, shop: Shop, *, balance: str) -> None:
     """The person bought the 30-day plan (100 GB) with Crypto Bot and has `balance` on the balance."""
-    plans = await person.say("/buy", expect="Choose a plan")
-    await pick_plan(person, plans, "30")
-    after = await person.last_id()
-    await person.tap(CRYPTO, message_id=plans["message_id"])
-    await person.wait_screen(plans["message_id"], "Your invoice", timeout=10)
-    await shop.pay_last_crypto_invoice(person.id)
-    await person.reply(after, "Your VPN is ready", timeout=20)
+    await buy_plan_with_crypto(person, shop, "30")
     await shop.db.execute("INSERT INTO balance_ledger (user_id, amount, kind, reference) VALUES ($1, $2, 'admin', $3)",
                           person.id, Decimal(balance), f"seed:{person.id}")
     await shop.db.execute("UPDATE users SET balance = $2 WHERE id = $1", person.id, Decimal(balance))

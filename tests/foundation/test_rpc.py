@@ -179,32 +179,43 @@ async def test_no_server_means_timeout_not_hang(endpoint: str, harnesses) -> Non
     assert time.monotonic() - started < 1.5
 
 
+class CountingContext(zmq.asyncio.Context):
+    """A context that counts the sockets made in it: what a client opens is seen from outside it."""
+
+    opened = 0
+
+    def socket(self, *args, **kwargs):
+        self.opened += 1
+        return super().socket(*args, **kwargs)
+
+
 async def test_retry_safe_call_survives_server_restart(endpoint: str, harnesses) -> None:
-    """Lazy Pirate: the first attempt is lost with the dead server; the retry reaches the new one."""
+    """Lazy Pirate: the attempts are lost with the dead server; a retry on a fresh socket reaches
+    the new one, which runs the request once."""
     harness = harnesses(endpoint)
     await harness.start()
-    client = harness.client(attempt_timeout=0.2)
-    assert (await client.call(ECHO, {"text": "a"})).text == "a"
-    await harness.stop_server()
-    restarted = harnesses(endpoint, context=harness.context)
-
-    async def restart_later() -> None:
-        await asyncio.sleep(0.5)  # keep the server away across a few of the client's attempts
+    context = CountingContext()
+    client = RpcClient(context, endpoint, attempt_timeout=0.2)
+    calling: asyncio.Task | None = None
+    try:
+        assert (await client.call(ECHO, {"text": "a"})).text == "a"
+        assert context.opened == 1
+        await harness.stop_server()
+        calling = asyncio.create_task(client.call(ECHO, {"text": "after"}, timeout=5))
+        # The pooled socket's attempt timed out and the retry went out on a socket of its own:
+        # only then does the server come back, so the answer can only come from a retry.
+        await wait_for(lambda: context.opened >= 2 or calling.done(), timeout=3, message="a retry on a fresh socket")
+        assert not calling.done(), calling
+        restarted = harnesses(endpoint, context=harness.context)
         await restarted.start()
-    opened = 0
-    new_socket = client._new_socket
-
-    def counting_new_socket():
-        nonlocal opened
-        opened += 1
-        return new_socket()
-    client._new_socket = counting_new_socket
-    restarter = asyncio.create_task(restart_later())
-    result = await client.call(ECHO, {"text": "after"}, timeout=5)
-    assert result.text == "after"
-    # It was a retry on a fresh socket that got through, and the new server ran the request once.
-    assert opened >= 1 and restarted.calls == 1
-    await restarter
+        result = await asyncio.wait_for(calling, 5)
+        assert result.text == "after" and restarted.calls == 1
+    finally:
+        if calling is not None:
+            calling.cancel()
+            await asyncio.gather(calling, return_exceptions=True)
+        client.close()
+        context.destroy(0)
 
 
 async def test_slow_retry_safe_handler_runs_once_and_answers_the_retry(endpoint: str, harnesses) -> None:

@@ -14,7 +14,6 @@ import pytest
 from sandbox.panels.marzban import MarzbanStandIn
 from sandbox.panels.outline import OutlineStandIn
 from sandbox.panels.remnawave import RemnawaveStandIn
-from tests.support.http import client_session
 
 TOKEN = "rw-test-token"
 
@@ -81,12 +80,6 @@ async def panel(request):
                 create_route="POST /api/users",
                 read_route="GET /api/users",
             )
-
-
-@pytest.fixture
-async def session():
-    async with client_session() as s:
-        yield s
 
 
 async def add_fault(session, panel: Panel, **spec) -> dict:

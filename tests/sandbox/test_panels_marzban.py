@@ -10,20 +10,13 @@ from typing import Any, Optional
 
 import aiohttp
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 
-from sandbox.kit.openapi import CONTRACTS_DIR
 from sandbox.panels.marzban import MarzbanStandIn
-from tests.support.http import client_session
+from tests.support.contracts import contract_fixtures
 
 ADMIN, PASSWORD = "admin", "mz-sandbox-pass"
-FIXTURES = CONTRACTS_DIR / "marzban" / "v0.8.4"
-
-
-def fixture(name: str) -> Draft202012Validator:
-    schema = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=FormatChecker())
-
+fixture = contract_fixtures("marzban/v0.8.4")
 
 USER = fixture("user.response")
 TOKEN = fixture("token.response")
@@ -70,12 +63,6 @@ async def login(session: aiohttp.ClientSession, panel: MarzbanStandIn, password:
 async def panel():
     async with MarzbanStandIn(admin_username=ADMIN, admin_password=PASSWORD) as standin:
         yield standin
-
-
-@pytest.fixture
-async def session():
-    async with client_session() as s:
-        yield s
 
 
 @pytest.fixture

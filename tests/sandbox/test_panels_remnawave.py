@@ -5,81 +5,14 @@ request fixtures, as the VPN gateway will do."""
 from __future__ import annotations
 
 import base64
-import json
-from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from datetime import timedelta
 
-import aiohttp
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
 
-from sandbox.kit.openapi import CONTRACTS_DIR
-from sandbox.panels.remnawave import RemnawaveStandIn
-from tests.support.http import client_session
-
-TOKEN = "rw-test-token"
-FIXTURES = CONTRACTS_DIR / "remnawave" / "v3.2.3"
-
-
-def fixture(name: str) -> Draft202012Validator:
-    schema = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=FormatChecker())
-
-
-USER = fixture("user.response")
-BAD_REQUEST = fixture("bad-request.response")
-NOT_FOUND = fixture("not-found.response")
-VALIDATION = fixture("validation-error.response")
-REQUESTS = {
-    ("POST", "/api/users"): fixture("create-user.request"),
-    ("PATCH", "/api/users"): fixture("update-user.request"),
-    ("POST", "revoke"): fixture("revoke-subscription.request"),
-    ("POST", "extend"): fixture("extend-user.request"),
-}
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-class FixtureCheckedClient:
-    def __init__(self, session: aiohttp.ClientSession, standin: RemnawaveStandIn, token: Optional[str] = TOKEN):
-        self.session, self.standin, self.token = session, standin, token
-
-    async def __call__(self, method: str, path: str, body: Any = None, *, expect: Optional[Draft202012Validator] = None):
-        request_schema = REQUESTS.get((method, path)) or REQUESTS.get((method, path.rsplit("/", 1)[-1]))
-        if request_schema is not None and body is not None:
-            request_schema.validate(body)  # what the gateway sends must fit the contract too
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        async with self.session.request(method, self.standin.url + path, json=body, headers=headers) as response:
-            raw = await response.read()
-            data = json.loads(raw) if raw else None
-        if expect is None:
-            expect = {200: USER, 201: USER, 404: NOT_FOUND}.get(response.status)
-        if expect is not None:
-            expect.validate(data)
-        return response.status, data
-
-
-@pytest.fixture
-async def panel():
-    async with RemnawaveStandIn(token=TOKEN) as standin:
-        yield standin
-
-
-@pytest.fixture
-async def session():
-    async with client_session() as s:
-        yield s
-
-
-@pytest.fixture
-def api(panel, session):
-    return FixtureCheckedClient(session, panel)
+from tests.sandbox.remnawave_api import (  # noqa: F401 - checked_api, remnawave_panel: the fixtures
+    BAD_REQUEST, REQUESTS, TOKEN, USER, VALIDATION, FixtureCheckedClient, checked_api, iso, parse,
+    remnawave_panel,
+)
 
 
 def test_fixture_validation_can_fail():

@@ -8,29 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.panels.remnawave import RemnawaveStandIn
-from tests.sandbox.test_panels_remnawave import TOKEN, FixtureCheckedClient, fixture, iso
-from tests.support.http import client_session
+from tests.sandbox.remnawave_api import (  # noqa: F401 - checked_api, remnawave_panel: the fixtures
+    checked_api, fixture, iso, remnawave_panel,
+)
 
 DEVICES = fixture("hwid-devices.response")
 DELETE = fixture("delete-hwid-device.request")
-
-
-@pytest.fixture
-async def panel():
-    async with RemnawaveStandIn(token=TOKEN) as standin:
-        yield standin
-
-
-@pytest.fixture
-async def session():
-    async with client_session() as s:
-        yield s
-
-
-@pytest.fixture
-def api(panel, session):
-    return FixtureCheckedClient(session, panel)
 
 
 async def fetch_sub(session, url: str, hwid: str | None, **headers: str) -> int:

@@ -13,21 +13,15 @@ from typing import Any, Optional
 
 import aiohttp
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 
-from sandbox.kit.openapi import CONTRACTS_DIR
 from sandbox.kit.process import StandInProcess
 from sandbox.panels.xui import XuiStandIn
+from tests.support.contracts import contract_fixtures
 from tests.support.http import client_session
 
-FIXTURES = CONTRACTS_DIR / "3x-ui" / "v3.6.0"
+fixture = contract_fixtures("3x-ui/v3.6.0")
 DAY_MS = 86_400_000
-
-
-def fixture(name: str) -> Draft202012Validator:
-    schema = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=FormatChecker())
-
 
 ENVELOPE, REFUSAL, CSRF = fixture("envelope.response"), fixture("refusal.response"), fixture("csrf-token.response")
 CLIENT, TRAFFIC, LINKS = fixture("client.response"), fixture("client-traffic.response"), fixture("client-links.response")

@@ -19,12 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-async def standin():
-    async with TelegramStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session

@@ -6,9 +6,6 @@ import asyncio
 import time
 
 import pytest
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     ClientDecodeError,
     TelegramForbiddenError,
@@ -17,30 +14,10 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from sandbox.telegram import Limits, TelegramStandIn
+from sandbox.telegram import Limits
 from sandbox.telegram.ratelimit import RateLimiter
 
 USER = 3003
-
-
-class LoopbackSession(AiohttpSession):
-    async def close(self) -> None:
-        # aiogram waits 250 ms here for TLS connections to close; loopback HTTP needs no such wait.
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-
-
-@pytest.fixture
-async def standin():
-    async with TelegramStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-async def bot(standin):
-    client = Bot(standin.token, session=LoopbackSession(api=TelegramAPIServer.from_base(standin.url)))
-    yield client
-    await client.session.close()
 
 
 # --- flood control -----------------------------------------------------------------------------

@@ -8,12 +8,10 @@ import time
 
 import aiohttp
 import pytest
-from aiogram import Bot
-from aiogram.client.telegram import TelegramAPIServer
 
 from sandbox.telegram import Limits, TelegramControl, TelegramStandIn
 from sandbox.telegram.ratelimit import PaidAdmission, RateLimiter
-from tests.sandbox.test_telegram_limits import FakeClock, LoopbackSession
+from tests.sandbox.test_telegram_limits import FakeClock
 
 FIRST = 7_000_000
 
@@ -86,17 +84,13 @@ async def test_short_balance_refuses_the_billed_send_and_delivers_nothing(standi
         assert await standin.transcript(FIRST + n) == []
 
 
-async def test_get_my_star_balance_through_aiogram_and_the_control_api(standin):
-    bot = Bot(standin.token, session=LoopbackSession(api=TelegramAPIServer.from_base(standin.url)))
-    try:
-        assert (await bot.get_my_star_balance()).amount == 0
-        await standin.set_star_balance(12, 500_000_000)
-        balance = await bot.get_my_star_balance()
-        assert (balance.amount, balance.nanostar_amount) == (12, 500_000_000)
-        async with TelegramControl(standin.url) as control:
-            await control.set_star_balance(-1, -200_000_000)   # Telegram's StarAmount may be negative
-            assert (await control.star_balance())["amount"] == -1
-        balance = await bot.get_my_star_balance()
-        assert (balance.amount, balance.nanostar_amount) == (-1, -200_000_000)
-    finally:
-        await bot.session.close()
+async def test_get_my_star_balance_through_aiogram_and_the_control_api(standin, bot):
+    assert (await bot.get_my_star_balance()).amount == 0
+    await standin.set_star_balance(12, 500_000_000)
+    balance = await bot.get_my_star_balance()
+    assert (balance.amount, balance.nanostar_amount) == (12, 500_000_000)
+    async with TelegramControl(standin.url) as control:
+        await control.set_star_balance(-1, -200_000_000)   # Telegram's StarAmount may be negative
+        assert (await control.star_balance())["amount"] == -1
+    balance = await bot.get_my_star_balance()
+    assert (balance.amount, balance.nanostar_amount) == (-1, -200_000_000)

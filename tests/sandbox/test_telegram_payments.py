@@ -6,34 +6,13 @@ import asyncio
 
 import pytest
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import LabeledPrice, Update
+from aiogram.types import LabeledPrice
 
 from sandbox.telegram import ControlError, TelegramStandIn
+from tests.support.telegram_bot import next_update
 
 USER = 2002
-
-
-class LoopbackSession(AiohttpSession):
-    async def close(self) -> None:
-        # aiogram waits 250 ms here for TLS connections to close; loopback HTTP needs no such wait.
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-
-
-@pytest.fixture
-async def standin():
-    async with TelegramStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-async def bot(standin):
-    client = Bot(standin.token, session=LoopbackSession(api=TelegramAPIServer.from_base(standin.url)))
-    yield client
-    await client.session.close()
 
 
 async def send_invoice(bot: Bot, chat_id: int = USER, amount: int = 150, payload: str = "order:7"):
@@ -41,19 +20,6 @@ async def send_invoice(bot: Bot, chat_id: int = USER, amount: int = 150, payload
         chat_id, title="Month", description="30 days of VPN", payload=payload, currency="XTR",
         prices=[LabeledPrice(label="30 days", amount=amount)],
     )
-
-
-async def next_update(bot: Bot, kind: str) -> Update:
-    """Long-poll until an update of `kind` arrives, confirming everything before it."""
-    offset = 0
-    while True:
-        updates = await bot.get_updates(offset=offset, timeout=5)
-        assert updates, f"no {kind} update within the poll timeout"
-        for update in updates:
-            offset = update.update_id + 1
-            if getattr(update, kind) is not None:
-                await bot.get_updates(offset=offset)  # confirm it
-                return update
 
 
 async def test_invoice_paid_end_to_end(bot, standin):

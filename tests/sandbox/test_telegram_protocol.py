@@ -10,9 +10,7 @@ import zlib
 
 import aiohttp
 import pytest
-from aiogram import Bot, Dispatcher, F, Router
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram import Dispatcher, F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramConflictError, TelegramUnauthorizedError
 from aiogram.filters import CommandStart
 from aiogram.types import (
@@ -28,33 +26,9 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from sandbox.telegram import TelegramStandIn
+from tests.support.telegram_bot import loopback_bot
 
 USER = 1001
-
-
-class LoopbackSession(AiohttpSession):
-    async def close(self) -> None:
-        # aiogram waits 250 ms here for TLS connections to close; loopback HTTP needs no such wait.
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-
-
-def make_bot(standin: TelegramStandIn, token: str | None = None) -> Bot:
-    return Bot(token or standin.token, session=LoopbackSession(api=TelegramAPIServer.from_base(standin.url)))
-
-
-@pytest.fixture
-async def standin():
-    async with TelegramStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-async def bot(standin):
-    client = make_bot(standin)
-    yield client
-    await client.session.close()
 
 
 def keyboard(*buttons: tuple[str, str]) -> InlineKeyboardMarkup:
@@ -85,7 +59,7 @@ async def test_get_me_describes_the_bot_named_by_the_token(bot):
 
 
 async def test_wrong_token_is_unauthorized(standin):
-    intruder = make_bot(standin, token="999:WRONG")
+    intruder = loopback_bot(standin, token="999:WRONG")
     try:
         with pytest.raises(TelegramUnauthorizedError, match="Unauthorized"):
             await intruder.get_me()
@@ -166,7 +140,7 @@ async def test_allowed_updates_stops_other_kinds_being_created(bot, standin):
 
 
 async def test_a_second_poller_ends_the_first_with_conflict(bot, standin):
-    other = make_bot(standin)
+    other = loopback_bot(standin)
     try:
         first = asyncio.create_task(bot.get_updates(timeout=5))
         await standin.world.wakeup.wait_for(lambda: True if standin.world.poll_generation else None, 2)

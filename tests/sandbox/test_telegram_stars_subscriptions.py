@@ -10,28 +10,14 @@ import asyncio
 
 import pytest
 from aiogram import Bot
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import LabeledPrice
 
 from sandbox.telegram import ControlError, TelegramStandIn
-from tests.sandbox.test_telegram_payments import LoopbackSession, next_update
+from tests.support.telegram_bot import next_update
 
 USER = 3003
 MONTH = 2592000
-
-
-@pytest.fixture
-async def standin():
-    async with TelegramStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-async def bot(standin):
-    client = Bot(standin.token, session=LoopbackSession(api=TelegramAPIServer.from_base(standin.url)))
-    yield client
-    await client.session.close()
 
 
 async def link(bot: Bot, *, period: int | None = MONTH, amount: int = 150) -> str:

@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.filters import Command, CommandStart
 from aiogram.types import (
@@ -36,25 +32,15 @@ from aiogram.types import (
 from sandbox.cryptopay.standin import CryptoPayStandIn
 from sandbox.telegram import TelegramStandIn
 from sandbox.webchat import Persona, WebChatConfig
+from tests.support.browser import browser_page
+from tests.support.telegram_bot import loopback_bot
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 15_000
 ANN = 5001
 ADMIN = 777_000
 CRYPTO_TOKEN = "4321:webchatCryptoToken"
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.geteuid() == 0:
-        pytest.fail(f"{CHROMIUM} is missing; scripts/test.sh installs Debian's chromium when run as root")
-    pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (as root: apt-get install chromium; "
-                "scripts/test.sh does it in CI)")
 
 
 def png(width: int, height: int) -> bytes:
@@ -145,13 +131,6 @@ def bot_router(crypto: CryptoPayStandIn) -> Router:
     return router
 
 
-class LoopbackSession(AiohttpSession):
-    async def close(self) -> None:
-        # aiogram waits 250 ms here for TLS connections to close; loopback HTTP needs no such wait.
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-
-
 @dataclass
 class World:
     telegram: TelegramStandIn
@@ -173,8 +152,7 @@ async def world() -> AsyncIterator[World]:
     telegram = TelegramStandIn(web_chat=web_chat, limits={"chat_rate": 50, "chat_burst": 50})
     crypto = CryptoPayStandIn(token=CRYPTO_TOKEN)
     async with telegram, crypto:
-        bot = Bot(telegram.token, session=LoopbackSession(api=TelegramAPIServer.from_base(telegram.url)),
-                  default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+        bot = loopback_bot(telegram, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
         dispatcher = Dispatcher()
         dispatcher.include_router(bot_router(crypto))
         polling = asyncio.create_task(
@@ -192,22 +170,8 @@ async def world() -> AsyncIterator[World]:
 
 @pytest.fixture
 async def chat(world: World) -> AsyncIterator[Chat]:
-    _require_chromium()
-    from playwright.async_api import async_playwright, expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context()
-            context.set_default_timeout(TIMEOUT_MS)
-            page = await context.new_page()
-            result = Chat(page)
-            page.on("pageerror", lambda error: result.errors.append(f"pageerror: {error}"))
-            page.on("console", lambda msg: result.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-            yield result
-        finally:
-            await browser.close()
+    async with browser_page(TIMEOUT_MS, console_errors=True) as (page, errors):
+        yield Chat(page, errors)
 
 
 async def open_chat(chat: Chat, world: World, query: str = "") -> None:

@@ -14,7 +14,7 @@ from sandbox.panels.xui import XuiStandIn
 from tests.support.database import connected_database
 from tests.vpn_gateway.support import (
     MARZBAN_ADMIN, MARZBAN_PASSWORD, REMNAWAVE_TOKEN, InProcessGateway, marzban_server, outline_server,
-    XUI_ADMIN, XUI_PASSWORD, remnawave_server, xui_server,
+    XUI_ADMIN, XUI_PASSWORD, remnawave_server, vpn_settings, xui_server,
 )
 
 
@@ -100,3 +100,12 @@ async def gateways(db: Database) -> AsyncIterator[list[InProcessGateway]]:
     yield made
     for gateway in made:
         await gateway.stop()
+
+
+@pytest.fixture
+async def remnawave_gateway(db: Database, gateways: list[InProcessGateway],
+                            remnawave: RemnawaveStandIn) -> InProcessGateway:
+    """A running gateway whose one panel is the Remnawave stand-in (the panel that lists devices)."""
+    gateway = InProcessGateway(db, vpn_settings([remnawave_server(remnawave)])).start()
+    gateways.append(gateway)
+    return gateway

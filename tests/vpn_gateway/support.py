@@ -59,6 +59,11 @@ def remnawave_server(standin: Any, name: str = "rw-1", **extra: Any) -> dict[str
             "request_timeout": 2.0, **extra}
 
 
+def remnawave_user(standin: Any, username: str) -> dict[str, Any]:
+    """The user as the Remnawave stand-in's API answers it."""
+    return standin.users.by_username(username).to_api(standin.subscription_base)
+
+
 def marzban_server(standin: Any, name: str = "mz-1", **extra: Any) -> dict[str, Any]:
     return {"name": name, "backend": "marzban", "api_url": standin.url, "admin_username": MARZBAN_ADMIN,
             "admin_password": MARZBAN_PASSWORD, "request_timeout": 2.0, **extra}
@@ -92,13 +97,16 @@ async def add_user(conn: asyncpg.Connection, user_id: int) -> None:
 
 
 async def buy(db: Database, user_id: int, days: int = 30, *, key: str | None = None,
-              traffic_gb: int | None = None, is_trial: bool = False) -> Grant:
-    """A settled purchase: subscription extended and the activation row, in one transaction."""
+              traffic_gb: int | None = None, is_trial: bool = False, plan: str | None = None) -> Grant:
+    """A settled purchase: subscription extended and the activation row, in one transaction;
+    `plan` (a plan's code) makes it a purchase of that plan, with its device limit."""
     async with db.transaction() as conn:
         await add_user(conn, user_id)
+        plan_id = None if plan is None else await conn.fetchval("SELECT id FROM plans WHERE code = $1", plan)
+        assert plan is None or plan_id is not None, f"no plan {plan!r} in the database"
         return await grant_days(conn, user_id, days, key=key or f"purchase:{user_id}:{os.urandom(4).hex()}",
                                 traffic_limit_bytes=None if traffic_gb is None else traffic_gb * GB,
-                                is_trial=is_trial)
+                                is_trial=is_trial, plan_id=plan_id)
 
 
 async def fetch(db: Database, sql: str, *args: Any) -> list[asyncpg.Record]:

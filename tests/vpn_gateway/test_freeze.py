@@ -11,8 +11,7 @@ from common.db.database import Database
 from common.shop.freeze import Freeze, freeze, unfreeze
 from services.vpn_gateway.panels.remnawave import parse_time
 from tests.support.http import client_session
-from tests.vpn_gateway.support import InProcessGateway, fetch, remnawave_server, value, vpn_settings, xui_server
-from tests.vpn_gateway.test_devices import buy_plan, remnawave_user
+from tests.vpn_gateway.support import InProcessGateway, buy, fetch, remnawave_user, value, vpn_settings, xui_server
 
 DAY = 86_400
 
@@ -34,16 +33,14 @@ async def notices(db: Database, user_id: int) -> list[tuple[str, dict]]:
     return [(r["kind"], orjson.loads(r["params"])) for r in rows]
 
 
-async def test_remnawave_freeze_then_unfreeze_returns_exactly_the_time_left(db, gateways, remnawave) -> None:
-    gw = InProcessGateway(db, vpn_settings([remnawave_server(remnawave)])).start()
-    gateways.append(gw)
-    await buy_plan(db, 8601, "month_1", "purchase:8601:1")
-    await gw.settle()
+async def test_remnawave_freeze_then_unfreeze_returns_exactly_the_time_left(db, remnawave, remnawave_gateway) -> None:
+    await buy(db, 8601, key="purchase:8601:1", plan="month_1")
+    await remnawave_gateway.settle()
     before = remnawave_user(remnawave, "atcs-8601")
 
     frozen_at = remnawave.clock.now()
     frozen = await pause(db, 8601, 10, frozen_at)
-    await gw.settle()
+    await remnawave_gateway.settle()
     during = remnawave_user(remnawave, "atcs-8601")
     assert during["status"] == "DISABLED" and during["expireAt"] == before["expireAt"]
     async with client_session() as http:
@@ -54,7 +51,7 @@ async def test_remnawave_freeze_then_unfreeze_returns_exactly_the_time_left(db, 
     thawed_at = remnawave.clock.now()
     thawed = await resume(db, 8601, thawed_at)
     assert thawed is not None and thawed.paused == thawed_at - frozen_at
-    await gw.settle()
+    await remnawave_gateway.settle()
 
     expires = await value(db, "SELECT expires_at FROM subscriptions WHERE user_id = 8601")
     assert expires - thawed_at == frozen.left                      # to the microsecond in the database
@@ -74,7 +71,7 @@ async def test_remnawave_freeze_then_unfreeze_returns_exactly_the_time_left(db, 
 async def test_xui_freeze_switches_the_client_off_and_unfreeze_back_on_with_the_time_left(db, gateways, xui) -> None:
     gw = InProcessGateway(db, vpn_settings([xui_server(xui)])).start()
     gateways.append(gw)
-    await buy_plan(db, 8602, "month_1", "purchase:8602:1")
+    await buy(db, 8602, key="purchase:8602:1", plan="month_1")
     await gw.settle()
     link = xui.client("atcs-8602")
     frozen_at = xui.clock.now()
@@ -90,20 +87,18 @@ async def test_xui_freeze_switches_the_client_off_and_unfreeze_back_on_with_the_
     assert abs(client["expiryTime"] - (thawed_at + frozen.left).timestamp() * 1000) < 1
 
 
-async def test_days_bought_while_paused_are_kept_for_after_the_pause(db, gateways, remnawave) -> None:
-    gw = InProcessGateway(db, vpn_settings([remnawave_server(remnawave)])).start()
-    gateways.append(gw)
-    await buy_plan(db, 8603, "month_1", "purchase:8603:1")
-    await gw.settle()
+async def test_days_bought_while_paused_are_kept_for_after_the_pause(db, remnawave, remnawave_gateway) -> None:
+    await buy(db, 8603, key="purchase:8603:1", plan="month_1")
+    await remnawave_gateway.settle()
     frozen = await pause(db, 8603, 5, remnawave.clock.now())
-    await gw.settle()
-    await buy_plan(db, 8603, "month_1", "purchase:8603:2")         # a renewal paid during the pause
-    await gw.settle()
+    await remnawave_gateway.settle()
+    await buy(db, 8603, key="purchase:8603:2", plan="month_1")         # a renewal paid during the pause
+    await remnawave_gateway.settle()
     assert remnawave_user(remnawave, "atcs-8603")["status"] == "DISABLED"   # still paused on the panel
     remnawave.advance_time(DAY)
     thawed_at = remnawave.clock.now()
     await resume(db, 8603, thawed_at)
-    await gw.settle()
+    await remnawave_gateway.settle()
     expires = await value(db, "SELECT expires_at FROM subscriptions WHERE user_id = 8603")
     assert expires - thawed_at == frozen.left + timedelta(days=30)
     assert remnawave_user(remnawave, "atcs-8603")["status"] == "ACTIVE"
