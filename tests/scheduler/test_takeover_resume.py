@@ -155,7 +155,7 @@ async def test_standby_takes_over_mid_broadcast_export_and_backup(
         "SELECT user_id FROM broadcast_recipients WHERE broadcast_id = $1 AND attempts > 1", broadcast.broadcast_id)}
     print(f"\nscheduler takeover: host B leads {takeover:.2f}s after host A died (kill -9 of its process group); "
           f"broadcast of {RECIPIENTS} at {CAP:.0f}/s: {delivered_at_kill} delivered at the kill "
-          f"({at_kill['recorded']} recorded), resumed {after[0] - since:.2f}s after B led, in doubt {final.in_doubt}, "
+          f"({at_kill['recorded']} recorded), resumed {(after[0] - since) if after else float('nan'):.2f}s after B led, in doubt {final.in_doubt}, "
           f"received twice {len(twice)}, overall {achieved_rate(calls):.1f}/s; export {exported.rows} rows "
           f"({exported.bytes / 1e6:.1f} MB) sent once; backup {backed_up.file_name} ({backed_up.bytes} bytes)")
 
