@@ -34,7 +34,7 @@ from services.scheduler.broadcast.pace import Pace
 from tests.scheduler.process import ADMIN_ID, SchedulerProcess
 from tests.scheduler.seed import add_users
 from tests.scheduler.test_broadcast_process import achieved_rate, deliveries
-from tests.support.wait import wait_for
+from tests.support.wait import GiveUp, wait_for
 
 RECIPIENTS, CAP = 2_000, 100.0         # the broadcast: 20 s at its cap, to German speakers only
 BULK = 40_000                          # more users, so the users export is ~5 MB ...
@@ -135,7 +135,8 @@ async def test_standby_takes_over_mid_broadcast_export_and_backup(
 
     async def finished(method, query, state_of) -> object:
         current = await b.client().call(method, query)
-        assert current.state != "failed", current
+        if current.state == "failed":
+            raise GiveUp(f"failed: {current}")
         return current if state_of(current) else None
     final = await wait_for(lambda: finished(BROADCAST_STATE, BroadcastQuery(broadcast_id=broadcast.broadcast_id),
                                             lambda s: s.state == "done"),
