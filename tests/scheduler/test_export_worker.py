@@ -18,7 +18,7 @@ from common.ipc import RpcError
 from common.telegram.bot_api import BotApi
 from services.scheduler.export.worker import ExportWorker
 from services.scheduler.export.writer import FileSink
-from services.scheduler.jobs.export_cleanup import delete_old_exports
+from services.scheduler.jobs.export_cleanup import delete_old_exports, sweep_folder
 from services.scheduler.rpc.exports import ExportHandlers
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
@@ -132,6 +132,23 @@ async def test_old_export_files_are_deleted(db, conn, settings, tmp_path) -> Non
     assert outcome.deleted_files == 1 and not old.exists() and fresh.exists()
     assert await conn.fetchval("SELECT file_path FROM export_jobs WHERE request_id = 'old'") is None
 
+
+
+def test_every_scheduler_sweeps_its_own_export_folder_by_age(tmp_path) -> None:
+    """On two hosts each has its own export folder: a file written while this host led, or cut off
+    mid-write when it died, is out of reach of the other leader's cleanup (which goes by the jobs'
+    rows, on its own disk). Every scheduler deletes its own files older than the keep time."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    sent, cut_off, fresh = folder / "users-1.csv", folder / "users-2.csv", folder / "payments-3.csv"
+    for path in (sent, cut_off, fresh):
+        path.write_text("id\n1\n")
+    day_ago = time.time() - 25 * 3600
+    for path in (sent, cut_off):
+        os.utime(path, (day_ago, day_ago))
+    assert sorted(sweep_folder(folder, keep_hours=24)) == ["users-1.csv", "users-2.csv"]
+    assert [p.name for p in folder.iterdir()] == ["payments-3.csv"]
+    assert sweep_folder(tmp_path / "never-made", keep_hours=24) == []
 
 async def test_export_requests_are_checked(db, settings) -> None:
     handlers = ExportHandlers(db, settings())
