@@ -128,7 +128,7 @@ async def run(args: argparse.Namespace) -> None:
         if process is not None:
             process.close()
         await panel.stop()
-        server.stop()
+        server.destroy()
 
 
 def main() -> None:
