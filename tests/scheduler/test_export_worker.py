@@ -10,6 +10,7 @@ import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +119,25 @@ async def test_an_export_written_before_a_crash_is_sent_not_remade(db, conn, sta
         assert (await _finished(handlers, 1)).state == "done"
     assert await _document(standin, "users-1-x") == [["id"], ["42"]]
 
+
+
+async def test_an_export_written_on_a_dead_host_is_made_again_here_and_sent_once(db, conn, standin, settings) -> None:
+    """Two hosts: the leader that wrote the file died before sending it; the file is on its disk,
+    out of this host's reach. The new leader writes the export again and sends it once."""
+    await add_user(conn, 7)
+    config = settings()
+    elsewhere = "/srv/host-a/exports/users-1-x.csv"      # the dead host's folder: not on this one
+    await conn.execute(
+        """INSERT INTO export_jobs (admin_id, request_id, kind, chat_id, state, attempts, rows, bytes, file_name, file_path)
+           VALUES ($1, 'r', 'users', $1, 'sending', 1, 1, 6, 'users-1-x.csv', $2)""", ADMIN_ID, elsewhere)
+    handlers = ExportHandlers(db, config)
+    async with running_worker(db, standin, config.scheduler):
+        assert (await _finished(handlers, 1)).state == "done"
+    documents = [m for m in await standin.transcript(ADMIN_ID) if m["document"]]
+    assert len(documents) == 1 and documents[0]["document"]["filename"] != "users-1-x.csv"
+    assert [row[0] for row in await _document(standin, "users-1-")] == ["id", "7"]
+    job = await conn.fetchrow("SELECT attempts, file_path FROM export_jobs WHERE id = 1")
+    assert job["attempts"] == 2 and Path(job["file_path"]).parent == config.scheduler.export_dir
 
 async def test_old_export_files_are_deleted(db, conn, settings, tmp_path) -> None:
     old, fresh = tmp_path / "old.csv", tmp_path / "fresh.csv"
