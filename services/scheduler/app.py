@@ -15,6 +15,7 @@ from services.scheduler.broadcast.worker import BroadcastWorker
 from services.scheduler.charts.renderer import ChartRenderer
 from services.scheduler.export.worker import ExportWorker
 from services.scheduler.jobs.backup import BackupJob
+from services.scheduler.jobs.export_cleanup import sweep_forever
 from services.scheduler.jobs.timed import TimedJobs
 from services.scheduler.leader import LeaderLock
 from services.scheduler.leader_work import LeaderWork
@@ -72,6 +73,7 @@ async def setup(ctx: ServiceContext[Settings]) -> None:
     ctx.supervise("leader", lambda: lock.run(work.run))
     ctx.on_drain(work.drain)
     ctx.supervise("nudges", nudger.run)
+    ctx.supervise("export_sweep", lambda: sweep_forever(config.export_dir, config.export_keep_hours))
     ctx.add_readiness("leader", lock.readiness)
     ctx.add_detail("leader", lambda: {**lock.describe(), "tasks": work.names()})
 

@@ -291,6 +291,17 @@ async def test_two_hosts_survive_the_loss_of_one(database_url: str) -> None:
             failed = [f.exception() for f in load.flows if f.done() and not f.cancelled() and f.exception()]
             raise AssertionError(f"no split: webhooks {dict(front.served)}, activations {holders}, "
                                  f"{len(load.flows)} flows, {len(failed)} failed: {failed[:3]}") from None
+        # ... and, split, nothing is done twice: no invoice settled twice, no key issued twice, no
+        # update handled twice (before any takeover not even a repeated one is allowed).
+        twice = {
+            "settled": await db.fetch(
+                "SELECT user_id FROM purchases WHERE status = 'paid' GROUP BY 1 HAVING count(*) > 1"),
+            "activated": await db.fetch(
+                "SELECT user_id FROM activations WHERE state = 'done' GROUP BY 1 HAVING count(*) > 1"),
+            "keys": [n for n, k in Counter(key.name for key in outline.keys.all()).items() if k > 1],
+            "updates": await db.fetch("SELECT update_id FROM bot_updates WHERE attempts > 1"),
+        }
+        assert not any(twice.values()), twice
 
         victims = a.all_pids()
         killed_at = time.time()

@@ -2,17 +2,20 @@
 and no password on pg_dump's command line."""
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
 from common.contract.scheduler import BackupQuery, StartBackup
-from services.scheduler.jobs.backup import BackupJob
+from services.scheduler.jobs.backup import JOB, MAX_ATTEMPTS, BackupJob
 from services.scheduler.jobs.pg_dump import split_password
+from services.scheduler.repositories import job_runs
 from services.scheduler.rpc.backups import BackupHandlers
 from services.scheduler.wakeups import Wakeups
 from tests.scheduler.process import ADMIN_ID
+from tests.support.wait import wait_for
 
 
 class Clock:
@@ -87,3 +90,31 @@ def test_password_goes_through_the_environment() -> None:
     dsn, password = split_password("postgresql://atcs:p%40ss@db.example:5433/atcs?sslmode=require")
     assert dsn == "postgresql://atcs@db.example:5433/atcs?sslmode=require" and password == "p@ss"
     assert split_password("postgresql://postgres@127.0.0.1:5432/atcs") == ("postgresql://postgres@127.0.0.1:5432/atcs", None)
+
+
+async def test_a_run_cut_off_with_its_leader_is_made_when_the_next_one_leads(db, conn, database_url, settings) -> None:
+    """A leader whose host died mid-dump left its run 'running': whichever scheduler leads next
+    makes it at once (before: only once the run went stale, 31 minutes later); a run that had
+    used up its attempts is failed instead of dumped again."""
+    config = settings(backup_enabled=False)
+    handlers = BackupHandlers(db, config)
+    cut_off = await handlers.run(StartBackup(admin_id=ADMIN_ID, request_id="cut-off"))
+    spent = await handlers.run(StartBackup(admin_id=ADMIN_ID, request_id="spent"))
+    for period in (cut_off.period, spent.period):   # taken by the leader that then died
+        assert await job_runs.claim_period(conn, JOB, period, max_attempts=MAX_ATTEMPTS, retry_after=600,
+                                           stale_after=1860) is not None
+    await conn.execute("UPDATE scheduler_job_runs SET attempts = $2 WHERE period = $1", spent.period, MAX_ATTEMPTS)
+
+    job = BackupJob(db, config.scheduler, database_url, Wakeups())
+    leading = asyncio.create_task(job.run())       # what a new leader starts
+    try:
+        async def made() -> bool:
+            return (await handlers.state(BackupQuery(period=cut_off.period))).state == "done"
+        await wait_for(made, timeout=30, message="the cut-off backup made by the new leader")
+    finally:
+        await job.loop.drain(5)
+        await leading
+    assert [p.name for p in config.scheduler.backup_dir.glob("*.dump")] == [job.last["file"]]
+    failed = await handlers.state(BackupQuery(period=spent.period))
+    assert failed.state == "failed" and "cut off" in failed.error
+    assert await conn.fetchval("SELECT attempts FROM scheduler_job_runs WHERE period = $1", cut_off.period) == 2

@@ -10,6 +10,7 @@ import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from common.ipc import RpcError
 from common.telegram.bot_api import BotApi
 from services.scheduler.export.worker import ExportWorker
 from services.scheduler.export.writer import FileSink
-from services.scheduler.jobs.export_cleanup import delete_old_exports
+from services.scheduler.jobs.export_cleanup import delete_old_exports, sweep_folder
 from services.scheduler.rpc.exports import ExportHandlers
 from services.scheduler.telegram.ratelimit import RateLimiter
 from services.scheduler.wakeups import Wakeups
@@ -119,6 +120,25 @@ async def test_an_export_written_before_a_crash_is_sent_not_remade(db, conn, sta
     assert await _document(standin, "users-1-x") == [["id"], ["42"]]
 
 
+
+async def test_an_export_written_on_a_dead_host_is_made_again_here_and_sent_once(db, conn, standin, settings) -> None:
+    """Two hosts: the leader that wrote the file died before sending it; the file is on its disk,
+    out of this host's reach. The new leader writes the export again and sends it once."""
+    await add_user(conn, 7)
+    config = settings()
+    elsewhere = "/srv/host-a/exports/users-1-x.csv"      # the dead host's folder: not on this one
+    await conn.execute(
+        """INSERT INTO export_jobs (admin_id, request_id, kind, chat_id, state, attempts, rows, bytes, file_name, file_path)
+           VALUES ($1, 'r', 'users', $1, 'sending', 1, 1, 6, 'users-1-x.csv', $2)""", ADMIN_ID, elsewhere)
+    handlers = ExportHandlers(db, config)
+    async with running_worker(db, standin, config.scheduler):
+        assert (await _finished(handlers, 1)).state == "done"
+    documents = [m for m in await standin.transcript(ADMIN_ID) if m["document"]]
+    assert len(documents) == 1 and documents[0]["document"]["filename"] != "users-1-x.csv"
+    assert [row[0] for row in await _document(standin, "users-1-")] == ["id", "7"]
+    job = await conn.fetchrow("SELECT attempts, file_path FROM export_jobs WHERE id = 1")
+    assert job["attempts"] == 2 and Path(job["file_path"]).parent == config.scheduler.export_dir
+
 async def test_old_export_files_are_deleted(db, conn, settings, tmp_path) -> None:
     old, fresh = tmp_path / "old.csv", tmp_path / "fresh.csv"
     old.write_text("x")
@@ -132,6 +152,23 @@ async def test_old_export_files_are_deleted(db, conn, settings, tmp_path) -> Non
     assert outcome.deleted_files == 1 and not old.exists() and fresh.exists()
     assert await conn.fetchval("SELECT file_path FROM export_jobs WHERE request_id = 'old'") is None
 
+
+
+def test_every_scheduler_sweeps_its_own_export_folder_by_age(tmp_path) -> None:
+    """On two hosts each has its own export folder: a file written while this host led, or cut off
+    mid-write when it died, is out of reach of the other leader's cleanup (which goes by the jobs'
+    rows, on its own disk). Every scheduler deletes its own files older than the keep time."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    sent, cut_off, fresh = folder / "users-1.csv", folder / "users-2.csv", folder / "payments-3.csv"
+    for path in (sent, cut_off, fresh):
+        path.write_text("id\n1\n")
+    day_ago = time.time() - 25 * 3600
+    for path in (sent, cut_off):
+        os.utime(path, (day_ago, day_ago))
+    assert sorted(sweep_folder(folder, keep_hours=24)) == ["users-1.csv", "users-2.csv"]
+    assert [p.name for p in folder.iterdir()] == ["payments-3.csv"]
+    assert sweep_folder(tmp_path / "never-made", keep_hours=24) == []
 
 async def test_export_requests_are_checked(db, settings) -> None:
     handlers = ExportHandlers(db, settings())

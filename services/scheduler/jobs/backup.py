@@ -2,8 +2,10 @@
 backups an admin asked for through RUN_BACKUP.
 
 "Once a day across restarts" is the scheduler_job_runs row (backup, <UTC date>): taken once,
-retried a few times if it failed, taken again if a killed scheduler left it running. A dump is
-written to a .partial file and renamed when complete, so a backup file is never half a dump.
+retried a few times if it failed. A run a killed leader left 'running' (its host died mid-dump)
+is taken again as soon as a scheduler, on any host, becomes leader: only the leader dumps, so a
+run still 'running' then is nobody's. A dump is written to a .partial file and renamed when
+complete, so a backup file is never half a dump.
 """
 from __future__ import annotations
 
@@ -41,13 +43,19 @@ class BackupJob:
         self.last: dict[str, Any] | None = None
         # A period is taken (its job_runs row is the lease) and dumped, one at a time.
         self.loop: WorkerLoop[str] = WorkerLoop("backup", db, claim=self._next_due, work=self._dump, rescan=RESCAN,
-                                                wake=wakeups.event(JOB), batch=1)
+                                                wake=wakeups.event(JOB), batch=1, prepare=self._recover)
 
     def describe(self) -> dict[str, Any] | None:
         return self.last
 
     async def run(self) -> None:
         await self.loop.run()
+
+    async def _recover(self) -> None:
+        async with self.db.acquire() as conn:
+            periods = await job_runs.requeue_cut_off(conn, JOB, max_attempts=MAX_ATTEMPTS)
+        if periods:
+            log.warning("backup cut off by a stopped scheduler is made again", extra={"periods": periods})
 
     async def run_due(self) -> list[str]:
         """Makes today's backup if it is due, then any an admin requested; returns their periods."""
@@ -85,6 +93,10 @@ class BackupJob:
             size = await pg_dump(self.database_url, partial, self.settings.backup_timeout)
             await asyncio.to_thread(os.replace, partial, folder / name)
             removed = await asyncio.to_thread(rotate, folder, self.settings.backup_keep)
+        except asyncio.CancelledError:
+            # Leadership ended (or shutdown): pg_dump is killed; the next leader makes it again.
+            await asyncio.shield(asyncio.to_thread(partial.unlink, True))
+            raise
         except (PgDumpError, OSError, TimeoutError) as exc:
             error = "pg_dump timed out" if isinstance(exc, TimeoutError) else f"{exc}"[:500]
             await asyncio.to_thread(partial.unlink, True)

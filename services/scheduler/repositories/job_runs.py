@@ -23,6 +23,20 @@ async def claim_period(conn: asyncpg.Connection, job: str, period: str, *, max_a
         job, period, max_attempts, retry_after, stale_after)
 
 
+async def requeue_cut_off(conn: asyncpg.Connection, job: str, *, max_attempts: int) -> list[str]:
+    """At the start of a leadership: runs of `job` left 'running' were cut off with the leader
+    that took them (only the leader runs them, and its work stops before its lock is freed).
+    Due again at once — or failed, when they have used up their attempts. Returns their periods."""
+    rows = await conn.fetch(
+        """UPDATE scheduler_job_runs
+           SET state = CASE WHEN attempts < $2 THEN 'queued' ELSE 'failed' END,
+               error = 'cut off: the scheduler running it stopped',
+               finished_at = CASE WHEN attempts < $2 THEN finished_at ELSE now() END
+           WHERE job = $1 AND state = 'running' RETURNING period""",
+        job, max_attempts)
+    return [r["period"] for r in rows]
+
+
 async def request(conn: asyncpg.Connection, job: str, period: str, admin_id: int) -> tuple[asyncpg.Record, bool]:
     row = await conn.fetchrow(
         """INSERT INTO scheduler_job_runs (job, period, requested_by) VALUES ($1, $2, $3)
