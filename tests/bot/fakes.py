@@ -108,6 +108,7 @@ class FakeVpnGateway(_Fake):
         self.bulk_jobs: dict[int, dict] = {}
         self._serial = itertools.count(1)
         self._lock = asyncio.Lock()
+        self._scanner: asyncio.Task | None = None
 
     def register(self, server: RpcServer) -> None:
         server.handle(NUDGE_ACTIVATIONS, self._nudge)
@@ -117,9 +118,30 @@ class FakeVpnGateway(_Fake):
         server.handle(BULK_REISSUE_STATE, self._bulk_state)
         server.handle(BULK_REISSUE_CANCEL, self._bulk_cancel)
 
+    SCAN_INTERVAL = 1.0   # the real one scans every ATCS_VPN_SCAN_INTERVAL (2 s) when not nudged
+
     async def start(self) -> None:
         await super().start()
-        await self.process()  # a periodic scan would find what was queued while it was away
+        await self.process()
+        # Like the real gateway, a lost or late nudge (the bot's deadline is 0.3 s) costs latency
+        # only: the queue is scanned anyway.
+        self._scanner = asyncio.create_task(self._scan())
+
+    async def stop(self) -> None:
+        scanner = self._scanner
+        if scanner is not None:
+            scanner.cancel()
+            await asyncio.gather(scanner, return_exceptions=True)
+            self._scanner = None
+        await super().stop()
+
+    async def _scan(self) -> None:
+        while True:
+            await asyncio.sleep(self.SCAN_INTERVAL)
+            try:
+                await self.process()
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                pass   # the database restarting under a test; the next scan retries
 
     async def _nudge(self, _: object) -> Nudged:
         self.calls.append("nudge")
@@ -221,6 +243,7 @@ class FakePayments(_Fake):
         self.invoices: dict[str, Invoice] = {}
         self._making: dict[str, asyncio.Future] = {}
         self._lock = asyncio.Lock()
+        self._scanner: asyncio.Task | None = None
 
     def register(self, server: RpcServer) -> None:
         server.handle(CREATE_INVOICE, self._create)
